@@ -1,0 +1,50 @@
+# Two commands do everything on a fresh machine (Python 3.11+, node and npm):
+#   make demo   the example stack's Create against a local Data Exchange endpoint (no AWS account needed)
+#   make test   the test suite, with ruff and mypy
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+LAMBDA_VENV := .venv-lambda
+PY := $(VENV)/bin/python
+ARGS ?=
+
+# Keep the CDK CLI and jsii quiet and offline.
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export CDK_DISABLE_VERSION_CHECK := 1
+export CDK_DISABLE_CLI_TELEMETRY := 1
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: setup demo test bench synth clean
+.DEFAULT_GOAL := demo
+
+setup: $(VENV)/.installed $(LAMBDA_VENV)/.installed node_modules/.installed
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $@
+
+$(LAMBDA_VENV)/.installed: requirements-lambda.txt constraints.txt
+	$(PYTHON) -m venv $(LAMBDA_VENV)
+	$(LAMBDA_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-lambda.txt -c constraints.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-fund --no-audit --loglevel=error
+	touch $@
+
+demo: setup
+	$(PY) -m offline deploy $(ARGS)
+
+test: setup
+	$(PY) -m pytest $(ARGS)
+
+bench: setup
+	$(PY) -m benchmarks $(ARGS)
+
+synth: setup
+	npx cdk synth $(ARGS)
+
+clean:
+	rm -rf $(VENV) $(LAMBDA_VENV) node_modules cdk.out .offline

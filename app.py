@@ -1,0 +1,85 @@
+#!/usr/bin/env python3
+"""Example app: one AutoExportEventAction exporting an entitled data set's new revisions to S3.
+
+    npx cdk synth -c dataSetId=<entitled data set id> [-c bucketName=...] [-c keyPattern=...] [-c kmsKeyArn=...]
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import aws_cdk as cdk
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from cdk_dataexchange_auto_export import AutoExportEventAction
+from constructs import Construct
+
+STACK_NAME = "DataExchangeAutoExport"
+
+
+class AutoExportStack(cdk.Stack):
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        data_set_id: str,
+        bucket_name: str | None = None,
+        key_pattern: str | None = None,
+        kms_key_arn: str | None = None,
+        **kwargs: object,
+    ) -> None:
+        super().__init__(scope, id, **kwargs)  # type: ignore[arg-type]
+        if bucket_name:
+            bucket: s3.IBucket = s3.Bucket.from_bucket_name(self, "Destination", bucket_name)
+        else:
+            bucket = s3.Bucket(
+                self,
+                "Destination",
+                encryption=s3.BucketEncryption.S3_MANAGED,
+                block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+                enforce_ssl=True,
+                # Exported data outlives the stack: `cdk destroy` leaves the bucket and its objects.
+                removal_policy=cdk.RemovalPolicy.RETAIN,
+            )
+        export = AutoExportEventAction(
+            self,
+            "AutoExport",
+            data_set_id=data_set_id,
+            bucket=bucket,
+            key_pattern=key_pattern,
+            encryption_key=kms.Key.from_key_arn(self, "ExportKey", kms_key_arn) if kms_key_arn else None,
+        )
+        cdk.CfnOutput(self, "EventActionArn", value=export.event_action_arn, description="The event action's ARN")
+        cdk.CfnOutput(self, "EventActionId", value=export.event_action_id, description="The event action's id")
+        cdk.CfnOutput(self, "BucketName", value=bucket.bucket_name, description="Where new revisions land")
+
+
+def main() -> None:
+    app = cdk.App()
+    data_set_id = app.node.try_get_context("dataSetId")
+    if not data_set_id:
+        sys.exit(
+            "Missing context dataSetId: pass the id of an entitled data set, "
+            "for example: npx cdk synth -c dataSetId=8d494cba5e4720172a1e69a6e1b8fed5"
+        )
+    try:
+        AutoExportStack(
+            app,
+            STACK_NAME,
+            data_set_id=data_set_id,
+            bucket_name=app.node.try_get_context("bucketName"),
+            key_pattern=app.node.try_get_context("keyPattern"),
+            kms_key_arn=app.node.try_get_context("kmsKeyArn"),
+            env=cdk.Environment(
+                account=os.environ.get("CDK_DEFAULT_ACCOUNT"), region=os.environ.get("CDK_DEFAULT_REGION")
+            ),
+        )
+    except ValueError as error:
+        sys.exit(f"Invalid context: {error}")
+    app.synth()
+
+
+if __name__ == "__main__":
+    main()

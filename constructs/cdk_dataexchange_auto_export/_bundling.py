@@ -1,0 +1,48 @@
+"""Builds the handler's Lambda asset on this machine: no Docker, no network.
+
+The asset is the handler package plus crhelper, copied from the synth environment. boto3 is left
+out because the Lambda Python runtime provides it.
+"""
+
+from __future__ import annotations
+
+import shutil
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import crhelper
+import dataexchange_auto_export_handler
+import jsii
+from aws_cdk import AssetHashType, BundlingOptions, ILocalBundling
+from aws_cdk import aws_lambda as lambda_
+
+HANDLER_SOURCE = Path(dataexchange_auto_export_handler.__file__).parent
+_SKIP = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyi")
+
+
+@jsii.implements(ILocalBundling)
+class _CopyHandlerAndCrhelper:
+    def try_bundle(self, output_dir: str, *, image: Any = None, **_options: Any) -> bool:
+        out = Path(output_dir)
+        shutil.copytree(HANDLER_SOURCE, out / HANDLER_SOURCE.name, ignore=_SKIP, dirs_exist_ok=True)
+        crhelper_source = Path(crhelper.__file__).parent
+        shutil.copytree(crhelper_source, out / "crhelper", ignore=_SKIP, dirs_exist_ok=True)
+        # crhelper is Apache-2.0: its licence travels with the copy.
+        for file in metadata.distribution("crhelper").files or []:
+            if file.name.upper().startswith(("LICENSE", "NOTICE")):
+                shutil.copyfile(Path(str(file.locate())), out / f"crhelper-{file.name}")
+        return True
+
+
+def handler_code() -> lambda_.Code:
+    return lambda_.Code.from_asset(
+        str(HANDLER_SOURCE),
+        # Hashing the output, not the source, makes a crhelper upgrade produce a new asset.
+        asset_hash_type=AssetHashType.OUTPUT,
+        bundling=BundlingOptions(
+            # Required by the API but never pulled: local bundling always succeeds.
+            image=lambda_.Runtime.PYTHON_3_14.bundling_image,
+            local=_CopyHandlerAndCrhelper(),
+        ),
+    )

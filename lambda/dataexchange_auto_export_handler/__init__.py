@@ -1,0 +1,1 @@
+"""Lambda handler of the AutoExportEventAction custom resource (the code bundled into the asset)."""

@@ -1,0 +1,73 @@
+"""crhelper glue: turns CloudFormation requests into calls of `event_actions` and reports the result.
+
+The Lambda function's handler is `dataexchange_auto_export_handler.index.handler`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from crhelper import CfnResource
+
+from . import event_actions
+from .properties import EventActionProperties
+
+logger = logging.getLogger(__name__)
+
+# INFO, not crhelper's DEBUG default: at DEBUG it logs the event, whose ResponseURL is a credential.
+# sleep_on_delete only helps crhelper's polling mode, which this handler does not use.
+helper = CfnResource(json_logging=False, log_level="INFO", boto_level="CRITICAL", sleep_on_delete=0)
+
+# Sized to the function's 60 s timeout: standard mode backs off up to 1+2+4+8+16 s over 6 attempts,
+# so a burst of throttling is ridden out and a real failure is still reported before the timeout.
+RETRY_CONFIG = Config(
+    retries={"mode": "standard", "max_attempts": 6},
+    connect_timeout=5,
+    read_timeout=15,
+)
+client = boto3.client("dataexchange", config=RETRY_CONFIG)
+
+
+def _owner(event: dict[str, Any]) -> event_actions.Owner:
+    return event_actions.Owner(stack_id=event["StackId"], logical_id=event["LogicalResourceId"])
+
+
+@helper.create
+def create(event: dict[str, Any], _context: Any) -> str:
+    properties = EventActionProperties.from_resource_properties(event["ResourceProperties"])
+    event_action = event_actions.create_event_action(client, properties, _owner(event))
+    helper.Data.update(event_action.data())
+    return event_action.id
+
+
+@helper.update
+def update(event: dict[str, Any], _context: Any) -> str:
+    properties = EventActionProperties.from_resource_properties(event["ResourceProperties"])
+    event_action = event_actions.update_event_action(
+        client,
+        event["PhysicalResourceId"],
+        properties,
+        event.get("OldResourceProperties", {}).get("DataSetId"),
+        _owner(event),
+    )
+    helper.Data.update(event_action.data())
+    return event_action.id
+
+
+@helper.delete
+def delete(event: dict[str, Any], _context: Any) -> None:
+    event_actions.delete_event_action(client, event["PhysicalResourceId"])
+
+
+def handler(event: dict[str, Any], context: Any) -> None:
+    logger.info(
+        "%s %s (%s) physical id %s",
+        event.get("RequestType"),
+        event.get("LogicalResourceId"),
+        event.get("ResourceType"),
+        event.get("PhysicalResourceId", "-"),
+    )
+    helper(event, context)

@@ -1,0 +1,173 @@
+"""The custom resource's properties and the rules the Data Exchange service applies to them.
+
+The construct imports these checks too, so a value known at synth time fails `cdk synth`
+with the same message the handler would give twenty minutes into a deploy. This module must
+stay importable without boto3: the synth environment only needs aws-cdk-lib.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mypy_boto3_dataexchange.type_defs import (
+        ActionTypeDef,
+        EventTypeDef,
+        ExportServerSideEncryptionTypeDef,
+    )
+
+# Event action ids and data set ids share this format (botocore does not check it client-side).
+ID_PATTERN = re.compile(r"^[a-zA-Z0-9]{30,40}$")
+
+# The service's own default for event actions; sent explicitly because whether UpdateEventAction
+# merges or replaces the Action is undocumented, so leaving KeyPattern out could keep an old one.
+DEFAULT_KEY_PATTERN = "${Revision.CreatedAt}/${Asset.Name}"
+KEY_PATTERN_REFERENCES = frozenset(
+    {
+        "Asset.Id",
+        "Asset.Name",
+        "DataSet.Id",
+        "DataSet.Name",
+        "Revision.Id",
+        "Revision.CreatedAt",
+        "Revision.CreatedAt.Year",
+        "Revision.CreatedAt.Month",
+        "Revision.CreatedAt.Day",
+    }
+)
+_UNIQUE_REFERENCES = ("${Asset.Name}", "${Asset.Id}")
+_REFERENCE = re.compile(r"\$\{([^}]*)\}")
+MAX_S3_KEY_LENGTH = 1024
+
+# Every event action carries these two tags so a repeated Create finds the one it already made.
+STACK_ID_TAG = "cdk-dataexchange-auto-export:stack-id"
+LOGICAL_ID_TAG = "cdk-dataexchange-auto-export:logical-id"
+MAX_TAGS_PER_RESOURCE = 50
+MAX_USER_TAGS = MAX_TAGS_PER_RESOURCE - 2
+MAX_TAG_KEY_LENGTH = 128
+MAX_TAG_VALUE_LENGTH = 256
+
+_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_IP_ADDRESS = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
+_KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[a-zA-Z0-9-]+$")
+
+_KNOWN_PROPERTIES = frozenset({"ServiceToken", "DataSetId", "Bucket", "KeyPattern", "KmsKeyArn", "Tags"})
+
+
+class PropertyError(ValueError):
+    """A property value the service would reject; the message names the property and the value."""
+
+
+def check_data_set_id(value: str, name: str = "DataSetId") -> None:
+    if not ID_PATTERN.match(value):
+        raise PropertyError(f"{name} {value!r} is not a data set id: expected 30 to 40 letters or digits")
+
+
+def check_key_pattern(value: str, name: str = "KeyPattern") -> None:
+    if not value or len(value) > MAX_S3_KEY_LENGTH:
+        raise PropertyError(f"{name} {value!r} must be 1 to {MAX_S3_KEY_LENGTH} characters long")
+    unknown = sorted({ref for ref in _REFERENCE.findall(value) if ref not in KEY_PATTERN_REFERENCES})
+    if unknown:
+        raise PropertyError(
+            f"{name} {value!r} uses unknown reference ${{{unknown[0]}}}: "
+            f"allowed are {', '.join('${' + ref + '}' for ref in sorted(KEY_PATTERN_REFERENCES))}"
+        )
+    if "${" in _REFERENCE.sub("", value):
+        raise PropertyError(f"{name} {value!r} has a '${{' without its closing '}}'")
+    if not any(reference in value for reference in _UNIQUE_REFERENCES):
+        raise PropertyError(
+            f"{name} {value!r} must contain ${{Asset.Name}} or ${{Asset.Id}}, "
+            "otherwise every asset of a revision is written to the same key"
+        )
+
+
+def check_tags(tags: Mapping[str, str], name: str = "Tags", skip: Callable[[str], bool] = lambda _: False) -> None:
+    """Checks the count of all tags, and each tag whose key and value are not skipped (unresolved tokens)."""
+    if len(tags) > MAX_USER_TAGS:
+        raise PropertyError(
+            f"{name} has {len(tags)} tags: at most {MAX_USER_TAGS} "
+            f"(the service allows {MAX_TAGS_PER_RESOURCE}, 2 are used to recognise the event action)"
+        )
+    for key, value in tags.items():
+        if skip(key) or skip(value):
+            continue
+        if not 1 <= len(key) <= MAX_TAG_KEY_LENGTH:
+            raise PropertyError(f"{name} key {key!r} must be 1 to {MAX_TAG_KEY_LENGTH} characters long")
+        if key.lower().startswith("aws:") or key in (STACK_ID_TAG, LOGICAL_ID_TAG):
+            raise PropertyError(f"{name} key {key!r} is reserved")
+        if not isinstance(value, str) or len(value) > MAX_TAG_VALUE_LENGTH:
+            raise PropertyError(
+                f"{name} value for {key!r} must be a string of at most {MAX_TAG_VALUE_LENGTH} characters"
+            )
+
+
+def check_bucket_name(value: str, name: str = "Bucket") -> None:
+    if not _BUCKET_NAME.match(value) or ".." in value or _IP_ADDRESS.match(value):
+        raise PropertyError(f"{name} {value!r} is not a valid S3 bucket name")
+
+
+def check_kms_key_arn(value: str, name: str = "KmsKeyArn") -> None:
+    if not _KMS_KEY_ARN.match(value):
+        raise PropertyError(
+            f"{name} {value!r} is not a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>); aliases are not accepted"
+        )
+
+
+def _optional_string(properties: Mapping[str, Any], key: str) -> str | None:
+    value = properties.get(key)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise PropertyError(f"{key} must be a string, got {type(value).__name__}")
+    return value
+
+
+@dataclass(frozen=True)
+class EventActionProperties:
+    data_set_id: str
+    bucket: str
+    key_pattern: str = DEFAULT_KEY_PATTERN
+    kms_key_arn: str | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_resource_properties(cls, properties: Mapping[str, Any]) -> EventActionProperties:
+        """Checks what CloudFormation sent (every value a string) before any API call is made."""
+        unknown = sorted(set(properties) - _KNOWN_PROPERTIES)
+        if unknown:
+            raise PropertyError(f"Unknown property {unknown[0]!r}: expected {', '.join(sorted(_KNOWN_PROPERTIES))}")
+        data_set_id = _optional_string(properties, "DataSetId")
+        bucket = _optional_string(properties, "Bucket")
+        if data_set_id is None or bucket is None:
+            raise PropertyError("DataSetId and Bucket are required")
+        key_pattern = _optional_string(properties, "KeyPattern") or DEFAULT_KEY_PATTERN
+        kms_key_arn = _optional_string(properties, "KmsKeyArn")
+        tags = properties.get("Tags") or {}
+        if not isinstance(tags, Mapping):
+            raise PropertyError(f"Tags must be a map of strings, got {type(tags).__name__}")
+
+        check_data_set_id(data_set_id)
+        check_bucket_name(bucket)
+        check_key_pattern(key_pattern)
+        if kms_key_arn is not None:
+            check_kms_key_arn(kms_key_arn)
+        check_tags(tags)
+        return cls(data_set_id, bucket, key_pattern, kms_key_arn, dict(tags))
+
+    def action(self) -> ActionTypeDef:
+        """The whole Action, always explicit, so Create and Update send the same thing."""
+        encryption: ExportServerSideEncryptionTypeDef = (
+            {"Type": "AES256"} if self.kms_key_arn is None else {"Type": "aws:kms", "KmsKeyArn": self.kms_key_arn}
+        )
+        return {
+            "ExportRevisionToS3": {
+                "Encryption": encryption,
+                "RevisionDestination": {"Bucket": self.bucket, "KeyPattern": self.key_pattern},
+            }
+        }
+
+    def event(self) -> EventTypeDef:
+        return {"RevisionPublished": {"DataSetId": self.data_set_id}}
