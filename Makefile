@@ -35,7 +35,7 @@ node_modules/.installed: package.json package-lock.json
 	touch $@
 
 demo: setup
-	$(PY) -m offline deploy $(ARGS)
+	$(PY) -m offline $(or $(ARGS),deploy)
 
 test: setup
 	$(PY) -m pytest $(ARGS)

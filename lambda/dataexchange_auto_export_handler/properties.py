@@ -54,7 +54,8 @@ _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _IP_ADDRESS = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
 _KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[a-zA-Z0-9-]+$")
 
-_KNOWN_PROPERTIES = frozenset({"ServiceToken", "DataSetId", "Bucket", "KeyPattern", "KmsKeyArn", "Tags"})
+# ServiceToken and ServiceTimeout are CloudFormation's own; it passes them along with ours.
+_KNOWN_PROPERTIES = frozenset({"ServiceToken", "ServiceTimeout", "DataSetId", "Bucket", "KeyPattern", "KmsKeyArn", "Tags"})
 
 
 class PropertyError(ValueError):

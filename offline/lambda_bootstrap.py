@@ -1,0 +1,54 @@
+"""Runs one handler invocation the way the Lambda Python runtime would, in a separate process.
+
+Started as `python -I lambda_bootstrap.py ASSET_DIR HANDLER TIMEOUT_MS STATS_FILE` with the event on
+stdin, by a Python whose environment holds only boto3: with -I neither PYTHONPATH, the user site
+nor this file's folder is importable, so the handler sees the standard library, boto3 and the
+asset, as in AWS. Standard library only.
+"""
+
+import importlib
+import json
+import resource
+import sys
+import time
+import uuid
+
+
+class LambdaContext:
+    def __init__(self, function_name: str, timeout_ms: int) -> None:
+        self.function_name = function_name
+        self.function_version = "$LATEST"
+        self.invoked_function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{function_name}"
+        self.memory_limit_in_mb = "128"
+        self.aws_request_id = str(uuid.uuid4())
+        self.log_group_name = f"/aws/lambda/{function_name}"
+        self.log_stream_name = time.strftime("%Y/%m/%d/[$LATEST]") + uuid.uuid4().hex
+        self._deadline = time.monotonic() + timeout_ms / 1000
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+def main() -> None:
+    asset_dir, handler, timeout_ms, stats_file = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+    event = json.load(sys.stdin)
+    sys.path.insert(0, asset_dir)
+    started = time.perf_counter()
+    module_name, function_name = handler.rsplit(".", 1)
+    function = getattr(importlib.import_module(module_name), function_name)
+    ready = time.perf_counter()
+    function(event, LambdaContext(function_name.replace(".", "-"), timeout_ms))
+    finished = time.perf_counter()
+    with open(stats_file, "w") as stats:
+        json.dump(
+            {
+                "init_seconds": ready - started,
+                "invoke_seconds": finished - ready,
+                "max_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+            },
+            stats,
+        )
+
+
+if __name__ == "__main__":
+    main()
