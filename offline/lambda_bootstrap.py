@@ -8,6 +8,7 @@ asset, as in AWS. Standard library only.
 
 import importlib
 import json
+import logging
 import resource
 import sys
 import time
@@ -32,6 +33,8 @@ class LambdaContext:
 def main() -> None:
     asset_dir, handler, timeout_ms, stats_file = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
     event = json.load(sys.stdin)
+    # The Lambda runtime gives the root logger a handler on stdout; without one, INFO logs vanish.
+    logging.basicConfig(stream=sys.stdout, format="[%(levelname)s]\t%(asctime)s\t%(name)s\t%(message)s")
     sys.path.insert(0, asset_dir)
     started = time.perf_counter()
     module_name, function_name = handler.rsplit(".", 1)

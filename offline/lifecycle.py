@@ -150,10 +150,10 @@ class SynthesizedStack:
         resource = self.resources[logical_id]
         if resource["Type"] != "AWS::Lambda::Function":
             raise LifecycleError(f"{logical_id} is a {resource['Type']}, not a Lambda function")
-        asset_path = resource.get("Metadata", {}).get("aws:asset:path")
+        properties = resource["Properties"]
+        asset_path = self._staged_assets().get(str(properties.get("Code", {}).get("S3Key")))
         if asset_path is None:
             raise LifecycleError(f"Function {logical_id} has no staged asset (inline code is not supported)")
-        properties = resource["Properties"]
         return LambdaFunction(
             logical_id=logical_id,
             asset_dir=self.assembly_dir / asset_path,
@@ -161,6 +161,20 @@ class SynthesizedStack:
             timeout_seconds=int(properties.get("Timeout", 3)),
             environment=properties.get("Environment", {}).get("Variables", {}),
         )
+
+
+    def _staged_assets(self) -> dict[str, str]:
+        """S3 object key -> staged folder, from the asset manifests the deployment would publish."""
+        manifest = json.loads((self.assembly_dir / "manifest.json").read_text())
+        staged: dict[str, str] = {}
+        for artifact in manifest["artifacts"].values():
+            if artifact.get("type") != "cdk:asset-manifest":
+                continue
+            assets = json.loads((self.assembly_dir / artifact["properties"]["file"]).read_text())
+            for asset in assets.get("files", {}).values():
+                for destination in asset["destinations"].values():
+                    staged[destination["objectKey"]] = asset["source"]["path"]
+        return staged
 
 
 def _is_custom_resource(resource_type: str) -> bool:

@@ -214,8 +214,10 @@ def explain(operation: str, error: ClientError, properties: EventActionPropertie
             f"KMS key and that Requester Pays is off. {message}"
         )
     elif code == "ServiceLimitExceededException":
+        limit = details.get("LimitValue", "?")
+        limit = int(limit) if isinstance(limit, float) and limit.is_integer() else limit  # modeled as a double
         reason = (
-            f"{operation}: quota '{details.get('LimitName', 'unknown')}' ({details.get('LimitValue', '?')}) "
+            f"{operation}: quota '{details.get('LimitName', 'unknown')}' ({limit}) "
             "reached; delete an unused event action or request a quota increase. "
             f"{message}"
         )
