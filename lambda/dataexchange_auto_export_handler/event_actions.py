@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Union
 
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from .properties import ID_PATTERN, LOGICAL_ID_TAG, STACK_ID_TAG, EventActionProperties
@@ -28,6 +29,15 @@ if TYPE_CHECKING:
     ]
 
 logger = logging.getLogger(__name__)
+
+# Sized to the function's 60 s timeout: standard mode backs off at most 1+2+4+8+16 s between 6 attempts
+# (total_max_attempts counts the first call; max_attempts would count only retries), so a burst of
+# throttling is ridden out and a persistent failure is still reported well before the timeout.
+RETRY_CONFIG = Config(
+    retries={"mode": "standard", "total_max_attempts": 6},
+    connect_timeout=5,
+    read_timeout=15,
+)
 
 # CloudFormation shows at most this much of a reason, and crhelper keeps only the tail of a longer one.
 MAX_REASON_LENGTH = 256

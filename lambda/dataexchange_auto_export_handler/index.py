@@ -9,7 +9,6 @@ import logging
 from typing import Any
 
 import boto3
-from botocore.config import Config
 from crhelper import CfnResource
 
 from . import event_actions
@@ -21,15 +20,7 @@ logger = logging.getLogger(__name__)
 # sleep_on_delete only helps crhelper's polling mode, which this handler does not use.
 helper = CfnResource(json_logging=False, log_level="INFO", boto_level="CRITICAL", sleep_on_delete=0)
 
-# Sized to the function's 60 s timeout: standard mode backs off at most 1+2+4+8+16 s between 6 attempts
-# (total_max_attempts counts the first call; max_attempts would count only retries), so a burst of
-# throttling is ridden out and a persistent failure is still reported well before the timeout.
-RETRY_CONFIG = Config(
-    retries={"mode": "standard", "total_max_attempts": 6},
-    connect_timeout=5,
-    read_timeout=15,
-)
-client = boto3.client("dataexchange", config=RETRY_CONFIG)
+client = boto3.client("dataexchange", config=event_actions.RETRY_CONFIG)
 
 
 def _owner(event: dict[str, Any]) -> event_actions.Owner:

@@ -1,0 +1,242 @@
+"""The handler's functions, called with a real boto3 client over HTTP to the local endpoint."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+import boto3
+import pytest
+from dataexchange_auto_export_handler import event_actions
+from dataexchange_auto_export_handler.event_actions import EventActionError, Owner
+from dataexchange_auto_export_handler.properties import (
+    DEFAULT_KEY_PATTERN,
+    LOGICAL_ID_TAG,
+    STACK_ID_TAG,
+    EventActionProperties,
+)
+from offline.dataexchange_endpoint import Fault, LocalDataExchange
+
+DATA_SET = "8d494cba5e4720172a1e69a6e1b8fed5"
+OTHER_DATA_SET = "aaaaaaaaaabbbbbbbbbbcccccccccc12"
+OWNER = Owner("arn:aws:cloudformation:us-east-1:123456789012:stack/S/1", "Export")
+KEY_ARN = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+
+
+@pytest.fixture
+def endpoint() -> Iterator[LocalDataExchange]:
+    with LocalDataExchange() as local:
+        yield local
+
+
+@pytest.fixture
+def client(endpoint: LocalDataExchange) -> Any:
+    # The handler's own retry configuration, so its retry behaviour is what is tested.
+    return boto3.client(
+        "dataexchange",
+        region_name="us-east-1",
+        endpoint_url=endpoint.url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=event_actions.RETRY_CONFIG,
+    )
+
+
+def properties(**overrides: Any) -> EventActionProperties:
+    raw = {"DataSetId": DATA_SET, "Bucket": "destination-bucket", **overrides}
+    return EventActionProperties.from_resource_properties(raw)
+
+
+def operations(endpoint: LocalDataExchange) -> list[str]:
+    return [call.operation for call in endpoint.calls]
+
+
+def test_create_sends_the_whole_action_with_sse_s3_and_the_default_key_pattern(
+    client: Any, endpoint: LocalDataExchange
+) -> None:
+    event_action = event_actions.create_event_action(client, properties(), OWNER)
+
+    [stored] = endpoint.event_actions()
+    assert stored["Id"] == event_action.id
+    assert stored["Action"] == {
+        "ExportRevisionToS3": {
+            "Encryption": {"Type": "AES256"},
+            "RevisionDestination": {"Bucket": "destination-bucket", "KeyPattern": DEFAULT_KEY_PATTERN},
+        }
+    }
+
+
+def test_create_with_a_kms_key_asks_for_sse_kms(client: Any, endpoint: LocalDataExchange) -> None:
+    event_actions.create_event_action(client, properties(KmsKeyArn=KEY_ARN), OWNER)
+
+    [stored] = endpoint.event_actions()
+    assert stored["Action"]["ExportRevisionToS3"]["Encryption"] == {"Type": "aws:kms", "KmsKeyArn": KEY_ARN}
+
+
+def test_create_tags_the_event_action_with_its_owner_and_the_users_tags(
+    client: Any, endpoint: LocalDataExchange
+) -> None:
+    event_actions.create_event_action(client, properties(Tags={"team": "market-data"}), OWNER)
+
+    [stored] = endpoint.event_actions()
+    assert stored["Tags"] == {
+        "team": "market-data",
+        STACK_ID_TAG: OWNER.stack_id,
+        LOGICAL_ID_TAG: OWNER.logical_id,
+    }
+
+
+def test_create_returns_attributes_as_iso_strings(client: Any) -> None:
+    data = event_actions.create_event_action(client, properties(), OWNER).data()
+
+    assert set(data) == {"Arn", "Id", "CreatedAt", "UpdatedAt"}
+    assert data["Arn"].endswith(f":event-actions/{data['Id']}")
+    assert datetime.fromisoformat(data["CreatedAt"]).tzinfo is not None
+
+
+def test_a_second_create_for_the_same_resource_adopts_the_first_event_action(
+    client: Any, endpoint: LocalDataExchange
+) -> None:
+    first = event_actions.create_event_action(client, properties(), OWNER)
+
+    second = event_actions.create_event_action(client, properties(), OWNER)
+
+    assert second.id == first.id
+    assert len(endpoint.event_actions()) == 1
+
+
+def test_create_does_not_adopt_another_resources_event_action(client: Any, endpoint: LocalDataExchange) -> None:
+    other = event_actions.create_event_action(client, properties(), Owner(OWNER.stack_id, "OtherExport"))
+
+    mine = event_actions.create_event_action(client, properties(), OWNER)
+
+    assert mine.id != other.id
+    assert len(endpoint.event_actions()) == 2
+
+
+def test_adoption_brings_the_found_event_action_in_line_with_the_properties(
+    client: Any, endpoint: LocalDataExchange
+) -> None:
+    # Given an event action left by an earlier attempt with other settings
+    event_actions.create_event_action(client, properties(Tags={"old": "1"}), OWNER)
+
+    # When Create runs again with new settings
+    event_actions.create_event_action(client, properties(KeyPattern="${Asset.Id}", Tags={"new": "2"}), OWNER)
+
+    # Then the one event action has them
+    [stored] = endpoint.event_actions()
+    assert stored["Action"]["ExportRevisionToS3"]["RevisionDestination"]["KeyPattern"] == "${Asset.Id}"
+    assert "old" not in stored["Tags"]
+    assert stored["Tags"]["new"] == "2"
+
+
+def test_update_in_place_changes_action_and_tags_but_keeps_the_id(client: Any, endpoint: LocalDataExchange) -> None:
+    created = event_actions.create_event_action(client, properties(Tags={"a": "1", "b": "2"}), OWNER)
+    endpoint_calls_before = len(endpoint.calls)
+
+    updated = event_actions.update_event_action(
+        client,
+        created.id,
+        properties(Bucket="another-bucket", KmsKeyArn=KEY_ARN, Tags={"b": "3", "c": "4"}),
+        DATA_SET,
+        OWNER,
+    )
+
+    assert updated.id == created.id
+    [stored] = endpoint.event_actions()
+    assert stored["Action"]["ExportRevisionToS3"] == {
+        "Encryption": {"Type": "aws:kms", "KmsKeyArn": KEY_ARN},
+        "RevisionDestination": {"Bucket": "another-bucket", "KeyPattern": DEFAULT_KEY_PATTERN},
+    }
+    assert {key: value for key, value in stored["Tags"].items() if ":" not in key} == {"b": "3", "c": "4"}
+    assert operations(endpoint)[endpoint_calls_before:] == [
+        "GetEventAction",
+        "UpdateEventAction",
+        "UntagResource",
+        "TagResource",
+    ]
+
+
+def test_update_without_changes_makes_no_write_call(client: Any, endpoint: LocalDataExchange) -> None:
+    created = event_actions.create_event_action(client, properties(), OWNER)
+    before = len(endpoint.calls)
+
+    event_actions.update_event_action(client, created.id, properties(), DATA_SET, OWNER)
+
+    assert operations(endpoint)[before:] == ["GetEventAction"]
+
+
+def test_update_to_another_data_set_creates_a_replacement(client: Any, endpoint: LocalDataExchange) -> None:
+    created = event_actions.create_event_action(client, properties(), OWNER)
+
+    replacement = event_actions.update_event_action(
+        client, created.id, properties(DataSetId=OTHER_DATA_SET), DATA_SET, OWNER
+    )
+
+    assert replacement.id != created.id
+    # The old one stays until CloudFormation's cleanup Delete.
+    assert {item["Id"] for item in endpoint.event_actions()} == {created.id, replacement.id}
+
+
+def test_update_recreates_an_event_action_deleted_out_of_band(client: Any, endpoint: LocalDataExchange) -> None:
+    created = event_actions.create_event_action(client, properties(), OWNER)
+    client.delete_event_action(EventActionId=created.id)
+
+    recreated = event_actions.update_event_action(client, created.id, properties(), DATA_SET, OWNER)
+
+    assert recreated.id != created.id
+    assert [item["Id"] for item in endpoint.event_actions()] == [recreated.id]
+
+
+def test_delete_removes_the_event_action(client: Any, endpoint: LocalDataExchange) -> None:
+    created = event_actions.create_event_action(client, properties(), OWNER)
+
+    event_actions.delete_event_action(client, created.id)
+
+    assert endpoint.event_actions() == []
+
+
+def test_delete_treats_missing_event_action_as_success(client: Any, endpoint: LocalDataExchange) -> None:
+    event_actions.delete_event_action(client, "0123456789abcdef0123456789abcdef")
+
+    assert [(call.operation, call.status) for call in endpoint.calls] == [("DeleteEventAction", 404)]
+
+
+def test_delete_of_an_id_crhelper_invented_calls_nothing(client: Any, endpoint: LocalDataExchange) -> None:
+    event_actions.delete_event_action(client, "DataExchangeAutoExport_AutoExportD8DF554C_K7ZQ2XJ1")
+
+    assert endpoint.calls == []
+
+
+def test_delete_reports_other_errors(client: Any, endpoint: LocalDataExchange) -> None:
+    endpoint.inject("DeleteEventAction", Fault("access_denied"))
+
+    with pytest.raises(EventActionError, match="DeleteEventAction: access denied"):
+        event_actions.delete_event_action(client, "0123456789abcdef0123456789abcdef")
+
+
+def test_throttling_is_retried_by_the_client_configuration(client: Any, endpoint: LocalDataExchange) -> None:
+    endpoint.inject("CreateEventAction", Fault("throttle", count=3))
+
+    event_actions.create_event_action(client, properties(), OWNER)
+
+    assert [call.status for call in endpoint.calls if call.operation == "CreateEventAction"] == [429, 429, 429, 201]
+
+
+def test_persistent_throttling_fails_with_the_attempt_count(client: Any, endpoint: LocalDataExchange) -> None:
+    endpoint.inject("ListEventActions", Fault("throttle", count=6))
+
+    with pytest.raises(EventActionError, match=r"^ListEventActions: ThrottlingException after 6 attempts; retry"):
+        event_actions.create_event_action(client, properties(), OWNER)
+
+
+def test_a_long_service_message_is_cut_so_the_cause_survives(client: Any, endpoint: LocalDataExchange) -> None:
+    endpoint.inject("CreateEventAction", Fault("validation", exception_cause="S3AccessDenied"))
+
+    with pytest.raises(EventActionError) as raised:
+        event_actions.create_event_action(client, properties(), OWNER)
+
+    reason = str(raised.value)
+    assert reason.startswith("CreateEventAction: Data Exchange cannot write to bucket destination-bucket")
+    assert len(reason) <= event_actions.MAX_REASON_LENGTH

@@ -1,0 +1,69 @@
+"""The property rules shared by the construct (at synth) and the handler (before any API call)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from dataexchange_auto_export_handler.properties import (
+    DEFAULT_KEY_PATTERN,
+    MAX_USER_TAGS,
+    EventActionProperties,
+    PropertyError,
+)
+
+VALID = {"ServiceToken": "arn:aws:lambda:us-east-1:1:function:f", "ServiceTimeout": "90",
+         "DataSetId": "8d494cba5e4720172a1e69a6e1b8fed5", "Bucket": "destination-bucket"}
+
+
+def parse(**overrides: Any) -> EventActionProperties:
+    return EventActionProperties.from_resource_properties({**VALID, **overrides})
+
+
+def test_defaults_are_the_service_key_pattern_sse_s3_and_no_tags() -> None:
+    parsed = parse()
+
+    assert (parsed.key_pattern, parsed.kms_key_arn, dict(parsed.tags)) == (DEFAULT_KEY_PATTERN, None, {})
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"DataSetId": "short"}, r"DataSetId 'short' is not a data set id"),
+        ({"DataSetId": "8d494cba5e4720172a1e69a6e1b8fed5!"}, r"DataSetId .* is not a data set id"),
+        ({"DataSetId": ""}, r"DataSetId and Bucket are required"),
+        ({"Bucket": "Upper_Case"}, r"Bucket 'Upper_Case' is not a valid S3 bucket name"),
+        ({"Bucket": "192.168.1.1"}, r"Bucket '192.168.1.1' is not a valid S3 bucket name"),
+        ({"KeyPattern": "${Revision.Id}/data.csv"}, r"must contain \$\{Asset.Name\} or \$\{Asset.Id\}"),
+        ({"KeyPattern": "${Asset.Size}/${Asset.Name}"}, r"unknown reference \$\{Asset.Size\}"),
+        ({"KeyPattern": "${Asset.Name}/${Revision.Id"}, r"has a '\$\{' without its closing '\}'"),
+        ({"KmsKeyArn": "arn:aws:kms:us-east-1:123456789012:alias/mine"}, r"KmsKeyArn .* aliases are not accepted"),
+        ({"Tags": {"aws:owner": "x"}}, r"Tags key 'aws:owner' is reserved"),
+        ({"Tags": {"cdk-dataexchange-auto-export:stack-id": "x"}}, r"is reserved"),
+        ({"Tags": {"k": "v" * 257}}, r"Tags value for 'k' must be a string of at most 256"),
+        ({"Tags": {"k" * 129: "v"}}, r"Tags key 'k+' must be 1 to 128"),
+        ({"Tags": {f"k{i}": "v" for i in range(MAX_USER_TAGS + 1)}}, r"Tags has 49 tags: at most 48"),
+        ({"Tags": "team=data"}, r"Tags must be a map of strings"),
+        ({"Colour": "blue"}, r"Unknown property 'Colour'"),
+    ],
+)
+def test_fails_when_a_property_is_malformed(overrides: dict[str, Any], message: str) -> None:
+    with pytest.raises(PropertyError, match=message):
+        parse(**overrides)
+
+
+def test_the_action_carries_kms_encryption_when_a_key_is_given() -> None:
+    key = "arn:aws:kms:us-east-1:123456789012:key/mrk-1234abcd12ab34cd56ef1234567890ab"
+
+    action = parse(KmsKeyArn=key).action()
+
+    assert action["ExportRevisionToS3"]["Encryption"] == {"Type": "aws:kms", "KmsKeyArn": key}
+
+
+def test_every_documented_key_pattern_reference_is_accepted() -> None:
+    pattern = (
+        "${DataSet.Id}/${DataSet.Name}/${Revision.Id}/${Revision.CreatedAt}/${Revision.CreatedAt.Year}/"
+        "${Revision.CreatedAt.Month}/${Revision.CreatedAt.Day}/${Asset.Id}/${Asset.Name}"
+    )
+
+    assert parse(KeyPattern=pattern).key_pattern == pattern
