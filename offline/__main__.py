@@ -101,7 +101,8 @@ def _deploy(arguments: argparse.Namespace) -> None:
         _step(f"Local Data Exchange endpoint at {endpoint.url} (state in {arguments.state_dir}/dataexchange.json)")
         cloudformation = _cloudformation(arguments, stack, endpoint)
         existing = StackState.load(cloudformation.state_file)
-        _step(f"{'Updating' if existing else 'Creating'} stack {STACK_NAME}: invoking the handler from the staged asset")
+        verb = "Updating" if existing else "Creating"
+        _step(f"{verb} stack {STACK_NAME}: invoking the handler from the staged asset")
         outputs = cloudformation.deploy()
     for invocation in cloudformation.invocations:
         request = invocation.request

@@ -11,6 +11,7 @@ from pathlib import Path
 import aws_cdk as cdk
 import boto3
 import pytest
+
 from app import STACK_NAME, AutoExportStack
 from cdk_dataexchange_auto_export import AutoExportEventAction
 from offline.dataexchange_endpoint import Fault, LocalDataExchange
@@ -176,7 +177,7 @@ def test_a_failed_create_rolls_back_with_a_delete_that_succeeds(
     runner = cloudformation(example_app, state_file, endpoint)
 
     # When the stack is created
-    with pytest.raises(LifecycleError, match="CREATE_FAILED .*access denied.*dataexchange:CreateEventAction"):
+    with pytest.raises(LifecycleError, match=r"CREATE_FAILED .*access denied.*dataexchange:CreateEventAction"):
         runner.deploy()
 
     # Then the rollback's Delete of crhelper's invented id succeeds without calling the API
@@ -225,7 +226,7 @@ def test_throttling_on_the_first_calls_is_ridden_out(
 @pytest.mark.parametrize(
     ("fault", "reason"),
     [
-        (Fault("access_denied"), r"CreateEventAction: access denied; the handler role needs dataexchange:CreateEventAction"),
+        (Fault("access_denied"), r"CreateEventAction: access denied; the handler role needs dataexchange:Create"),
         (
             Fault("validation", exception_cause="InsufficientS3BucketPolicy"),
             r"bucket dataexchangeautoexport-\S+ has no policy letting dataexchange.amazonaws.com .*"

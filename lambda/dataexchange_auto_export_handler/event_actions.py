@@ -6,10 +6,10 @@ Nothing here knows about crhelper or CloudFormation's wire format; the glue in `
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from botocore.config import Config
 from botocore.exceptions import ClientError
@@ -24,11 +24,12 @@ if TYPE_CHECKING:
         UpdateEventActionResponseTypeDef,
     )
 
-    EventActionResponse = Union[
-        CreateEventActionResponseTypeDef, GetEventActionResponseTypeDef, UpdateEventActionResponseTypeDef
-    ]
+    EventActionResponse = (
+        CreateEventActionResponseTypeDef | GetEventActionResponseTypeDef | UpdateEventActionResponseTypeDef
+    )
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Sized to the function's 60 s timeout: standard mode backs off at most 1+2+4+8+16 s between 6 attempts
 # (total_max_attempts counts the first call; max_attempts would count only retries), so a burst of
@@ -199,7 +200,7 @@ def reconcile_event_action(
     return event_action
 
 
-def _call(operation: str, properties: EventActionProperties | None, call: Any) -> Any:
+def _call(operation: str, properties: EventActionProperties | None, call: Callable[[], T]) -> T:
     try:
         return call()
     except ClientError as error:

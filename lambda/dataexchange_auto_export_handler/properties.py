@@ -55,7 +55,9 @@ _IP_ADDRESS = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
 _KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[a-zA-Z0-9-]+$")
 
 # ServiceToken and ServiceTimeout are CloudFormation's own; it passes them along with ours.
-_KNOWN_PROPERTIES = frozenset({"ServiceToken", "ServiceTimeout", "DataSetId", "Bucket", "KeyPattern", "KmsKeyArn", "Tags"})
+_KNOWN_PROPERTIES = frozenset(
+    {"ServiceToken", "ServiceTimeout", "DataSetId", "Bucket", "KeyPattern", "KmsKeyArn", "Tags"}
+)
 
 
 class PropertyError(ValueError):
