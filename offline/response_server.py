@@ -79,7 +79,7 @@ class ResponseServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_PUT(self) -> None:  # noqa: N802 - http.server's naming
+            def do_PUT(self) -> None:
                 request_id = urlsplit(self.path).path.rsplit("/", 1)[-1]
                 raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 with server._arrived:

@@ -8,6 +8,7 @@ from typing import Any
 
 import boto3
 import pytest
+
 from dataexchange_auto_export_handler import event_actions
 from dataexchange_auto_export_handler.event_actions import EventActionError, Owner
 from dataexchange_auto_export_handler.properties import (

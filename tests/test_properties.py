@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from dataexchange_auto_export_handler.properties import (
     DEFAULT_KEY_PATTERN,
     MAX_USER_TAGS,
