@@ -1,6 +1,6 @@
 """Runs one handler invocation the way the Lambda Python runtime would, in a separate process.
 
-Started as `python -I lambda_bootstrap.py ASSET_DIR HANDLER TIMEOUT_MS STATS_FILE` with the event on
+Started as `python -I -B lambda_bootstrap.py ASSET_DIR HANDLER TIMEOUT_MS STATS_FILE` with the event on
 stdin, by a Python whose environment holds only boto3: with -I neither PYTHONPATH, the user site
 nor this file's folder is importable, so the handler sees the standard library, boto3 and the
 asset, as in AWS. Standard library only.

@@ -103,15 +103,11 @@ class SynthesizedStack:
         artifact = manifest["artifacts"].get(stack_name)
         if artifact is None or artifact.get("type") != "aws:cloudformation:stack":
             raise LifecycleError(f"No stack {stack_name} in the cloud assembly {assembly_dir}")
-        self.template: dict[str, Any] = json.loads(
-            (assembly_dir / artifact["properties"]["templateFile"]).read_text()
-        )
+        self.template: dict[str, Any] = json.loads((assembly_dir / artifact["properties"]["templateFile"]).read_text())
         self.resources: dict[str, Any] = self.template.get("Resources", {})
 
     @classmethod
-    def synthesize(
-        cls, app_dir: Path, stack_name: str, context: Mapping[str, str], out_dir: Path
-    ) -> SynthesizedStack:
+    def synthesize(cls, app_dir: Path, stack_name: str, context: Mapping[str, str], out_dir: Path) -> SynthesizedStack:
         """Runs the real CDK CLI (`npx cdk synth`) on the app."""
         command = ["npx", "--no-install", "cdk", "synth", "--quiet", "--output", str(out_dir)]
         for key, value in context.items():
@@ -161,7 +157,6 @@ class SynthesizedStack:
             timeout_seconds=int(properties.get("Timeout", 3)),
             environment=properties.get("Environment", {}).get("Variables", {}),
         )
-
 
     def _staged_assets(self) -> dict[str, str]:
         """S3 object key -> staged folder, from the asset manifests the deployment would publish."""
@@ -309,9 +304,7 @@ class OfflineCloudFormation:
             return
         invocation = self.invoke(responses, self.request("Delete", state, logical_id, current.properties, current))
         if not invocation.succeeded:
-            raise LifecycleError(
-                f"DELETE_FAILED {logical_id}: {invocation.response.get('Reason', 'no reason given')}"
-            )
+            raise LifecycleError(f"DELETE_FAILED {logical_id}: {invocation.response.get('Reason', 'no reason given')}")
 
     # --- the protocol -----------------------------------------------------------------------
 
@@ -353,6 +346,8 @@ class OfflineCloudFormation:
                     [
                         str(self.python_for_lambda),
                         "-I",
+                        # /var/task is read-only in Lambda: no __pycache__ lands in the asset here either.
+                        "-B",
                         str(BOOTSTRAP),
                         str(function.asset_dir),
                         function.handler,
@@ -432,7 +427,7 @@ class OfflineCloudFormation:
         if not isinstance(node, dict):
             return node
         if len(node) == 1:
-            (name, argument), = node.items()
+            ((name, argument),) = node.items()
             if name == "Ref":
                 return self._ref(argument, state)
             if name == "Fn::GetAtt":

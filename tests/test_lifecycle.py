@@ -292,7 +292,7 @@ def test_crhelper_comes_from_the_asset_not_from_the_lambda_environment(example_a
         [str(LAMBDA_PYTHON), "-I", "-c", "import crhelper"], capture_output=True, text=True, check=False
     )
     assert result.returncode != 0, "the Lambda-like environment must not have crhelper installed"
-    function = example_app.function(next(
-        key for key, value in example_app.resources.items() if value["Type"] == "AWS::Lambda::Function"
-    ))
+    function = example_app.function(
+        next(key for key, value in example_app.resources.items() if value["Type"] == "AWS::Lambda::Function")
+    )
     assert (function.asset_dir / "crhelper" / "resource_helper.py").exists()

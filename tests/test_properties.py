@@ -13,8 +13,12 @@ from dataexchange_auto_export_handler.properties import (
     PropertyError,
 )
 
-VALID = {"ServiceToken": "arn:aws:lambda:us-east-1:1:function:f", "ServiceTimeout": "90",
-         "DataSetId": "8d494cba5e4720172a1e69a6e1b8fed5", "Bucket": "destination-bucket"}
+VALID = {
+    "ServiceToken": "arn:aws:lambda:us-east-1:1:function:f",
+    "ServiceTimeout": "90",
+    "DataSetId": "8d494cba5e4720172a1e69a6e1b8fed5",
+    "Bucket": "destination-bucket",
+}
 
 
 def parse(**overrides: Any) -> EventActionProperties:

@@ -7,18 +7,26 @@ out because the Lambda Python runtime provides it.
 from __future__ import annotations
 
 import shutil
-from importlib import metadata
+from importlib import metadata, util
 from pathlib import Path
 from typing import Any
 
-import crhelper
-import dataexchange_auto_export_handler
 import jsii
 from aws_cdk import AssetHashType, BundlingOptions, ILocalBundling
 from aws_cdk import aws_lambda as lambda_
 
+import dataexchange_auto_export_handler
+
 HANDLER_SOURCE = Path(dataexchange_auto_export_handler.__file__).parent
 _SKIP = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyi")
+
+
+def _crhelper_source() -> Path:
+    # Located, not imported: importing crhelper imports boto3, which synth has no other use for.
+    spec = util.find_spec("crhelper")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("crhelper is not installed where the CDK app runs; pip install crhelper")
+    return Path(next(iter(spec.submodule_search_locations)))
 
 
 @jsii.implements(ILocalBundling)
@@ -26,8 +34,7 @@ class _CopyHandlerAndCrhelper:
     def try_bundle(self, output_dir: str, *, image: Any = None, **_options: Any) -> bool:
         out = Path(output_dir)
         shutil.copytree(HANDLER_SOURCE, out / HANDLER_SOURCE.name, ignore=_SKIP, dirs_exist_ok=True)
-        crhelper_source = Path(crhelper.__file__).parent
-        shutil.copytree(crhelper_source, out / "crhelper", ignore=_SKIP, dirs_exist_ok=True)
+        shutil.copytree(_crhelper_source(), out / "crhelper", ignore=_SKIP, dirs_exist_ok=True)
         # crhelper is Apache-2.0: its licence travels with the copy.
         for file in metadata.distribution("crhelper").files or []:
             if file.name.upper().startswith(("LICENSE", "NOTICE")):

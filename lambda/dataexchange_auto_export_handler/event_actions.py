@@ -83,9 +83,7 @@ class EventAction:
         }
 
 
-def create_event_action(
-    client: DataExchangeClient, properties: EventActionProperties, owner: Owner
-) -> EventAction:
+def create_event_action(client: DataExchangeClient, properties: EventActionProperties, owner: Owner) -> EventAction:
     """Creates the event action, or adopts the one an earlier delivery of this Create already made."""
     existing = find_owned_event_action(client, properties.data_set_id, owner)
     if existing is not None:
@@ -237,9 +235,10 @@ def explain(operation: str, error: ClientError, properties: EventActionPropertie
             f"{operation}: access denied; the handler role needs dataexchange:{operation}"
             f"{' and kms:CreateGrant on the key' if properties and properties.kms_key_arn else ''}. {message}"
         )
-    elif code in ("ThrottlingException", "InternalServerException") or error.response.get(
-        "ResponseMetadata", {}
-    ).get("HTTPStatusCode", 0) >= 500:
+    elif (
+        code in ("ThrottlingException", "InternalServerException")
+        or error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500
+    ):
         attempts = error.response.get("ResponseMetadata", {}).get("RetryAttempts", 0) + 1
         reason = f"{operation}: {code} after {attempts} attempts; retry the deployment later. {message}"
     else:

@@ -1,0 +1,1 @@
+"""Offline tooling: a local Data Exchange endpoint and a CloudFormation lifecycle runner."""

@@ -1,0 +1,48 @@
+"""Shared test fixtures. Keep each section to what its tests need."""
+
+from __future__ import annotations
+
+import os
+
+# ---------------------------------------------------------------------------------------------------
+# CDK (test_construct.py, test_example_app.py, test_packaging.py)
+# ---------------------------------------------------------------------------------------------------
+# Set before anything imports aws_cdk: jsii prints a large Node 20 end-of-life banner otherwise.
+os.environ["JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION"] = "20"
+
+from collections.abc import Callable
+from typing import Any
+
+import aws_cdk as cdk
+import pytest
+
+
+@pytest.fixture(scope="session")
+def new_cdk_app(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., cdk.App]:
+    """Makes in-process CDK apps for unit tests, each with its own output directory.
+
+    The built-in CloudFormation validation is off: it costs about 4 s per synth and proves nothing a
+    template assertion does not. The example app's CLI synth (test_example_app.py) keeps it on.
+    """
+
+    def new_app(**kwargs: Any) -> cdk.App:
+        kwargs.setdefault("outdir", str(tmp_path_factory.mktemp("cdk.out")))
+        kwargs.setdefault("context", {"aws:cdk:disable-stack-trace": True})
+        return cdk.App(builtin_cloud_formation_validation=False, **kwargs)
+
+    return new_app
+
+
+# ---------------------------------------------------------------------------------------------------
+# Real AWS (test_aws.py)
+# ---------------------------------------------------------------------------------------------------
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Keeps a plain `make test` offline even on a machine with credentials: `aws` tests deploy a real
+    stack, so they run only when the marker expression asks for them (`-m aws`)."""
+    expression = str(config.getoption("markexpr") or "")
+    if "aws" in expression and "not aws" not in expression:
+        return
+    skip = pytest.mark.skip(reason="deploys to a real AWS account; opt in with: make test ARGS='-m aws'")
+    for item in items:
+        if "aws" in item.keywords:
+            item.add_marker(skip)

@@ -1,0 +1,537 @@
+"""The local Data Exchange endpoint, exercised only through unmodified boto3 clients (and raw HTTP for routing)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+from botocore.retries.standard import ExponentialBackoff
+
+from dataexchange_auto_export_handler.properties import PropertyError, check_key_pattern
+from offline.dataexchange_endpoint import Call, Fault, LocalDataExchange
+
+ROOT = Path(__file__).resolve().parents[1]
+# botocore's "max_attempts" counts retries after the first call; "total_max_attempts" counts every call.
+ONE_ATTEMPT = Config(retries={"mode": "standard", "total_max_attempts": 1})
+
+
+def new_client(url: str, region: str = "us-east-1", config: Config = ONE_ATTEMPT) -> Any:
+    return boto3.client(
+        "dataexchange",
+        region_name=region,
+        endpoint_url=url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=config,
+    )
+
+
+def data_set_id() -> str:
+    return uuid.uuid4().hex
+
+
+def action(
+    bucket: Any = "bucket-a", key_pattern: str | None = "${Revision.Id}/${Asset.Name}", **encryption: str
+) -> Any:
+    destination = {"Bucket": bucket} | ({"KeyPattern": key_pattern} if key_pattern is not None else {})
+    export: dict[str, Any] = {"RevisionDestination": destination}
+    if encryption:
+        export["Encryption"] = encryption
+    return {"ExportRevisionToS3": export}
+
+
+def event(data_set: str) -> Any:
+    return {"RevisionPublished": {"DataSetId": data_set}}
+
+
+def error_of(raised: pytest.ExceptionInfo[ClientError]) -> Any:
+    return raised.value.response
+
+
+@pytest.fixture
+def endpoint() -> Iterator[LocalDataExchange]:
+    with LocalDataExchange() as local:
+        yield local
+
+
+@pytest.fixture
+def client(endpoint: LocalDataExchange) -> Any:
+    return new_client(endpoint.url)
+
+
+@pytest.fixture
+def unchecked_client(endpoint: LocalDataExchange) -> Any:
+    # botocore checks required members client-side; this sends what it would refuse, to test the server's check.
+    return new_client(endpoint.url, config=ONE_ATTEMPT.merge(Config(parameter_validation=False)))
+
+
+def create(client: Any, data_set: str | None = None, **kwargs: Any) -> dict[str, Any]:
+    kwargs.setdefault("Action", action())
+    return client.create_event_action(Event=event(data_set or data_set_id()), **kwargs)  # type: ignore[no-any-return]
+
+
+# --- create, get, list ------------------------------------------------------------------------------
+
+
+def test_create_then_get_returns_the_same_event_action(client: Any) -> None:
+    data_set = data_set_id()
+    created = create(client, data_set, Tags={"team": "data"})
+
+    fetched = client.get_event_action(EventActionId=created["Id"])
+
+    assert created["ResponseMetadata"]["HTTPStatusCode"] == 201
+    assert re.fullmatch(r"[0-9a-f]{32}", created["Id"])
+    assert created["Arn"] == f"arn:aws:dataexchange:us-east-1:123456789012:event-actions/{created['Id']}"
+    assert isinstance(created["CreatedAt"], datetime) and created["CreatedAt"].tzinfo is not None
+    assert created["CreatedAt"] == created["UpdatedAt"]
+    for key in ("Id", "Arn", "Action", "Event", "Tags", "CreatedAt", "UpdatedAt"):
+        assert fetched[key] == created[key]
+    assert fetched["Action"] == action()
+    assert fetched["Event"] == event(data_set)
+    assert fetched["Tags"] == {"team": "data"}
+
+
+def test_arn_carries_the_signing_region_and_the_configured_account() -> None:
+    with LocalDataExchange(account="210987654321") as local:
+        created = create(new_client(local.url, region="eu-west-1"))
+    assert created["Arn"].startswith("arn:aws:dataexchange:eu-west-1:210987654321:event-actions/")
+
+
+def test_list_filters_by_data_set_and_paginates(client: Any) -> None:
+    wanted, other = data_set_id(), data_set_id()
+    ids = [create(client, wanted)["Id"] for _ in range(3)]
+    create(client, other)
+
+    first = client.list_event_actions(EventSourceId=wanted, MaxResults=2)
+    second = client.list_event_actions(EventSourceId=wanted, MaxResults=2, NextToken=first["NextToken"])
+
+    assert [entry["Id"] for entry in first["EventActions"]] == ids[:2]
+    assert [entry["Id"] for entry in second["EventActions"]] == ids[2:]
+    assert "NextToken" not in second
+    assert all("Tags" not in entry for entry in first["EventActions"] + second["EventActions"])
+    assert len(client.list_event_actions()["EventActions"]) == 4
+
+
+def test_list_paginator_walks_every_page(client: Any) -> None:
+    data_set = data_set_id()
+    ids = {create(client, data_set)["Id"] for _ in range(5)}
+    pages = client.get_paginator("list_event_actions").paginate(
+        EventSourceId=data_set, PaginationConfig={"PageSize": 2}
+    )
+    assert {entry["Id"] for page in pages for entry in page["EventActions"]} == ids
+
+
+def test_list_page_does_not_skip_when_an_event_action_is_deleted_between_pages(client: Any) -> None:
+    data_set = data_set_id()
+    ids = [create(client, data_set)["Id"] for _ in range(3)]
+    first = client.list_event_actions(EventSourceId=data_set, MaxResults=1)
+    client.delete_event_action(EventActionId=ids[0])
+    rest = client.list_event_actions(EventSourceId=data_set, NextToken=first["NextToken"])
+    assert [entry["Id"] for entry in rest["EventActions"]] == ids[1:]
+
+
+@pytest.mark.parametrize(
+    ("params", "member"),
+    [
+        ({"MaxResults": 201}, "MaxResults"),
+        ({"NextToken": "not-a-token"}, "NextToken"),
+        ({"EventSourceId": "short"}, "EventSourceId"),
+    ],
+)
+def test_list_rejects_invalid_parameters(client: Any, params: dict[str, Any], member: str) -> None:
+    with pytest.raises(client.exceptions.ValidationException) as raised:
+        client.list_event_actions(**params)
+    assert member in error_of(raised)["Error"]["Message"]
+
+
+# --- update, delete, not found ---------------------------------------------------------------------
+
+
+def test_update_replaces_the_whole_action(client: Any) -> None:
+    key = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    created = create(client, Action=action(key_pattern="${Asset.Id}", Type="aws:kms", KmsKeyArn=key), Tags={"a": "b"})
+    replacement = action(bucket="bucket-b", key_pattern=None)
+
+    updated = client.update_event_action(EventActionId=created["Id"], Action=replacement)
+    fetched = client.get_event_action(EventActionId=created["Id"])
+
+    assert updated["Action"] == replacement
+    assert "Tags" not in updated
+    assert updated["UpdatedAt"] > created["UpdatedAt"]
+    assert updated["CreatedAt"] == created["CreatedAt"]
+    assert fetched["Action"] == replacement  # no KeyPattern, no Encryption left over
+    assert fetched["Event"] == created["Event"]
+    assert fetched["Tags"] == {"a": "b"}
+
+
+def test_delete_answers_204_with_an_empty_body_and_removes_the_event_action(
+    client: Any, endpoint: LocalDataExchange
+) -> None:
+    created = create(client)
+
+    deleted = client.delete_event_action(EventActionId=created["Id"])
+
+    assert deleted["ResponseMetadata"]["HTTPStatusCode"] == 204
+    assert deleted["ResponseMetadata"]["HTTPHeaders"]["content-length"] == "0"
+    assert endpoint.event_actions() == []
+
+
+@pytest.mark.parametrize(
+    ("method", "extra"),
+    [("get_event_action", {}), ("update_event_action", {"Action": action()}), ("delete_event_action", {})],
+)
+def test_unknown_well_formed_id_is_resource_not_found(client: Any, method: str, extra: dict[str, Any]) -> None:
+    missing = uuid.uuid4().hex
+    with pytest.raises(client.exceptions.ResourceNotFoundException) as raised:
+        getattr(client, method)(EventActionId=missing, **extra)
+    response = error_of(raised)
+    assert response["ResponseMetadata"]["HTTPStatusCode"] == 404
+    assert response["ResourceId"] == missing
+    assert response["ResourceType"] == "EVENT_ACTION"
+
+
+@pytest.mark.parametrize("bad_id", ["short", "a" * 41, "a" * 31 + "-", "a" * 30 + "/x"])
+def test_malformed_id_is_a_validation_error(client: Any, bad_id: str) -> None:
+    with pytest.raises(client.exceptions.ValidationException) as raised:
+        client.get_event_action(EventActionId=bad_id)
+    assert error_of(raised)["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert "EventActionId" in error_of(raised)["Error"]["Message"]
+
+
+# --- input validation ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bad_id", ["short", "a" * 41, "a" * 32 + "!"])
+def test_malformed_data_set_id_is_a_validation_error(client: Any, bad_id: str) -> None:
+    with pytest.raises(client.exceptions.ValidationException) as raised:
+        create(client, bad_id)
+    assert "Event.RevisionPublished.DataSetId" in error_of(raised)["Error"]["Message"]
+
+
+def test_unknown_encryption_type_is_rejected_naming_the_member(client: Any, endpoint: LocalDataExchange) -> None:
+    with pytest.raises(client.exceptions.ValidationException) as raised:
+        create(client, Action=action(Type="aws:kms:dsse"))
+    assert "Action.ExportRevisionToS3.Encryption.Type" in error_of(raised)["Error"]["Message"]
+    assert endpoint.event_actions() == []
+
+
+def test_kms_encryption_requires_a_key_arn(client: Any) -> None:
+    with pytest.raises(client.exceptions.ValidationException) as raised:
+        create(client, Action=action(Type="aws:kms"))
+    assert "KmsKeyArn" in error_of(raised)["Error"]["Message"]
+
+
+def test_update_applies_the_same_action_rules(client: Any) -> None:
+    created = create(client)
+    with pytest.raises(client.exceptions.ValidationException):
+        client.update_event_action(EventActionId=created["Id"], Action=action(Type="aws:kms"))
+    assert client.get_event_action(EventActionId=created["Id"])["Action"] == action()
+
+
+@pytest.mark.parametrize("key_pattern", ["${Revision.Id}/fixed", "${Asset.Nme}", "${Asset.Name", ""])
+def test_invalid_key_pattern_is_rejected_with_the_handlers_message(client: Any, key_pattern: str) -> None:
+    with pytest.raises(PropertyError) as expected:
+        check_key_pattern(key_pattern)
+    with pytest.raises(client.exceptions.ValidationException) as raised:
+        create(client, Action=action(key_pattern=key_pattern))
+    assert error_of(raised)["Error"]["Message"] == str(expected.value)
+
+
+@pytest.mark.parametrize(
+    ("body", "member"),
+    [
+        ({"Event": event("a" * 32)}, "Action"),
+        ({"Action": action(), "Event": {"RevisionPublished": {}}}, "Event.RevisionPublished.DataSetId"),
+        ({"Action": {"ExportRevisionToS3": {"RevisionDestination": {}}}, "Event": event("a" * 32)}, "Bucket"),
+        (
+            {"Action": action(bucket=5), "Event": event("a" * 32)},
+            "Action.ExportRevisionToS3.RevisionDestination.Bucket",
+        ),
+        ({"Action": action(), "Event": event("a" * 32), "Tags": {"k": 1}}, "Tags"),
+    ],
+)
+def test_server_validates_what_botocore_was_told_not_to(
+    unchecked_client: Any, body: dict[str, Any], member: str
+) -> None:
+    with pytest.raises(unchecked_client.exceptions.ValidationException) as raised:
+        unchecked_client.create_event_action(**body)
+    assert member in error_of(raised)["Error"]["Message"]
+
+
+# --- quotas ----------------------------------------------------------------------------------------
+
+
+def test_sixth_event_action_on_a_data_set_exceeds_the_quota(client: Any, endpoint: LocalDataExchange) -> None:
+    data_set = data_set_id()
+    for _ in range(5):
+        create(client, data_set)
+
+    with pytest.raises(client.exceptions.ServiceLimitExceededException) as raised:
+        create(client, data_set)
+
+    response = error_of(raised)
+    assert response["ResponseMetadata"]["HTTPStatusCode"] == 402
+    assert response["Error"]["Code"] == "ServiceLimitExceededException"
+    # botocore merges the modeled members into the top level of the response, not into "Error".
+    assert response["LimitName"] == "Auto export event actions per data set"
+    assert response["LimitValue"] == 5
+    assert "LimitName" not in response["Error"]
+    assert len(endpoint.event_actions()) == 5
+    create(client)  # another data set is unaffected
+
+
+def test_fifty_first_event_action_in_the_account_exceeds_the_quota(client: Any) -> None:
+    for _ in range(10):
+        data_set = data_set_id()
+        for _ in range(5):
+            create(client, data_set)
+
+    with pytest.raises(client.exceptions.ServiceLimitExceededException) as raised:
+        create(client)
+
+    assert error_of(raised)["LimitName"] == "Event actions per account"
+    assert error_of(raised)["LimitValue"] == 50
+
+
+# --- tags ------------------------------------------------------------------------------------------
+
+
+def test_tag_untag_and_list_tags_work_on_the_event_action_arn(client: Any) -> None:
+    arn = create(client, Tags={"keep": "1", "drop": "2"})["Arn"]
+
+    tagged = client.tag_resource(ResourceArn=arn, Tags={"added": "3", "keep": "changed"})
+    untagged = client.untag_resource(ResourceArn=arn, TagKeys=["drop", "absent"])
+
+    assert tagged["ResponseMetadata"]["HTTPStatusCode"] == 204
+    assert untagged["ResponseMetadata"]["HTTPStatusCode"] == 204
+    assert client.list_tags_for_resource(ResourceArn=arn)["Tags"] == {"keep": "changed", "added": "3"}
+    assert client.get_event_action(EventActionId=arn.rsplit("/", 1)[1])["Tags"] == {"keep": "changed", "added": "3"}
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda client, arn: client.list_tags_for_resource(ResourceArn=arn),
+        lambda client, arn: client.tag_resource(ResourceArn=arn, Tags={"a": "b"}),
+        lambda client, arn: client.untag_resource(ResourceArn=arn, TagKeys=["a"]),
+    ],
+)
+def test_tag_routes_on_an_unknown_arn_are_resource_not_found(client: Any, call: Any) -> None:
+    arn = f"arn:aws:dataexchange:us-east-1:123456789012:event-actions/{uuid.uuid4().hex}"
+    with pytest.raises(client.exceptions.ResourceNotFoundException) as raised:
+        call(client, arn)
+    assert error_of(raised)["ResourceId"] == arn
+
+
+def test_reserved_tag_prefix_is_rejected(client: Any) -> None:
+    with pytest.raises(client.exceptions.ValidationException):
+        create(client, Tags={"aws:owner": "x"})
+
+
+# --- routing ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("method", "path"), [("GET", "/v1/data-sets"), ("PUT", "/v1/event-actions"), ("GET", "/")])
+def test_unknown_route_answers_404_with_a_json_error(endpoint: LocalDataExchange, method: str, path: str) -> None:
+    request = urllib.request.Request(endpoint.url + path, method=method)
+    with pytest.raises(urllib.error.HTTPError) as raised:
+        urllib.request.urlopen(request, timeout=5)
+    assert raised.value.code == 404
+    assert raised.value.headers["x-amzn-ErrorType"] == "UnknownOperationException"
+    assert path in json.loads(raised.value.read())["Message"]
+
+
+def test_client_finds_the_endpoint_through_the_environment(
+    endpoint: LocalDataExchange, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DATAEXCHANGE", endpoint.url)
+    client = boto3.client(
+        "dataexchange", region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
+    )
+    assert client.list_event_actions()["EventActions"] == []
+    assert endpoint.calls == [Call("ListEventActions", 200)]
+
+
+# --- faults and the call log -----------------------------------------------------------------------
+
+
+def test_throttling_twice_is_ridden_out_by_standard_retries_and_creates_one_event_action(
+    endpoint: LocalDataExchange, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The retry decision stays botocore's own; only its 0-3 s of jittered sleep is skipped.
+    monkeypatch.setattr(ExponentialBackoff, "delay_amount", lambda self, context: 0.0)
+    client = new_client(endpoint.url, config=Config(retries={"mode": "standard", "max_attempts": 3}))
+    endpoint.inject("CreateEventAction", Fault("throttle", count=2))
+
+    created = create(client)
+
+    assert created["ResponseMetadata"]["RetryAttempts"] == 2
+    assert endpoint.calls == [
+        Call("CreateEventAction", 429),
+        Call("CreateEventAction", 429),
+        Call("CreateEventAction", 201),
+    ]
+    assert [item["Id"] for item in endpoint.event_actions()] == [created["Id"]]
+
+
+def test_max_attempts_3_means_three_retries_so_a_fourth_throttle_raises(
+    endpoint: LocalDataExchange, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ExponentialBackoff, "delay_amount", lambda self, context: 0.0)
+    client = new_client(endpoint.url, config=Config(retries={"mode": "standard", "max_attempts": 3}))
+    endpoint.inject("CreateEventAction", Fault("throttle", count=4))
+
+    with pytest.raises(client.exceptions.ThrottlingException):
+        create(client)
+
+    assert endpoint.event_actions() == []
+    assert endpoint.calls == [Call("CreateEventAction", 429)] * 4
+
+
+@pytest.mark.parametrize(
+    ("kind", "exception", "status"),
+    [("internal", "InternalServerException", 500), ("access_denied", "AccessDeniedException", 403)],
+)
+def test_error_faults_raise_the_modeled_exception(
+    client: Any, endpoint: LocalDataExchange, kind: Any, exception: str, status: int
+) -> None:
+    endpoint.inject("CreateEventAction", Fault(kind))
+
+    with pytest.raises(getattr(client.exceptions, exception)) as raised:
+        create(client)
+
+    assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == status
+    assert endpoint.event_actions() == []
+    create(client)  # the fault was for one call only
+
+
+@pytest.mark.parametrize("cause", ["InsufficientS3BucketPolicy", "S3AccessDenied"])
+def test_validation_fault_carries_the_exception_cause(client: Any, endpoint: LocalDataExchange, cause: str) -> None:
+    endpoint.inject("CreateEventAction", Fault("validation", exception_cause=cause))
+
+    with pytest.raises(client.exceptions.ValidationException) as raised:
+        create(client)
+
+    assert error_of(raised)["ExceptionCause"] == cause
+    assert "ExceptionCause" not in error_of(raised)["Error"]
+
+
+def test_fault_on_one_operation_leaves_the_others_alone(client: Any, endpoint: LocalDataExchange) -> None:
+    endpoint.inject("DeleteEventAction", Fault("internal"))
+    created = create(client)
+    client.get_event_action(EventActionId=created["Id"])
+    with pytest.raises(client.exceptions.InternalServerException):
+        client.delete_event_action(EventActionId=created["Id"])
+
+
+def test_wildcard_fault_hits_whatever_operation_comes_next(client: Any, endpoint: LocalDataExchange) -> None:
+    endpoint.inject("*", Fault("access_denied", count=2))
+    with pytest.raises(client.exceptions.AccessDeniedException):
+        client.list_event_actions()
+    with pytest.raises(client.exceptions.AccessDeniedException):
+        create(client)
+    create(client)
+    assert endpoint.calls == [
+        Call("ListEventActions", 403),
+        Call("CreateEventAction", 403),
+        Call("CreateEventAction", 201),
+    ]
+
+
+def test_latency_fault_delays_only_the_next_calls(client: Any, endpoint: LocalDataExchange) -> None:
+    endpoint.inject("ListEventActions", Fault("latency", seconds=0.2))
+
+    started = time.monotonic()
+    client.list_event_actions()
+    delayed = time.monotonic() - started
+    started = time.monotonic()
+    client.list_event_actions()
+    undelayed = time.monotonic() - started
+
+    assert delayed >= 0.2
+    assert undelayed < 0.2
+
+
+def test_call_log_shows_no_create_reached_the_endpoint_when_botocore_refuses_it(
+    client: Any, endpoint: LocalDataExchange
+) -> None:
+    with pytest.raises(Exception, match="Missing required parameter"):
+        client.create_event_action(Action=action())
+    assert [call for call in endpoint.calls if call.operation == "CreateEventAction"] == []
+
+
+@pytest.mark.parametrize(
+    ("operation", "fault"),
+    [
+        ("CreateEventActions", Fault("throttle")),
+        ("*", None),
+    ],
+)
+def test_inject_rejects_typos(endpoint: LocalDataExchange, operation: str, fault: Fault | None) -> None:
+    with pytest.raises(ValueError):
+        endpoint.inject(operation, fault or Fault("throtle"))  # type: ignore[arg-type]
+
+
+def test_fault_rejects_an_exception_cause_the_model_does_not_know() -> None:
+    with pytest.raises(ValueError, match="ExceptionCause"):
+        Fault("validation", exception_cause="BucketMissing")
+
+
+# --- persistence and the command line --------------------------------------------------------------
+
+
+def test_state_survives_into_a_new_instance(tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    with LocalDataExchange(state_file=state) as first:
+        client = new_client(first.url)
+        kept = create(client, Tags={"a": "b"})
+        deleted = create(client)
+        client.delete_event_action(EventActionId=deleted["Id"])
+    assert [item["Id"] for item in json.loads(state.read_text())["EventActions"]] == [kept["Id"]]
+
+    with LocalDataExchange(state_file=state) as second:
+        fetched = new_client(second.url).get_event_action(EventActionId=kept["Id"])
+
+    assert fetched["Arn"] == kept["Arn"]
+    assert fetched["CreatedAt"] == kept["CreatedAt"]
+    assert fetched["Tags"] == {"a": "b"}
+    assert [path.name for path in tmp_path.iterdir()] == ["state.json"]  # no temporary file left behind
+
+
+def test_command_line_prints_the_url_and_serves_until_terminated(tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "lambda")])}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "offline.dataexchange_endpoint", "--port", "0", "--state", str(state)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().strip()
+        assert re.fullmatch(r"http://127\.0\.0\.1:\d+", url)
+        created = create(new_client(url))
+    finally:
+        process.terminate()
+        _, stderr = process.communicate(timeout=5)
+    assert process.returncode == 0
+    assert stderr == ""  # quiet: no per-request log lines
+    assert [item["Id"] for item in json.loads(state.read_text())["EventActions"]] == [created["Id"]]

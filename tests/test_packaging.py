@@ -1,0 +1,181 @@
+"""The wheel, and a stack written outside the repo that uses it from a fresh venv."""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+PACKAGE = "cdk_dataexchange_auto_export"
+HANDLER = "dataexchange_auto_export_handler"
+# What the build must not see: other checkouts' venvs and outputs, and setuptools' own leftovers (a stale
+# build/lib would put deleted modules into the wheel).
+NOT_BUILD_INPUT = shutil.ignore_patterns(
+    ".git", ".venv*", "node_modules", "cdk.out", ".offline", "build", "dist", "*.egg-info", "__pycache__", ".*_cache"
+)
+
+STACK_SCRIPT = """
+import json, sys
+
+import aws_cdk as cdk
+import constructs
+import crhelper
+import {package}
+import {handler}
+from aws_cdk import aws_s3 as s3
+from {package} import AutoExportEventAction
+
+app = cdk.App(outdir=sys.argv[1], builtin_cloud_formation_validation=False)
+stack = cdk.Stack(app, "Outside")
+AutoExportEventAction(stack, "AutoExport", data_set_id="8d494cba5e4720172a1e69a6e1b8fed5", bucket=s3.Bucket(stack, "B"))
+assembly = app.synth()
+print(json.dumps({{
+    "package": {package}.__file__,
+    "handler": {handler}.__file__,
+    "constructs": constructs.__file__,
+    "constructs_path": list(constructs.__path__),
+    "crhelper": crhelper.__file__,
+    "directory": assembly.directory,
+    "editable_finder": [type(f).__module__ for f in sys.meta_path if "editable" in type(f).__module__.lower()],
+}}))
+"""
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    source = tmp_path_factory.mktemp("source") / "project"
+    shutil.copytree(REPO, source, ignore=NOT_BUILD_INPUT)
+    wheelhouse = tmp_path_factory.mktemp("wheelhouse")
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "--quiet",
+            "-w",
+            wheelhouse,
+            source,
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    (built,) = wheelhouse.glob("*.whl")
+    return built
+
+
+def test_the_wheel_holds_the_construct_and_the_handler(wheel: Path) -> None:
+    names = set(zipfile.ZipFile(wheel).namelist())
+    construct_sources = {f"{PACKAGE}/{path.name}" for path in (REPO / "constructs" / PACKAGE).glob("*.py")}
+    assert construct_sources, "no construct sources found"
+    assert construct_sources <= names
+    assert {f"{PACKAGE}/py.typed", f"{HANDLER}/index.py", f"{HANDLER}/properties.py"} <= names
+    assert not [name for name in names if name.startswith(("constructs/", "lambda/", "tests/", "offline/"))]
+    assert "constructs/__init__.py" not in names
+    assert not [name for name in names if "__pycache__" in name]
+
+
+@dataclass
+class OutsideSynth:
+    venv: Path
+    site_packages: Path
+    imported: dict[str, object]
+
+
+@pytest.fixture(scope="module")
+def outside_synth(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> OutsideSynth:
+    # Given a fresh venv with only the wheel installed...
+    venv = tmp_path_factory.mktemp("fresh") / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", venv], check=True, timeout=60)
+    python = venv / "bin" / "python"
+    site_packages = Path(
+        subprocess.run(
+            [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    )
+    subprocess.run(
+        [sys.executable, "-m", "pip", "--python", python, "install", "--no-deps", "--no-index", "--quiet", wheel],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    # ...and, after it, this venv's packages for the dependencies (no download). Written after the install so
+    # pip does not see this repo's editable install; a directory named in a .pth is not scanned for .pth files,
+    # so that editable install's import hook stays out.
+    (site_packages / "zz_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+
+    # When a stack script outside the repo synthesizes, from outside the repo, in an isolated interpreter
+    work = tmp_path_factory.mktemp("outside")
+    (work / "stack.py").write_text(STACK_SCRIPT.format(package=PACKAGE, handler=HANDLER))
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PYTHON")}
+    env["JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION"] = "20"
+    result = subprocess.run(
+        [python, "-I", "stack.py", work / "cdk.out"],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return OutsideSynth(venv, site_packages, json.loads(result.stdout.strip().splitlines()[-1]))
+
+
+def test_a_stack_outside_the_repo_uses_the_installed_wheel(outside_synth: OutsideSynth) -> None:
+    imported = outside_synth.imported
+    for module in ("package", "handler"):
+        path = Path(str(imported[module]))
+        assert path.is_relative_to(outside_synth.site_packages), f"{module} imported from {path}"
+    assert imported["editable_finder"] == []
+
+
+def test_constructs_is_the_pypi_package(outside_synth: OutsideSynth) -> None:
+    imported = outside_synth.imported
+    pypi_package = Path(sysconfig.get_paths()["purelib"]) / "constructs"
+    assert Path(str(imported["constructs"])).parent == pypi_package
+    # Not extended over the repo's constructs/ source root (the script runs outside the repo).
+    assert imported["constructs_path"] == [str(pypi_package)]
+
+
+def test_the_outside_asset_holds_the_handler_and_crhelper(outside_synth: OutsideSynth) -> None:
+    directory = Path(str(outside_synth.imported["directory"]))
+    (asset,) = [path for path in directory.glob("asset.*") if path.is_dir()]
+    assert (asset / HANDLER / "index.py").read_bytes() == (REPO / "lambda" / HANDLER / "index.py").read_bytes()
+    assert (asset / "crhelper" / "resource_helper.py").is_file()
+    assert not list(asset.rglob("__pycache__"))
+
+
+def test_the_repo_imports_the_construct_only_by_its_own_name() -> None:
+    # constructs/ is a source root: a constructs/__init__.py would shadow the PyPI `constructs` package, and
+    # `constructs.cdk_dataexchange_auto_export` would load a second copy of the construct.
+    assert not (REPO / "constructs" / "__init__.py").exists()
+    offending = []
+    for path in [REPO / "app.py", *(REPO / "tests").rglob("*.py"), *(REPO / "constructs").rglob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.ImportFrom) and node.level == 0:
+                names = [f"{node.module}.{alias.name}" for alias in node.names] + [str(node.module)]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            else:
+                continue
+            if any(name.startswith(f"constructs.{PACKAGE}") for name in names):
+                offending.append(f"{path.relative_to(REPO)}:{node.lineno}")
+    assert offending == []
+    assert f"constructs.{PACKAGE}" not in sys.modules
