@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from .handler import FUNCTION_MEMORY_MB, HandlerResults
 from .machine import Machine
 from .suite import SuiteResult
-from .synth import BASELINE, KINDS, LABELS, SynthResults
+from .synth import BASELINE, KINDS, LABELS, REFERENCE_KINDS, SynthResults
 from .targets import Target
 
 
@@ -30,6 +30,7 @@ def render(report: Report) -> str:
         _introduction(report),
         _targets(report.targets),
         _synth(report.synth),
+        _synth_breakdown(report.synth),
         _templates(report.synth),
         _handler(report.handler),
         _suite(report.suite),
@@ -116,6 +117,38 @@ the node process jsii starts, sampled from /proc every 0.1 s; *largest process* 
 the descendants that were waited for (jsii waits for its node launcher, which waits for the node kernel
 process: in practice this is the node kernel's peak), exact but not a sum. CPU is user + system time of the
 app and its waited children, from the same `wait4`."""
+
+
+def _synth_breakdown(synth: SynthResults) -> str:
+    low, high = synth.counts[0], synth.counts[-1]
+    rows = [
+        (
+            LABELS[kind],
+            f"{synth.cell(kind, low).median_seconds:.2f}",
+            "1 (baseline)" if kind == BASELINE else f"{synth.ratio(kind, low):.2f}",
+        )
+        for kind in (BASELINE, *REFERENCE_KINDS, "ours")
+    ]
+    slopes = [(LABELS[kind], f"{synth.seconds_per_construct(kind) * 1000:.1f}") for kind in (BASELINE, "ours")]
+    return f"""## Where ours' synth time goes
+
+Two reference stacks, synthesized at N = {low} in the same rounds, hold no event action at all. The bare
+Lambda function is what any Lambda-backed custom resource (ours, `AwsCustomResource`, a hand-written
+one) adds before it does anything: the import of aws-cdk-lib's `aws_lambda` Python bindings and a
+function with its role, built through jsii's node process. Our provider adds the bundled asset (staged
+and hashed by the CDK), the log group and the policy statements. Whatever separates ours from native at
+N = {low} beyond the provider row is the one construct itself.
+
+{_table(["Stack", "Wall s (median)", "Ratio to native"], rows)}
+
+Per added event action (slope of the median synth time from N = {low} to N = {high}), in milliseconds:
+
+{_table(["Stack", "ms per event action"], slopes)}
+
+A native event action is one jsii call with one nested struct. Ours is a construct, a validation of each
+literal prop, a custom resource with its dependency, and a lookup of the shared provider: about twenty
+jsii round trips, each a JSON message to the node process and back (profile: `python -m cProfile` on
+`benchmarks/stacks.py ours 100 OUTDIR`; the time is spent in jsii's `process.py` `send`, waiting on node)."""
 
 
 def _templates(synth: SynthResults) -> str:

@@ -1,6 +1,6 @@
 """The three equivalent stack apps the benchmark synthesizes, one whole process per synth.
 
-    python benchmarks/stacks.py {ours,native,awscr} N OUTDIR
+    python benchmarks/stacks.py {ours,native,awscr,bare_lambda,provider} N OUTDIR
 
 Each stack holds one destination bucket and N event actions on the same data set, bucket, key
 pattern and encryption (SSE-S3), each created after the bucket policy statement that lets Data
@@ -121,7 +121,39 @@ def awscr(stack: cdk.Stack, count: int) -> None:
         ).node.add_dependency(policy)
 
 
-BUILDERS: dict[str, Callable[[cdk.Stack, int], None]] = {"ours": ours, "native": native, "awscr": awscr}
+# Reference stacks that hold no event action (N is ignored): they split ours' fixed synth cost into
+# what any Lambda-backed custom resource pays and what our provider adds on top.
+
+
+def bare_lambda(stack: cdk.Stack, count: int) -> None:
+    """The least a Lambda-backed custom resource adds: aws_lambda's import and one function with its role."""
+    from aws_cdk import aws_lambda as lambda_
+
+    _bucket(stack)
+    lambda_.Function(
+        stack,
+        "Handler",
+        runtime=lambda_.Runtime.PYTHON_3_14,
+        handler="index.handler",
+        code=lambda_.Code.from_inline("def handler(event, context):\n    pass\n"),
+    )
+
+
+def provider(stack: cdk.Stack, count: int) -> None:
+    """Ours with no event action: its function (from the bundled asset), role, policy and log group."""
+    from cdk_dataexchange_auto_export import AutoExportEventActionProvider
+
+    _bucket(stack)
+    AutoExportEventActionProvider.of(stack)
+
+
+BUILDERS: dict[str, Callable[[cdk.Stack, int], None]] = {
+    "ours": ours,
+    "native": native,
+    "awscr": awscr,
+    "bare_lambda": bare_lambda,
+    "provider": provider,
+}
 
 
 def main() -> None:

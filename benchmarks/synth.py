@@ -19,10 +19,14 @@ STACK_NAME = "BenchStack"
 # The order runs go in within a round; native is the baseline of every ratio.
 KINDS = ("ours", "native", "awscr")
 BASELINE = "native"
+# Synthesized at the smallest N only, in the same rounds: they hold no event action and explain ours' fixed cost.
+REFERENCE_KINDS = ("bare_lambda", "provider")
 LABELS = {
     "ours": "AutoExportEventAction (ours)",
     "native": "CfnEventAction (native)",
     "awscr": "AwsCustomResource",
+    "bare_lambda": "A bare Lambda function (inline code), no event action",
+    "provider": "Our provider alone (function from the asset, role, log group), no event action",
 }
 
 
@@ -83,6 +87,11 @@ class SynthResults:
         mine, baseline = self.cell(kind, count).runs, self.cell(BASELINE, count).runs
         return statistics.median(a.seconds / b.seconds for a, b in zip(mine, baseline, strict=True))
 
+    def seconds_per_construct(self, kind: str) -> float:
+        """Slope of the median synth time between the smallest and the largest N."""
+        low, high = self.counts[0], self.counts[-1]
+        return (self.cell(kind, high).median_seconds - self.cell(kind, low).median_seconds) / (high - low)
+
     def bytes_per_construct(self, kind: str) -> float:
         """Slope of the template size between the smallest and the largest N."""
         low, high = self.counts[0], self.counts[-1]
@@ -136,15 +145,17 @@ def run_synth_benchmark(
     ratios compare runs made under the same load. The first kind rotates each round, so that no
     kind always follows the same neighbour."""
     cells = {(kind, count): Cell(kind, count) for kind in KINDS for count in counts}
+    cells.update({(kind, counts[0]): Cell(kind, counts[0]) for kind in REFERENCE_KINDS})
     # One discarded synth per kind first: it fills the disk cache, so the first measured round does not pay it.
-    for kind in KINDS:
+    for kind in KINDS + REFERENCE_KINDS:
         progress(f"warm-up synth: {kind} N={counts[0]} (discarded)")
         synthesize(kind, counts[0], workdir / f"warmup-{kind}")
-    total, done = runs * len(counts) * len(KINDS), 0
+    total, done = len(cells) * runs, 0
     for round_number in range(runs):
-        order = KINDS[round_number % len(KINDS) :] + KINDS[: round_number % len(KINDS)]
         for count in counts:
-            for kind in order:
+            kinds = KINDS + REFERENCE_KINDS if count == counts[0] else KINDS
+            shift = round_number % len(kinds)
+            for kind in kinds[shift:] + kinds[:shift]:
                 done += 1
                 progress(f"synth {done}/{total}: round {round_number + 1}/{runs}, {kind} N={count}")
                 outdir = workdir / f"{kind}-{count}-{round_number}"

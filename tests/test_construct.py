@@ -126,7 +126,6 @@ def test_the_custom_resource_carries_every_given_property(three: ThreeExports) -
                 "KmsKeyArn": {"Fn::GetAtt": [logical_id(three.stack, three.key), "Arn"]},
                 "Tags": {"team": "market-data"},
             },
-            "DeletionPolicy": "Delete",
         },
     )
 
@@ -314,8 +313,12 @@ def test_a_bucket_of_the_same_app_lets_data_exchange_write(three: ThreeExports) 
 def test_the_event_action_depends_on_the_bucket_policy_and_its_role_policy(three: ThreeExports) -> None:
     bucket_policy_id, _ = only(three.template.find_resources("AWS::S3::BucketPolicy"))
     role_policy_id, _ = only(three.template.find_resources("AWS::IAM::Policy"))
+    function_id, function = only(three.template.find_resources("AWS::Lambda::Function"))
+    # The role policy through the ServiceToken: CloudFormation waits for the function, which waits for it.
+    assert role_policy_id in function["DependsOn"]
     for resource in three.template.find_resources(CUSTOM_TYPE).values():
-        assert {bucket_policy_id, role_policy_id} <= set(resource["DependsOn"])
+        assert resource["Properties"]["ServiceToken"] == {"Fn::GetAtt": [function_id, "Arn"]}
+        assert resource["DependsOn"] == [bucket_policy_id]
 
 
 def test_a_bucket_in_another_stack_gets_the_statement_there(new_cdk_app: Callable[..., cdk.App]) -> None:
@@ -375,6 +378,12 @@ def test_removal_policy_sets_the_deletion_policy(three: ThreeExports) -> None:
     _, retained = only(three.template.find_resources(CUSTOM_TYPE, {"Properties": {"DataSetId": THIRD_DATA_SET}}))
     assert retained["DeletionPolicy"] == "Retain"
     assert retained["UpdateReplacePolicy"] == "Retain"
+
+
+def test_the_default_removal_policy_leaves_cloudformation_default_delete(three: ThreeExports) -> None:
+    _, plain = only(three.template.find_resources(CUSTOM_TYPE, {"Properties": {"DataSetId": OTHER_DATA_SET}}))
+    assert "DeletionPolicy" not in plain
+    assert "UpdateReplacePolicy" not in plain
 
 
 # ---------------------------------------------------------------------------------------------------

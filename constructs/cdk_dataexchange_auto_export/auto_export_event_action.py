@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from typing import cast
 
 from aws_cdk import (
     Acknowledgment,
     Annotations,
+    CfnResource,
     CustomResource,
     Duration,
     RemovalPolicy,
@@ -20,7 +22,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
-from constructs import Construct
+from constructs import Construct, IDependable
 
 from dataexchange_auto_export_handler.properties import (
     PropertyError,
@@ -39,6 +41,7 @@ HANDLER_TIMEOUT = Duration.seconds(60)
 # after this instead of waiting its default hour.
 SERVICE_TIMEOUT = Duration.seconds(90)
 DATA_SERVICE_PRINCIPAL = "dataexchange.amazonaws.com"
+WRITE_ACTIONS = ["s3:PutObject", "s3:PutObjectAcl"]
 BUCKET_POLICY_WARNING_ID = "@cdk-dataexchange-auto-export/bucketPolicy"
 
 
@@ -120,9 +123,20 @@ class AutoExportEventAction(Construct):
             service_timeout=SERVICE_TIMEOUT,
             removal_policy=removal_policy,
         )
-        # Created after, and deleted before, the permissions it needs.
-        self.resource.node.add_dependency(provider.role)
-        self._allow_data_exchange_to_write(bucket)
+        if removal_policy == RemovalPolicy.DESTROY:
+            # Delete is CloudFormation's default for both policies: stating it costs ~70 template bytes
+            # per construct, which adds up against the template size limit in stacks with many exports.
+            cfn_options = cast(CfnResource, self.resource.node.default_child).cfn_options
+            cfn_options.deletion_policy = None
+            cfn_options.update_replace_policy = None
+        # Created after, and deleted before, the permissions it needs. The role's policy needs no DependsOn
+        # here: the ServiceToken's Fn::GetAtt waits for the function, which CDK makes depend on its role
+        # and that role's policy. The bucket policy has no such path, hence the explicit dependency.
+        bucket_policy = provider.allow_data_exchange_to_write(bucket)
+        if bucket_policy is not None:
+            self.resource.node.add_dependency(bucket_policy)
+        else:
+            self._warn_bucket_policy_needed(bucket)
 
         self.event_action_arn: str = self.resource.get_att_string("Arn")
         """The event action's ARN."""
@@ -151,24 +165,14 @@ class AutoExportEventAction(Construct):
         except PropertyError as error:
             raise ValueError(f"{self.node.path}: {error}") from None
 
-    def _allow_data_exchange_to_write(self, bucket: s3.IBucket) -> None:
+    def _warn_bucket_policy_needed(self, bucket: s3.IBucket) -> None:
         account = Stack.of(self).account
-        statement = iam.PolicyStatement(
-            principals=[iam.ServicePrincipal(DATA_SERVICE_PRINCIPAL)],
-            actions=["s3:PutObject", "s3:PutObjectAcl"],
-            resources=[bucket.arn_for_objects("*")],
-            conditions={"StringEquals": {"aws:SourceAccount": account}},
-        )
-        result = bucket.add_to_resource_policy(statement)
-        if result.statement_added and result.policy_dependable is not None:
-            self.resource.node.add_dependency(result.policy_dependable)
-            return
         name = "<bucket-name>" if Token.is_unresolved(bucket.bucket_name) else bucket.bucket_name
         account_id = "<account-id>" if Token.is_unresolved(account) else account
         wanted = {
             "Effect": "Allow",
             "Principal": {"Service": DATA_SERVICE_PRINCIPAL},
-            "Action": ["s3:PutObject", "s3:PutObjectAcl"],
+            "Action": WRITE_ACTIONS,
             "Resource": f"arn:aws:s3:::{name}/*",
             "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
         }
@@ -251,6 +255,27 @@ class AutoExportEventActionProvider(Construct):
         )
         self._allowed_keys: set[str] = set()
         self._allowed_data_sets: set[str] = set()
+        self._bucket_policies: dict[str, IDependable | None] = {}
+
+    def allow_data_exchange_to_write(self, bucket: s3.IBucket) -> IDependable | None:
+        """Adds the bucket policy statement that lets Data Exchange write exported objects, once per bucket.
+
+        Returns what the event action must depend on, or None when the bucket is imported and its policy
+        cannot be changed here.
+        """
+        # Once per bucket, not per construct: each statement costs a dozen jsii round trips at synth.
+        address = bucket.node.addr
+        if address not in self._bucket_policies:
+            result = bucket.add_to_resource_policy(
+                iam.PolicyStatement(
+                    principals=[iam.ServicePrincipal(DATA_SERVICE_PRINCIPAL)],
+                    actions=WRITE_ACTIONS,
+                    resources=[bucket.arn_for_objects("*")],
+                    conditions={"StringEquals": {"aws:SourceAccount": Stack.of(self).account}},
+                )
+            )
+            self._bucket_policies[address] = result.policy_dependable if result.statement_added else None
+        return self._bucket_policies[address]
 
     def allow_key(self, key: kms.IKey) -> None:
         """Creating an SSE-KMS event action makes Data Exchange take a grant on the key as the caller,
