@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import statistics
 import subprocess
 import tempfile
@@ -16,7 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from offline.dataexchange_endpoint import LocalDataExchange
-from offline.lifecycle import BOOTSTRAP, Invocation, LifecycleError, OfflineCloudFormation, SynthesizedStack
+from offline.lifecycle import (
+    BOOTSTRAP,
+    LAMBDA_BASE_ENVIRONMENT,
+    Invocation,
+    LifecycleError,
+    OfflineCloudFormation,
+    SynthesizedStack,
+)
 
 from . import LAMBDA_PYTHON, BenchmarkError
 from .measure import HighWaterSampler
@@ -78,28 +84,11 @@ def asset_size(asset_dir: Path) -> AssetSize:
     return AssetSize(len(files), sum(path.stat().st_size for path in files), len(archive.getvalue()))
 
 
-def _floor_environment() -> dict[str, str]:
-    # What the Lambda runtime (and the offline runner) gives a handler: a region and credentials in
-    # the environment, nothing from this machine's AWS configuration.
-    return {
-        "PATH": "/usr/bin:/bin",
-        "LANG": "C.UTF-8",
-        "AWS_REGION": "us-east-1",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "ASIAOFFLINEEXAMPLE00",
-        "AWS_SECRET_ACCESS_KEY": "offline-secret-access-key",
-        "AWS_SESSION_TOKEN": "offline-session-token",
-        "AWS_CONFIG_FILE": os.devnull,
-        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-        "AWS_EC2_METADATA_DISABLED": "true",
-    }
-
-
 def measure_floor() -> tuple[float, int]:
     """The floor's init_seconds and its peak RSS (VmHWM) in KB."""
     result = subprocess.run(
         [str(LAMBDA_PYTHON), "-I", str(FLOOR_SCRIPT)],
-        env=_floor_environment(),
+        env=dict(LAMBDA_BASE_ENVIRONMENT),
         capture_output=True,
         text=True,
         check=False,

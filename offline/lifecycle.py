@@ -28,6 +28,20 @@ from .response_server import MAX_RESPONSE_BYTES, ResponseServer
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
+# What the Lambda runtime gives every handler process: a region and (here, fake) credentials in the
+# environment, and nothing from this machine's AWS configuration.
+LAMBDA_BASE_ENVIRONMENT: Mapping[str, str] = {
+    "PATH": "/usr/bin:/bin",
+    "LANG": "C.UTF-8",
+    "AWS_REGION": REGION,
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_ACCESS_KEY_ID": "ASIAOFFLINEEXAMPLE00",
+    "AWS_SECRET_ACCESS_KEY": "offline-secret-access-key",
+    "AWS_SESSION_TOKEN": "offline-session-token",
+    "AWS_CONFIG_FILE": os.devnull,
+    "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
 PARTITION = "aws"
 BOOTSTRAP = Path(__file__).with_name("lambda_bootstrap.py")
 MAX_PHYSICAL_ID_BYTES = 1024
@@ -386,18 +400,8 @@ class OfflineCloudFormation:
         return invocation
 
     def _lambda_environment(self, function: LambdaFunction, responses: ResponseServer) -> dict[str, str]:
-        # Only what Lambda sets, and nothing from this machine's AWS configuration.
         return {
-            "PATH": "/usr/bin:/bin",
-            "LANG": "C.UTF-8",
-            "AWS_REGION": REGION,
-            "AWS_DEFAULT_REGION": REGION,
-            "AWS_ACCESS_KEY_ID": "ASIAOFFLINEEXAMPLE00",
-            "AWS_SECRET_ACCESS_KEY": "offline-secret-access-key",
-            "AWS_SESSION_TOKEN": "offline-session-token",
-            "AWS_CONFIG_FILE": os.devnull,
-            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-            "AWS_EC2_METADATA_DISABLED": "true",
+            **LAMBDA_BASE_ENVIRONMENT,
             "AWS_LAMBDA_FUNCTION_NAME": function.logical_id,
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
             "LAMBDA_TASK_ROOT": str(function.asset_dir),

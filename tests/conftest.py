@@ -10,19 +10,21 @@ import os
 # Set before anything imports aws_cdk: jsii prints a large Node 20 end-of-life banner otherwise.
 os.environ["JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION"] = "20"
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import aws_cdk as cdk
 import pytest
+
+from offline.dataexchange_endpoint import LocalDataExchange
 
 
 @pytest.fixture(scope="session")
 def new_cdk_app(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., cdk.App]:
     """Makes in-process CDK apps for unit tests, each with its own output directory.
 
-    The built-in CloudFormation validation is off: it costs about 4 s per synth and proves nothing a
-    template assertion does not. The example app's CLI synth (test_example_app.py) keeps it on.
+    The built-in CloudFormation validation is off: it costs about 2 s per synth (BENCHMARKS.md) and
+    proves nothing a template assertion does not. The example app's CLI synth (test_example_app.py) keeps it on.
     """
 
     def new_app(**kwargs: Any) -> cdk.App:
@@ -31,6 +33,16 @@ def new_cdk_app(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., cdk.A
         return cdk.App(builtin_cloud_formation_validation=False, **kwargs)
 
     return new_app
+
+
+# ---------------------------------------------------------------------------------------------------
+# The local Data Exchange endpoint (test_dataexchange_endpoint.py, test_event_actions.py, test_lifecycle.py)
+# ---------------------------------------------------------------------------------------------------
+@pytest.fixture
+def endpoint() -> Iterator[LocalDataExchange]:
+    """A fresh endpoint on a free port of 127.0.0.1, no state file."""
+    with LocalDataExchange() as local:
+        yield local
 
 
 # ---------------------------------------------------------------------------------------------------

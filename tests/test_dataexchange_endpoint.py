@@ -11,7 +11,6 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -61,12 +60,6 @@ def event(data_set: str) -> Any:
 
 def error_of(raised: pytest.ExceptionInfo[ClientError]) -> Any:
     return raised.value.response
-
-
-@pytest.fixture
-def endpoint() -> Iterator[LocalDataExchange]:
-    with LocalDataExchange() as local:
-        yield local
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -23,12 +22,6 @@ DATA_SET = "8d494cba5e4720172a1e69a6e1b8fed5"
 OTHER_DATA_SET = "aaaaaaaaaabbbbbbbbbbcccccccccc12"
 OWNER = Owner("arn:aws:cloudformation:us-east-1:123456789012:stack/S/1", "Export")
 KEY_ARN = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
-
-
-@pytest.fixture
-def endpoint() -> Iterator[LocalDataExchange]:
-    with LocalDataExchange() as local:
-        yield local
 
 
 @pytest.fixture

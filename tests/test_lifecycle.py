@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import aws_cdk as cdk
@@ -43,12 +42,6 @@ def synthesize(tmp_path: Path, name: str, **props: str) -> SynthesizedStack:
     AutoExportStack(app, STACK_NAME, **props)  # type: ignore[arg-type]
     assembly = app.synth()
     return SynthesizedStack(Path(assembly.directory), STACK_NAME)
-
-
-@pytest.fixture
-def endpoint() -> Iterator[LocalDataExchange]:
-    with LocalDataExchange() as local:
-        yield local
 
 
 @pytest.fixture
