@@ -146,7 +146,7 @@ Per added event action (slope of the median synth time from N = {low} to N = {hi
 {_table(["Stack", "ms per event action"], slopes)}
 
 A native event action is one jsii call with one nested struct. Ours is a construct, a validation of each
-literal prop, a custom resource with its dependency, and a lookup of the shared provider: about twenty
+literal prop, a custom resource with its dependency, and a lookup of the shared provider: about 25
 jsii round trips, each a JSON message to the node process and back (profile: `python -m cProfile` on
 `benchmarks/stacks.py ours 100 OUTDIR`; the time is spent in jsii's `process.py` `send`, waiting on node)."""
 
