@@ -16,9 +16,12 @@ from .properties import EventActionProperties
 
 logger = logging.getLogger(__name__)
 
-# INFO, not crhelper's DEBUG default: at DEBUG it logs the event, whose ResponseURL is a credential.
+# INFO, not crhelper's DEBUG default: only crhelper's DEBUG lines carry the event and the pre-signed URL
+# CloudFormation is answered at, which is a credential. log_level sets only the root logger, which anything
+# else in the process may change, so crhelper's own loggers are held at INFO too, whatever the root level.
 # sleep_on_delete only helps crhelper's polling mode, which this handler does not use.
 helper = CfnResource(json_logging=False, log_level="INFO", boto_level="CRITICAL", sleep_on_delete=0)
+logging.getLogger("crhelper").setLevel(logging.INFO)
 
 client = boto3.client("dataexchange", config=event_actions.RETRY_CONFIG)
 
