@@ -32,13 +32,18 @@ from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import Any, Literal, NoReturn, Self, get_args
+from typing import TYPE_CHECKING, Any, Literal, NoReturn, Self, get_args
 from urllib.parse import parse_qs, unquote, urlsplit
 
+import boto3
 import botocore.session
+from botocore.config import Config
 from botocore.model import ListShape, MapShape, OperationModel, ServiceModel, Shape, StringShape, StructureShape
 
 from dataexchange_auto_export_handler.properties import PropertyError, check_key_pattern
+
+if TYPE_CHECKING:
+    from mypy_boto3_dataexchange import DataExchangeClient
 
 OPERATIONS = (
     "CreateEventAction",
@@ -426,6 +431,18 @@ def _error_response(error: _ServiceError, request_id: str) -> _Response:
         status,
         {"Content-Type": "application/json", "x-amzn-ErrorType": error.code, "x-amzn-RequestId": request_id},
         json.dumps(body).encode(),
+    )
+
+
+def local_client(url: str, *, region: str = DEFAULT_REGION, config: Config | None = None) -> DataExchangeClient:
+    """An unmodified boto3 Data Exchange client for a local endpoint, with throwaway credentials."""
+    return boto3.client(
+        "dataexchange",
+        region_name=region,
+        endpoint_url=url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=config,
     )
 
 

@@ -22,7 +22,7 @@ from botocore.exceptions import ClientError
 from botocore.retries.standard import ExponentialBackoff
 
 from dataexchange_auto_export_handler.properties import PropertyError, check_key_pattern
-from offline.dataexchange_endpoint import Call, Fault, LocalDataExchange
+from offline.dataexchange_endpoint import Call, Fault, LocalDataExchange, local_client
 
 ROOT = Path(__file__).resolve().parents[1]
 # botocore's "max_attempts" counts retries after the first call; "total_max_attempts" counts every call.
@@ -30,14 +30,7 @@ ONE_ATTEMPT = Config(retries={"mode": "standard", "total_max_attempts": 1})
 
 
 def new_client(url: str, region: str = "us-east-1", config: Config = ONE_ATTEMPT) -> Any:
-    return boto3.client(
-        "dataexchange",
-        region_name=region,
-        endpoint_url=url,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        config=config,
-    )
+    return local_client(url, region=region, config=config)
 
 
 def data_set_id() -> str:

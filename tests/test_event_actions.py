@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-import boto3
 import pytest
 
 from dataexchange_auto_export_handler import event_actions
@@ -16,7 +15,7 @@ from dataexchange_auto_export_handler.properties import (
     STACK_ID_TAG,
     EventActionProperties,
 )
-from offline.dataexchange_endpoint import Fault, LocalDataExchange
+from offline.dataexchange_endpoint import Fault, LocalDataExchange, local_client
 
 DATA_SET = "8d494cba5e4720172a1e69a6e1b8fed5"
 OTHER_DATA_SET = "aaaaaaaaaabbbbbbbbbbcccccccccc12"
@@ -27,14 +26,7 @@ KEY_ARN = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-123456
 @pytest.fixture
 def client(endpoint: LocalDataExchange) -> Any:
     # The handler's own retry configuration, so its retry behaviour is what is tested.
-    return boto3.client(
-        "dataexchange",
-        region_name="us-east-1",
-        endpoint_url=endpoint.url,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        config=event_actions.RETRY_CONFIG,
-    )
+    return local_client(endpoint.url, config=event_actions.RETRY_CONFIG)
 
 
 def properties(**overrides: Any) -> EventActionProperties:

@@ -8,12 +8,11 @@ import time
 from pathlib import Path
 
 import aws_cdk as cdk
-import boto3
 import pytest
 
 from app import STACK_NAME, AutoExportStack
 from cdk_dataexchange_auto_export import AutoExportEventAction
-from offline.dataexchange_endpoint import Fault, LocalDataExchange
+from offline.dataexchange_endpoint import Fault, LocalDataExchange, local_client
 from offline.lifecycle import LifecycleError, OfflineCloudFormation, StackState, SynthesizedStack
 
 REPO = Path(__file__).resolve().parents[1]
@@ -53,16 +52,6 @@ def cloudformation(
     stack: SynthesizedStack, state_file: Path, endpoint: LocalDataExchange, **parameters: str
 ) -> OfflineCloudFormation:
     return OfflineCloudFormation(stack, state_file, endpoint.url, LAMBDA_PYTHON, parameters)
-
-
-def client(endpoint: LocalDataExchange) -> object:
-    return boto3.client(
-        "dataexchange",
-        region_name="us-east-1",
-        endpoint_url=endpoint.url,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
 
 
 def test_create_reports_the_event_action_as_stack_outputs(
@@ -155,7 +144,7 @@ def test_delete_treats_an_event_action_deleted_out_of_band_as_success(
 ) -> None:
     runner = cloudformation(example_app, state_file, endpoint)
     outputs = runner.deploy()
-    client(endpoint).delete_event_action(EventActionId=outputs["EventActionId"])  # type: ignore[attr-defined]
+    local_client(endpoint.url).delete_event_action(EventActionId=outputs["EventActionId"])
 
     runner.destroy()
 
@@ -248,9 +237,9 @@ def test_the_quota_of_event_actions_per_data_set_fails_the_create_with_the_limit
     example_app: SynthesizedStack, endpoint: LocalDataExchange, state_file: Path
 ) -> None:
     # Given the data set already has the 5 event actions the service allows
-    dataexchange = client(endpoint)
+    dataexchange = local_client(endpoint.url)
     for _ in range(5):
-        dataexchange.create_event_action(  # type: ignore[attr-defined]
+        dataexchange.create_event_action(
             Action={"ExportRevisionToS3": {"RevisionDestination": {"Bucket": "other-bucket"}}},
             Event={"RevisionPublished": {"DataSetId": DATA_SET}},
         )
