@@ -30,9 +30,8 @@ def write_chart(synth: SynthResults, path: Path) -> None:
         time_axis.errorbar(counts, medians, yerr=spread, capsize=4, **style)
         bytes_axis.plot(counts, [cell.metrics.bytes / 1024 for cell in cells], **style)
         resources_axis.plot(counts, [cell.metrics.resources for cell in cells], **style)
-    runs = len(synth.cell(KINDS[0], counts[0]).runs)
     for axis, title, unit in (
-        (time_axis, f"Synth time, whole process (median of {runs}, bars: min-max)", "seconds"),
+        (time_axis, f"Synth time, whole process (median of {synth.runs}, bars: min-max)", "seconds"),
         (bytes_axis, "Template size", "KB (JSON as synthesized)"),
         (resources_axis, "Resources in the template", "resources"),
     ):

@@ -55,13 +55,21 @@ class HandlerResults:
         return self.creates + self.deletes
 
     @property
-    def median_init_seconds(self) -> float:
+    def init_seconds(self) -> list[float]:
         """Every invocation is a fresh process, so each one is a cold start."""
-        return statistics.median(invocation.stats["init_seconds"] for invocation in self.invocations)
+        return [invocation.stats["init_seconds"] for invocation in self.invocations]
+
+    @property
+    def median_init_seconds(self) -> float:
+        return statistics.median(self.init_seconds)
 
     @property
     def median_floor_seconds(self) -> float:
         return statistics.median(self.floor_seconds)
+
+    @property
+    def cold_start_ratio(self) -> float:
+        return self.median_init_seconds / self.median_floor_seconds
 
     @property
     def peak_rss_kb(self) -> int:

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SAMPLE_SECONDS = 0.1
+# A handler invocation lives well under a second, so its peak is sampled far more often.
+HIGH_WATER_SAMPLE_SECONDS = 0.005
 _PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 
 
@@ -88,10 +90,9 @@ class HighWaterSampler(threading.Thread):
     before a child exits can fall between samples.
     """
 
-    def __init__(self, marker: bytes, interval: float = 0.005) -> None:
+    def __init__(self, marker: bytes) -> None:
         super().__init__(daemon=True)
         self._marker = marker
-        self._interval = interval
         self._stopped = threading.Event()
         self.peak_kb = 0
 
@@ -109,7 +110,7 @@ class HighWaterSampler(threading.Thread):
             for pid in _tree(me):
                 if pid != me and self._marker in _cmdline(pid):
                     self.peak_kb = max(self.peak_kb, _high_water_kb(pid))
-            self._stopped.wait(self._interval)
+            self._stopped.wait(HIGH_WATER_SAMPLE_SECONDS)
 
 
 def _cmdline(pid: int) -> bytes:

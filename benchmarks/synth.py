@@ -81,6 +81,11 @@ class SynthResults:
     def cell(self, kind: str, count: int) -> Cell:
         return self.cells[kind, count]
 
+    @property
+    def runs(self) -> int:
+        """Runs per cell: one per round."""
+        return len(self.cell(KINDS[0], self.counts[0]).runs)
+
     def ratio(self, kind: str, count: int) -> float:
         """Median over rounds of this kind's time over native's in the same round: the two ran back
         to back, so load that drifts over the whole benchmark cancels out."""
@@ -91,6 +96,11 @@ class SynthResults:
         """Slope of the median synth time between the smallest and the largest N."""
         low, high = self.counts[0], self.counts[-1]
         return (self.cell(kind, high).median_seconds - self.cell(kind, low).median_seconds) / (high - low)
+
+    def resources_per_construct(self, kind: str) -> float:
+        """Slope of the resource count between the smallest and the largest N."""
+        low, high = self.counts[0], self.counts[-1]
+        return (self.cell(kind, high).metrics.resources - self.cell(kind, low).metrics.resources) / (high - low)
 
     def bytes_per_construct(self, kind: str) -> float:
         """Slope of the template size between the smallest and the largest N."""

@@ -92,7 +92,7 @@ def _bytes_per_construct(synth: SynthResults) -> Target:
 
 
 def _cold_start(handler: HandlerResults) -> Target:
-    ratio = handler.median_init_seconds / handler.median_floor_seconds
+    ratio = handler.cold_start_ratio
     return Target(
         f"Handler cold start ≤ {COLD_START_RATIO_LIMIT} x the bare-boto3 floor",
         _judged(ratio <= COLD_START_RATIO_LIMIT),
