@@ -15,6 +15,7 @@ from typing import Any
 
 import aws_cdk as cdk
 import pytest
+from botocore.retries.standard import ExponentialBackoff
 
 from offline.dataexchange_endpoint import LocalDataExchange
 
@@ -23,8 +24,9 @@ from offline.dataexchange_endpoint import LocalDataExchange
 def new_cdk_app(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., cdk.App]:
     """Makes in-process CDK apps for unit tests, each with its own output directory.
 
-    The built-in CloudFormation validation is off: it costs about 2 s per synth (BENCHMARKS.md) and
-    proves nothing a template assertion does not. The example app's CLI synth (test_example_app.py) keeps it on.
+    The built-in CloudFormation validation is off: it costs about 2 s the first time it runs in a
+    process (BENCHMARKS.md) and proves nothing a template assertion does not. The example app's CLI
+    synth (test_example_app.py) keeps it on.
     """
 
     def new_app(**kwargs: Any) -> cdk.App:
@@ -43,6 +45,13 @@ def endpoint() -> Iterator[LocalDataExchange]:
     """A fresh endpoint on a free port of 127.0.0.1, no state file."""
     with LocalDataExchange() as local:
         yield local
+
+
+@pytest.fixture
+def no_retry_sleep(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Skips botocore's jittered sleep between standard-mode retries; whether and how often to retry
+    stays botocore's own decision."""
+    monkeypatch.setattr(ExponentialBackoff, "delay_amount", lambda self, context: 0.0)
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -202,6 +202,7 @@ def test_delete_reports_other_errors(client: Any, endpoint: LocalDataExchange) -
         event_actions.delete_event_action(client, "0123456789abcdef0123456789abcdef")
 
 
+@pytest.mark.usefixtures("no_retry_sleep")
 def test_throttling_is_retried_by_the_client_configuration(client: Any, endpoint: LocalDataExchange) -> None:
     endpoint.inject("CreateEventAction", Fault("throttle", count=3))
 
@@ -210,6 +211,7 @@ def test_throttling_is_retried_by_the_client_configuration(client: Any, endpoint
     assert [call.status for call in endpoint.calls if call.operation == "CreateEventAction"] == [429, 429, 429, 201]
 
 
+@pytest.mark.usefixtures("no_retry_sleep")
 def test_persistent_throttling_fails_with_the_attempt_count(client: Any, endpoint: LocalDataExchange) -> None:
     endpoint.inject("ListEventActions", Fault("throttle", count=6))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import aws_cdk as cdk
@@ -35,9 +36,9 @@ def example_app(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedStack:
     )
 
 
-def synthesize(tmp_path: Path, name: str, **props: str) -> SynthesizedStack:
+def synthesize(new_cdk_app: Callable[..., cdk.App], **props: str) -> SynthesizedStack:
     """The example stack with other settings, synthesized in-process (a second `cdk synth`)."""
-    app = cdk.App(outdir=str(tmp_path / name))
+    app = new_cdk_app()
     AutoExportStack(app, STACK_NAME, **props)  # type: ignore[arg-type]
     assembly = app.synth()
     return SynthesizedStack(Path(assembly.directory), STACK_NAME)
@@ -88,10 +89,10 @@ def test_the_response_url_signature_never_reaches_the_logs(
 
 
 def test_update_of_the_key_pattern_keeps_the_event_action(
-    tmp_path: Path, example_app: SynthesizedStack, endpoint: LocalDataExchange, state_file: Path
+    new_cdk_app: Callable[..., cdk.App], example_app: SynthesizedStack, endpoint: LocalDataExchange, state_file: Path
 ) -> None:
     first = cloudformation(example_app, state_file, endpoint).deploy()
-    changed = synthesize(tmp_path, "changed", data_set_id=DATA_SET, key_pattern="${Revision.Id}/${Asset.Name}")
+    changed = synthesize(new_cdk_app, data_set_id=DATA_SET, key_pattern="${Revision.Id}/${Asset.Name}")
 
     runner = cloudformation(changed, state_file, endpoint)
     second = runner.deploy()
@@ -104,10 +105,10 @@ def test_update_of_the_key_pattern_keeps_the_event_action(
 
 
 def test_update_to_another_data_set_replaces_the_event_action(
-    tmp_path: Path, example_app: SynthesizedStack, endpoint: LocalDataExchange, state_file: Path
+    new_cdk_app: Callable[..., cdk.App], example_app: SynthesizedStack, endpoint: LocalDataExchange, state_file: Path
 ) -> None:
     first = cloudformation(example_app, state_file, endpoint).deploy()
-    moved = synthesize(tmp_path, "moved", data_set_id=OTHER_DATA_SET)
+    moved = synthesize(new_cdk_app, data_set_id=OTHER_DATA_SET)
 
     runner = cloudformation(moved, state_file, endpoint)
     second = runner.deploy()
@@ -252,10 +253,10 @@ def test_the_quota_of_event_actions_per_data_set_fails_the_create_with_the_limit
 
 
 def test_a_malformed_data_set_id_from_a_parameter_fails_before_any_api_call(
-    tmp_path: Path, endpoint: LocalDataExchange, state_file: Path
+    new_cdk_app: Callable[..., cdk.App], endpoint: LocalDataExchange, state_file: Path
 ) -> None:
     # Given a data set id that was a token at synth time, so synth could not check it
-    app = cdk.App(outdir=str(tmp_path / "parameter"))
+    app = new_cdk_app()
     stack = cdk.Stack(app, "ParameterStack")
     data_set_id = cdk.CfnParameter(stack, "DataSetId", type="String")
     bucket = cdk.aws_s3.Bucket(stack, "Bucket")
