@@ -14,14 +14,11 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
-import contextlib
 import copy
 import functools
 import json
-import os
 import re
 import signal
-import tempfile
 import threading
 import time
 import uuid
@@ -40,7 +37,16 @@ import botocore.session
 from botocore.config import Config
 from botocore.model import ListShape, MapShape, OperationModel, ServiceModel, Shape, StringShape, StructureShape
 
-from dataexchange_auto_export_handler.properties import PropertyError, check_key_pattern
+from dataexchange_auto_export_handler.properties import (
+    ID_PATTERN,
+    MAX_TAG_KEY_LENGTH,
+    MAX_TAG_VALUE_LENGTH,
+    MAX_TAGS_PER_RESOURCE,
+    PropertyError,
+    check_key_pattern,
+)
+
+from .files import write_atomically
 
 if TYPE_CHECKING:
     from mypy_boto3_dataexchange import DataExchangeClient
@@ -64,11 +70,8 @@ EVENT_ACTIONS_PER_DATA_SET = 5
 EVENT_ACTIONS_PER_ACCOUNT = 50
 # The service's default page size is undocumented; any value in the model's 1..200 keeps clients honest.
 DEFAULT_MAX_RESULTS = 50
-# General AWS tagging limits, which Data Exchange applies too.
-MAX_TAGS_PER_RESOURCE = 50
-
-# The model's Id pattern is unanchored and path ids have no pattern at all; the service anchors it.
-_ID = re.compile(r"^[a-zA-Z0-9]{30,40}$")
+# Ids are checked with the handler's anchored ID_PATTERN: the model's Id pattern is unanchored and path
+# ids have no pattern at all, but the service anchors it.
 _CREDENTIAL_SCOPE = re.compile(r"Credential=[^/,\s]+/\d{8}/([^/,\s]+)/")
 _URI_LABEL = re.compile(r"\{([^}+]+)(\+?)\}")
 _UNKNOWN_OPERATION = "UnknownOperation"
@@ -360,9 +363,9 @@ def _partition_of(region: str) -> str:
     return "aws"
 
 
-def _check_event_action_id(value: str) -> None:
-    if not _ID.match(value):
-        raise _validation_error(f"EventActionId {value!r} is not valid: expected 30 to 40 letters or digits")
+def _check_id(value: str, name: str) -> None:
+    if not ID_PATTERN.match(value):
+        raise _validation_error(f"{name} {value!r} is not valid: expected 30 to 40 letters or digits")
 
 
 def _check_action(action: Mapping[str, Any] | None) -> None:
@@ -386,10 +389,7 @@ def _data_set_of(event: Mapping[str, Any] | None) -> str:
     if published is None:
         raise _validation_error("Event.RevisionPublished: required member is missing")
     data_set_id: str = published["DataSetId"]
-    if not _ID.match(data_set_id):
-        raise _validation_error(
-            f"Event.RevisionPublished.DataSetId {data_set_id!r} is not valid: expected 30 to 40 letters or digits"
-        )
+    _check_id(data_set_id, "Event.RevisionPublished.DataSetId")
     return data_set_id
 
 
@@ -397,12 +397,12 @@ def _check_tags(tags: Mapping[str, str]) -> None:
     if len(tags) > MAX_TAGS_PER_RESOURCE:
         raise _validation_error(f"Tags: {len(tags)} tags exceed the maximum of {MAX_TAGS_PER_RESOURCE} per resource")
     for key, value in tags.items():
-        if not 1 <= len(key) <= 128:
-            raise _validation_error(f"Tags key {key!r}: must be 1 to 128 characters long")
+        if not 1 <= len(key) <= MAX_TAG_KEY_LENGTH:
+            raise _validation_error(f"Tags key {key!r}: must be 1 to {MAX_TAG_KEY_LENGTH} characters long")
         if key.lower().startswith("aws:"):
             raise _validation_error(f"Tags key {key!r}: the aws: prefix is reserved")
-        if len(value) > 256:
-            raise _validation_error(f"Tags value for {key!r}: must be at most 256 characters long")
+        if len(value) > MAX_TAG_VALUE_LENGTH:
+            raise _validation_error(f"Tags value for {key!r}: must be at most {MAX_TAG_VALUE_LENGTH} characters long")
 
 
 def _encode_token(item: Mapping[str, Any]) -> str:
@@ -579,24 +579,12 @@ class LocalDataExchange:
     def _save(self) -> None:
         if self._state_file is None:
             return
-        text = json.dumps({"EventActions": list(self._event_actions.values())}, indent=2, sort_keys=True)
-        # Write then rename, so a reader or a crash never sees half a file.
-        descriptor, temporary = tempfile.mkstemp(
-            prefix=f".{self._state_file.name}.", suffix=".tmp", dir=self._state_file.parent
+        write_atomically(
+            self._state_file, json.dumps({"EventActions": list(self._event_actions.values())}, indent=2, sort_keys=True)
         )
-        try:
-            with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
-                stream.write(text)
-                stream.flush()
-                os.fsync(stream.fileno())
-            os.replace(temporary, self._state_file)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temporary)
-            raise
 
     def _get(self, event_action_id: str) -> dict[str, Any]:
-        _check_event_action_id(event_action_id)
+        _check_id(event_action_id, "EventActionId")
         item = self._event_actions.get(event_action_id)
         if item is None:
             raise _ServiceError(
@@ -669,8 +657,8 @@ class LocalDataExchange:
 
     def _op_ListEventActions(self, params: dict[str, Any], region: str) -> dict[str, Any]:  # noqa: N802
         data_set_id = params.get("EventSourceId")
-        if data_set_id is not None and not _ID.match(data_set_id):
-            raise _validation_error(f"EventSourceId {data_set_id!r} is not valid: expected 30 to 40 letters or digits")
+        if data_set_id is not None:
+            _check_id(data_set_id, "EventSourceId")
         items = sorted(
             (
                 item

@@ -9,6 +9,7 @@ asset, as in AWS. Standard library only.
 import importlib
 import json
 import logging
+import os
 import resource
 import sys
 import time
@@ -16,11 +17,15 @@ import uuid
 
 
 class LambdaContext:
-    def __init__(self, function_name: str, timeout_ms: int) -> None:
+    """What the runtime passes as `context`, from the environment the runner sets as Lambda would."""
+
+    def __init__(self, timeout_ms: int) -> None:
+        function_name = os.environ["AWS_LAMBDA_FUNCTION_NAME"]
         self.function_name = function_name
         self.function_version = "$LATEST"
-        self.invoked_function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{function_name}"
-        self.memory_limit_in_mb = "128"
+        # Lambda sets no account variable; the runner's stacks all live in this one.
+        self.invoked_function_arn = f"arn:aws:lambda:{os.environ['AWS_REGION']}:123456789012:function:{function_name}"
+        self.memory_limit_in_mb = os.environ["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"]
         self.aws_request_id = str(uuid.uuid4())
         self.log_group_name = f"/aws/lambda/{function_name}"
         self.log_stream_name = time.strftime("%Y/%m/%d/[$LATEST]") + uuid.uuid4().hex
@@ -40,7 +45,7 @@ def main() -> None:
     module_name, function_name = handler.rsplit(".", 1)
     function = getattr(importlib.import_module(module_name), function_name)
     ready = time.perf_counter()
-    function(event, LambdaContext(function_name.replace(".", "-"), timeout_ms))
+    function(event, LambdaContext(timeout_ms))
     finished = time.perf_counter()
     with open(stats_file, "w") as stats:
         json.dump(

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .files import write_atomically
 from .response_server import MAX_RESPONSE_BYTES, ResponseServer
 
 ACCOUNT = "123456789012"
@@ -88,14 +89,11 @@ class StackState:
         return cls(raw["stack_id"], {key: ResourceState(**value) for key, value in raw["resources"].items()})
 
     def save(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         state = {
             "stack_id": self.stack_id,
             "resources": {key: vars(value) for key, value in self.resources.items()},
         }
-        temporary = path.with_suffix(".tmp")
-        temporary.write_text(json.dumps(state, indent=2))
-        temporary.replace(path)
+        write_atomically(path, json.dumps(state, indent=2))
 
 
 @dataclass(frozen=True)
@@ -104,6 +102,7 @@ class LambdaFunction:
     asset_dir: Path
     handler: str
     timeout_seconds: int
+    memory_mb: int
     environment: Mapping[str, str]
 
 
@@ -119,6 +118,7 @@ class SynthesizedStack:
             raise LifecycleError(f"No stack {stack_name} in the cloud assembly {assembly_dir}")
         self.template: dict[str, Any] = json.loads((assembly_dir / artifact["properties"]["templateFile"]).read_text())
         self.resources: dict[str, Any] = self.template.get("Resources", {})
+        self._staged_assets = _staged_assets(assembly_dir, manifest)
 
     @classmethod
     def synthesize(cls, app_dir: Path, stack_name: str, context: Mapping[str, str], out_dir: Path) -> SynthesizedStack:
@@ -161,7 +161,7 @@ class SynthesizedStack:
         if resource["Type"] != "AWS::Lambda::Function":
             raise LifecycleError(f"{logical_id} is a {resource['Type']}, not a Lambda function")
         properties = resource["Properties"]
-        asset_path = self._staged_assets().get(str(properties.get("Code", {}).get("S3Key")))
+        asset_path = self._staged_assets.get(str(properties.get("Code", {}).get("S3Key")))
         if asset_path is None:
             raise LifecycleError(f"Function {logical_id} has no staged asset (inline code is not supported)")
         return LambdaFunction(
@@ -169,21 +169,22 @@ class SynthesizedStack:
             asset_dir=self.assembly_dir / asset_path,
             handler=properties["Handler"],
             timeout_seconds=int(properties.get("Timeout", 3)),
+            memory_mb=int(properties.get("MemorySize", 128)),
             environment=properties.get("Environment", {}).get("Variables", {}),
         )
 
-    def _staged_assets(self) -> dict[str, str]:
-        """S3 object key -> staged folder, from the asset manifests the deployment would publish."""
-        manifest = json.loads((self.assembly_dir / "manifest.json").read_text())
-        staged: dict[str, str] = {}
-        for artifact in manifest["artifacts"].values():
-            if artifact.get("type") != "cdk:asset-manifest":
-                continue
-            assets = json.loads((self.assembly_dir / artifact["properties"]["file"]).read_text())
-            for asset in assets.get("files", {}).values():
-                for destination in asset["destinations"].values():
-                    staged[destination["objectKey"]] = asset["source"]["path"]
-        return staged
+
+def _staged_assets(assembly_dir: Path, manifest: Mapping[str, Any]) -> dict[str, str]:
+    """S3 object key -> staged folder, from the asset manifests the deployment would publish."""
+    staged: dict[str, str] = {}
+    for artifact in manifest["artifacts"].values():
+        if artifact.get("type") != "cdk:asset-manifest":
+            continue
+        assets = json.loads((assembly_dir / artifact["properties"]["file"]).read_text())
+        for asset in assets.get("files", {}).values():
+            for destination in asset["destinations"].values():
+                staged[destination["objectKey"]] = asset["source"]["path"]
+    return staged
 
 
 def _is_custom_resource(resource_type: str) -> bool:
@@ -259,25 +260,21 @@ class OfflineCloudFormation:
             for logical_id in [key for key in state.resources if key not in wanted]:
                 self._delete(responses, state, logical_id, state.resources.pop(logical_id))
         state.save(self.state_file)
-        return self.outputs(state)
+        return self._outputs(state)
 
-    def destroy(self) -> int:
+    def destroy(self) -> None:
         """Deletes every custom resource (in reverse order) and forgets the stack."""
         state = StackState.load(self.state_file)
         if state is None:
-            return 0
+            return
         with ResponseServer() as responses:
             for logical_id in reversed(list(state.resources)):
                 self._delete(responses, state, logical_id, state.resources[logical_id])
                 del state.resources[logical_id]
                 state.save(self.state_file)
         self.state_file.unlink()
-        return len(self.invocations)
 
-    def outputs(self, state: StackState | None = None) -> dict[str, str]:
-        state = state or StackState.load(self.state_file)
-        if state is None:
-            return {}
+    def _outputs(self, state: StackState) -> dict[str, str]:
         return {
             name: str(self._resolve(output["Value"], state))
             for name, output in self.stack.template.get("Outputs", {}).items()
@@ -402,8 +399,8 @@ class OfflineCloudFormation:
     def _lambda_environment(self, function: LambdaFunction, responses: ResponseServer) -> dict[str, str]:
         return {
             **LAMBDA_BASE_ENVIRONMENT,
-            "AWS_LAMBDA_FUNCTION_NAME": function.logical_id,
-            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
+            "AWS_LAMBDA_FUNCTION_NAME": self._physical_name(function.logical_id),
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_mb),
             "LAMBDA_TASK_ROOT": str(function.asset_dir),
             "AWS_ENDPOINT_URL_DATAEXCHANGE": self.endpoint_url,
             "SSL_CERT_FILE": str(responses.ca_file),

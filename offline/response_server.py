@@ -44,7 +44,7 @@ class ResponseServer:
         self.ca_file = Path(self._directory.name) / "ca.pem"
         self._ca.cert_pem.write_to_path(str(self.ca_file))
         self._responses: dict[str, list[ReceivedResponse]] = {}
-        self._arrived = threading.Condition()
+        self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         self._ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
@@ -72,7 +72,7 @@ class ResponseServer:
 
     def responses_for(self, request_id: str) -> list[ReceivedResponse]:
         """Every PUT to this request's URL, oldest first (a duplicate delivery answers again)."""
-        with self._arrived:
+        with self._lock:
             return list(self._responses.get(request_id, []))
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
@@ -82,9 +82,8 @@ class ResponseServer:
             def do_PUT(self) -> None:
                 request_id = urlsplit(self.path).path.rsplit("/", 1)[-1]
                 raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                with server._arrived:
+                with server._lock:
                     server._responses.setdefault(request_id, []).append(ReceivedResponse(raw))
-                    server._arrived.notify_all()
                 self.send_response(200)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
