@@ -8,13 +8,7 @@ LAMBDA_VENV := .venv-lambda
 PY := $(VENV)/bin/python
 ARGS ?=
 
-# Keep the CDK CLI and jsii quiet and offline.
-export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
-export CDK_DISABLE_VERSION_CHECK := 1
-export CDK_DISABLE_CLI_TELEMETRY := 1
-export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
-
-.PHONY: setup demo test bench synth clean
+.PHONY: setup demo test bench synth cdk clean
 .DEFAULT_GOAL := demo
 
 setup: $(VENV)/.installed $(LAMBDA_VENV)/.installed node_modules/.installed
@@ -43,8 +37,12 @@ test: setup
 bench: setup
 	$(PY) -m benchmarks $(ARGS)
 
+# The pinned CDK CLI, quiet and offline, with the venv's python for cdk.json's app (offline/toolchain.py).
 synth: setup
-	npx cdk synth $(ARGS)
+	$(PY) -m offline.toolchain synth $(ARGS)
+
+cdk: setup
+	$(PY) -m offline.toolchain $(ARGS)
 
 clean:
 	rm -rf $(VENV) $(LAMBDA_VENV) node_modules cdk.out .offline

@@ -14,10 +14,12 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from .dataexchange_endpoint import LocalDataExchange
-from .lifecycle import LifecycleError, OfflineCloudFormation, StackState, SynthesizedStack
+from .assembly import AssemblyError, SynthesizedStack
+from .cloudformation import LifecycleError, OfflineCloudFormation, StackState
+from .endpoints import LocalDataExchange
+from .lambda_runtime import LambdaRuntime
+from .toolchain import LAMBDA_PYTHON, REPO
 
-REPO = Path(__file__).resolve().parents[1]
 STACK_NAME = "DataExchangeAutoExport"
 # Any well-formed id works against the local endpoint; this one is the README's example.
 DEMO_DATA_SET_ID = "8d494cba5e4720172a1e69a6e1b8fed5"
@@ -32,7 +34,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--lambda-python",
         type=Path,
-        default=Path(os.environ.get("OFFLINE_LAMBDA_PYTHON", REPO / ".venv-lambda" / "bin" / "python")),
+        default=Path(os.environ.get("OFFLINE_LAMBDA_PYTHON", LAMBDA_PYTHON)),
         help="Python of an environment holding only boto3, like the Lambda runtime (default: .venv-lambda)",
     )
     commands = parser.add_subparsers(dest="command", required=True)
@@ -58,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             _destroy(arguments)
         else:
             _status(arguments)
-    except LifecycleError as error:
+    except (AssemblyError, LifecycleError) as error:
         print(f"\n❌  {STACK_NAME} (offline): {error}", file=sys.stderr)
         return 1
     return 0
@@ -77,13 +79,14 @@ def _cloudformation(
 ) -> OfflineCloudFormation:
     if not arguments.lambda_python.exists():
         raise LifecycleError(f"No Lambda-like Python at {arguments.lambda_python}: run `make setup` first")
-    return OfflineCloudFormation(stack, arguments.state_dir / "stack.json", endpoint.url, arguments.lambda_python)
+    runtime = LambdaRuntime(arguments.lambda_python, {"AWS_ENDPOINT_URL_DATAEXCHANGE": endpoint.url})
+    return OfflineCloudFormation(stack, arguments.state_dir / "stack.json", runtime)
 
 
 def _synthesize(arguments: argparse.Namespace, context: dict[str, str]) -> SynthesizedStack:
     shown = " ".join(f"-c {key}={value}" for key, value in context.items())
     _step(f"Synthesizing app.py with the CDK CLI (npx cdk synth {shown})")
-    return SynthesizedStack.synthesize(REPO, STACK_NAME, context, arguments.state_dir / "cdk.out")
+    return SynthesizedStack.synthesize(STACK_NAME, context, arguments.state_dir / "cdk.out")
 
 
 def _deploy(arguments: argparse.Namespace) -> None:
@@ -97,9 +100,8 @@ def _deploy(arguments: argparse.Namespace) -> None:
             context[key] = value
     started = time.perf_counter()
     stack = _synthesize(arguments, context)
-    with _endpoint(arguments) as endpoint:
+    with _endpoint(arguments) as endpoint, _cloudformation(arguments, stack, endpoint) as cloudformation:
         _step(f"Local Data Exchange endpoint at {endpoint.url} (state in {arguments.state_dir}/dataexchange.json)")
-        cloudformation = _cloudformation(arguments, stack, endpoint)
         existing = StackState.load(cloudformation.state_file)
         verb = "Updating" if existing else "Creating"
         _step(f"{verb} stack {STACK_NAME}: invoking the handler from the staged asset")
@@ -108,7 +110,8 @@ def _deploy(arguments: argparse.Namespace) -> None:
         request = invocation.request
         print(
             f"   {request['RequestType']:<6} {request['ResourceType']} {request['LogicalResourceId']}: "
-            f"{invocation.response['Status']} ({invocation.response['PhysicalResourceId']}, {invocation.seconds:.2f}s)"
+            f"{invocation.response['Status']} ({invocation.response['PhysicalResourceId']}, "
+            f"{invocation.execution.seconds:.2f}s)"
         )
     arguments.outputs_file.write_text(json.dumps({STACK_NAME: outputs}, indent=2) + "\n")
     print(f"\n ✅  {STACK_NAME} (offline)\n\n✨  Deployment time: {time.perf_counter() - started:.2f}s\n")
@@ -121,7 +124,7 @@ def _deploy(arguments: argparse.Namespace) -> None:
         "  update in place:   .venv/bin/python -m offline deploy --key-pattern '${Revision.Id}/${Asset.Name}'\n"
         "  replace:           .venv/bin/python -m offline deploy --data-set-id <another 30-40 character id>\n"
         "  destroy:           .venv/bin/python -m offline destroy\n"
-        "  deploy for real:   npx cdk deploy -c dataSetId=<entitled data set id> --outputs-file cdk-outputs.json\n"
+        "  deploy for real:   make cdk ARGS='deploy -c dataSetId=<entitled data set id>'\n"
         "                     (AWS credentials, a bootstrapped account and an entitled data set; see README)"
     )
 
@@ -135,9 +138,8 @@ def _destroy(arguments: argparse.Namespace) -> None:
     if not (stack_dir / "manifest.json").exists():
         raise LifecycleError(f"The synthesized stack in {stack_dir} is gone: run deploy once more, then destroy")
     stack = SynthesizedStack(stack_dir, STACK_NAME)
-    with _endpoint(arguments) as endpoint:
+    with _endpoint(arguments) as endpoint, _cloudformation(arguments, stack, endpoint) as cloudformation:
         _step(f"Deleting stack {STACK_NAME}: invoking the handler from the staged asset")
-        cloudformation = _cloudformation(arguments, stack, endpoint)
         cloudformation.destroy()
         remaining = len(endpoint.event_actions())
     print(f"\n ✅  {STACK_NAME} (offline): destroyed; the local endpoint holds {remaining} event action(s)")

@@ -1,7 +1,7 @@
 """Runs one handler invocation the way the Lambda Python runtime would, in a separate process.
 
-Started as `python -I -B lambda_bootstrap.py ASSET_DIR HANDLER TIMEOUT_MS STATS_FILE` with the event on
-stdin, by a Python whose environment holds only boto3: with -I neither PYTHONPATH, the user site
+Started as `python -I -B lambda_bootstrap.py ASSET_DIR HANDLER TIMEOUT_MS STATS_FILE FUNCTION_ARN` with the
+event on stdin, by a Python whose environment holds only boto3: with -I neither PYTHONPATH, the user site
 nor this file's folder is importable, so the handler sees the standard library, boto3 and the
 asset, as in AWS. Standard library only.
 """
@@ -19,12 +19,11 @@ import uuid
 class LambdaContext:
     """What the runtime passes as `context`, from the environment the runner sets as Lambda would."""
 
-    def __init__(self, timeout_ms: int) -> None:
+    def __init__(self, timeout_ms: int, function_arn: str) -> None:
         function_name = os.environ["AWS_LAMBDA_FUNCTION_NAME"]
         self.function_name = function_name
         self.function_version = "$LATEST"
-        # Lambda sets no account variable; the runner's stacks all live in this one.
-        self.invoked_function_arn = f"arn:aws:lambda:{os.environ['AWS_REGION']}:123456789012:function:{function_name}"
+        self.invoked_function_arn = function_arn
         self.memory_limit_in_mb = os.environ["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"]
         self.aws_request_id = str(uuid.uuid4())
         self.log_group_name = f"/aws/lambda/{function_name}"
@@ -36,7 +35,7 @@ class LambdaContext:
 
 
 def main() -> None:
-    asset_dir, handler, timeout_ms, stats_file = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+    asset_dir, handler, timeout_ms, stats_file, function_arn = sys.argv[1:6]
     event = json.load(sys.stdin)
     # The Lambda runtime gives the root logger a handler on stdout; without one, INFO logs vanish.
     logging.basicConfig(stream=sys.stdout, format="[%(levelname)s]\t%(asctime)s\t%(name)s\t%(message)s")
@@ -45,7 +44,7 @@ def main() -> None:
     module_name, function_name = handler.rsplit(".", 1)
     function = getattr(importlib.import_module(module_name), function_name)
     ready = time.perf_counter()
-    function(event, LambdaContext(timeout_ms))
+    function(event, LambdaContext(int(timeout_ms), function_arn))
     finished = time.perf_counter()
     with open(stats_file, "w") as stats:
         json.dump(

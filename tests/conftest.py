@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 
+from offline.toolchain import QUIET_ENVIRONMENT
+
 # ---------------------------------------------------------------------------------------------------
-# CDK (test_construct.py, test_example_app.py, test_packaging.py)
+# CDK (test_construct_*.py, test_example_app.py, test_lifecycle.py)
 # ---------------------------------------------------------------------------------------------------
-# Set before anything imports aws_cdk: jsii prints a large Node 20 end-of-life banner otherwise.
-os.environ["JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION"] = "20"
+# Set before anything imports aws_cdk: jsii prints a large Node end-of-life banner otherwise.
+os.environ.update(QUIET_ENVIRONMENT)
 
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -16,8 +18,9 @@ from typing import Any
 import aws_cdk as cdk
 import pytest
 from botocore.retries.standard import ExponentialBackoff
+from support import ThreeExports, build_three
 
-from offline.dataexchange_endpoint import LocalDataExchange
+from offline.endpoints import LocalDataExchange
 
 
 @pytest.fixture(scope="session")
@@ -35,6 +38,12 @@ def new_cdk_app(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., cdk.A
         return cdk.App(builtin_cloud_formation_validation=False, **kwargs)
 
     return new_app
+
+
+@pytest.fixture(scope="session")
+def three(new_cdk_app: Callable[..., cdk.App]) -> ThreeExports:
+    """Three constructs on one bucket, synthesized once for every test that only reads it."""
+    return build_three(new_cdk_app)
 
 
 # ---------------------------------------------------------------------------------------------------

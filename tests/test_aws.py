@@ -6,20 +6,17 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import boto3
 import pytest
 
 from app import STACK_NAME
-
-REPO = Path(__file__).resolve().parents[1]
+from offline.toolchain import REPO, cdk_command, cdk_environment
 
 
 def cdk(*arguments: str) -> None:
-    environment = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    subprocess.run(["npx", "--no-install", "cdk", *arguments], cwd=REPO, env=environment, check=True)
+    subprocess.run(cdk_command(*arguments), cwd=REPO, env=cdk_environment(), check=True)
 
 
 @pytest.mark.aws

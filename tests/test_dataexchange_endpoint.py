@@ -20,8 +20,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from dataexchange_auto_export_handler.properties import PropertyError, check_key_pattern
-from offline.dataexchange_endpoint import Call, Fault, LocalDataExchange, local_client
+from offline.endpoints import Call, Fault, LocalDataExchange, local_client
 
 ROOT = Path(__file__).resolve().parents[1]
 # botocore's "max_attempts" counts retries after the first call; "total_max_attempts" counts every call.
@@ -80,7 +79,7 @@ def test_create_then_get_returns_the_same_event_action(client: Any) -> None:
     fetched = client.get_event_action(EventActionId=created["Id"])
 
     assert created["ResponseMetadata"]["HTTPStatusCode"] == 201
-    assert re.fullmatch(r"[0-9a-f]{32}", created["Id"])
+    assert re.fullmatch(r"[a-zA-Z0-9]{30,40}", created["Id"])
     assert created["Arn"] == f"arn:aws:dataexchange:us-east-1:123456789012:event-actions/{created['Id']}"
     assert isinstance(created["CreatedAt"], datetime) and created["CreatedAt"].tzinfo is not None
     assert created["CreatedAt"] == created["UpdatedAt"]
@@ -109,7 +108,8 @@ def test_list_filters_by_data_set_and_paginates(client: Any) -> None:
     assert [entry["Id"] for entry in second["EventActions"]] == ids[2:]
     assert "NextToken" not in second
     assert all("Tags" not in entry for entry in first["EventActions"] + second["EventActions"])
-    assert len(client.list_event_actions()["EventActions"]) == 4
+    everything = client.get_paginator("list_event_actions").paginate()
+    assert sum(len(page["EventActions"]) for page in everything) == 4
 
 
 def test_list_paginator_walks_every_page(client: Any) -> None:
@@ -228,13 +228,22 @@ def test_update_applies_the_same_action_rules(client: Any) -> None:
     assert client.get_event_action(EventActionId=created["Id"])["Action"] == action()
 
 
-@pytest.mark.parametrize("key_pattern", ["${Revision.Id}/fixed", "${Asset.Nme}", "${Asset.Name", ""])
-def test_invalid_key_pattern_is_rejected_with_the_handlers_message(client: Any, key_pattern: str) -> None:
-    with pytest.raises(PropertyError) as expected:
-        check_key_pattern(key_pattern)
+@pytest.mark.parametrize(
+    ("key_pattern", "complaint"),
+    [
+        ("${Revision.Id}/fixed", "must contain ${Asset.Name} or ${Asset.Id}"),
+        ("${Asset.Nme}", "unsupported dynamic reference ${Asset.Nme}"),
+        ("${Asset.Name", "malformed dynamic reference"),
+        ("", "must contain ${Asset.Name} or ${Asset.Id}"),
+    ],
+)
+def test_invalid_key_pattern_is_rejected(
+    client: Any, endpoint: LocalDataExchange, key_pattern: str, complaint: str
+) -> None:
     with pytest.raises(client.exceptions.ValidationException) as raised:
         create(client, Action=action(key_pattern=key_pattern))
-    assert error_of(raised)["Error"]["Message"] == str(expected.value)
+    assert error_of(raised)["Error"]["Message"] == f"KeyPattern {key_pattern!r}: {complaint}"
+    assert endpoint.event_actions() == []
 
 
 @pytest.mark.parametrize(
@@ -497,7 +506,7 @@ def test_command_line_prints_the_url_and_serves_until_terminated(tmp_path: Path)
     state = tmp_path / "state.json"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "lambda")])}
     process = subprocess.Popen(
-        [sys.executable, "-m", "offline.dataexchange_endpoint", "--port", "0", "--state", str(state)],
+        [sys.executable, "-m", "offline.endpoints", "--port", "0", "--state", str(state)],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,

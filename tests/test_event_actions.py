@@ -15,7 +15,7 @@ from dataexchange_auto_export_handler.properties import (
     STACK_ID_TAG,
     EventActionProperties,
 )
-from offline.dataexchange_endpoint import Fault, LocalDataExchange, local_client
+from offline.endpoints import Fault, LocalDataExchange, local_client
 
 DATA_SET = "8d494cba5e4720172a1e69a6e1b8fed5"
 OTHER_DATA_SET = "aaaaaaaaaabbbbbbbbbbcccccccccc12"

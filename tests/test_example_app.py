@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,13 +13,12 @@ import pytest
 from cfnlint.api import lint  # type: ignore[import-untyped]
 
 from app import STACK_NAME
+from cdk_dataexchange_auto_export import RESOURCE_TYPE
+from offline import toolchain
+from offline.toolchain import REPO
 
-REPO = Path(__file__).resolve().parents[1]
-# The venv running the tests: its python must be the `python3` that cdk.json's "app" starts.
-VENV_BIN = Path(sys.executable).parent
 DATA_SET = "8d494cba5e4720172a1e69a6e1b8fed5"
 KMS_KEY_ARN = "arn:aws:kms:us-east-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab"
-CUSTOM_TYPE = "Custom::DataExchangeEventAction"
 
 
 @dataclass
@@ -41,17 +37,7 @@ def cdk_synth(outdir: Path, **context: str) -> CliSynth:
     cdk = REPO / "node_modules" / ".bin" / "cdk"
     if not cdk.exists() or shutil.which("npx") is None:
         pytest.fail(f"{cdk} or npx is missing: run `make setup` (npm ci installs the pinned CDK CLI)")
-    env = {
-        **os.environ,
-        "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
-        "CDK_DISABLE_VERSION_CHECK": "1",
-        "CDK_DISABLE_CLI_TELEMETRY": "1",
-        "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-    }
-    args = [arg for key, value in context.items() for arg in ("-c", f"{key}={value}")]
-    # --no-install: never fetch a CLI (the npm package named "cdk" is not the AWS CDK).
-    command = ["npx", "--no-install", "cdk", "synth", *args, "--quiet", "-o", str(outdir)]
-    result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=180, check=False)
+    result = toolchain.cdk_synth(outdir, context)
     return CliSynth(result.returncode, result.stdout + result.stderr, outdir)
 
 
@@ -94,7 +80,7 @@ def test_the_cli_synthesizes_the_example_app(default_synth: CliSynth) -> None:
     assert default_synth.returncode == 0, default_synth.output
     template = default_synth.template
     resources = [resource["Type"] for resource in template["Resources"].values()]
-    assert resources.count(CUSTOM_TYPE) == 1
+    assert resources.count(RESOURCE_TYPE) == 1
     assert resources.count("AWS::Lambda::Function") == 1
     assert resources.count("AWS::S3::BucketPolicy") == 1
     assert "is imported" not in default_synth.output
@@ -102,7 +88,7 @@ def test_the_cli_synthesizes_the_example_app(default_synth: CliSynth) -> None:
 
 def test_the_outputs_name_the_event_action(default_synth: CliSynth) -> None:
     template = default_synth.template
-    (resource_id,) = [name for name, r in template["Resources"].items() if r["Type"] == CUSTOM_TYPE]
+    (resource_id,) = [name for name, r in template["Resources"].items() if r["Type"] == RESOURCE_TYPE]
     outputs = template["Outputs"]
     assert outputs["EventActionArn"]["Value"] == {"Fn::GetAtt": [resource_id, "Arn"]}
     assert outputs["EventActionId"]["Value"] == {"Fn::GetAtt": [resource_id, "Id"]}
@@ -136,7 +122,7 @@ def test_an_existing_bucket_prints_the_statement_to_add(existing_bucket_synth: C
     assert '"Resource": "arn:aws:s3:::existing-bucket/*"' in existing_bucket_synth.output
     template = existing_bucket_synth.template
     assert not [r for r in template["Resources"].values() if r["Type"].startswith("AWS::S3::")]
-    (resource,) = [r for r in template["Resources"].values() if r["Type"] == CUSTOM_TYPE]
+    (resource,) = [r for r in template["Resources"].values() if r["Type"] == RESOURCE_TYPE]
     assert resource["Properties"]["Bucket"] == "existing-bucket"
     assert resource["Properties"]["KmsKeyArn"] == KMS_KEY_ARN
     assert resource["Properties"]["KeyPattern"] == "${DataSet.Name}/${Revision.CreatedAt}/${Asset.Name}"

@@ -5,19 +5,22 @@ from __future__ import annotations
 
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import aws_cdk as cdk
 import pytest
 
 from app import STACK_NAME, AutoExportStack
-from cdk_dataexchange_auto_export import AutoExportEventAction
-from offline.dataexchange_endpoint import Fault, LocalDataExchange, local_client
-from offline.lifecycle import LifecycleError, OfflineCloudFormation, StackState, SynthesizedStack
+from cdk_dataexchange_auto_export import RESOURCE_TYPE, AutoExportEventAction
+from offline.assembly import SynthesizedStack
+from offline.cloudformation import LifecycleError, OfflineCloudFormation
+from offline.endpoints import Fault, LocalDataExchange, local_client
+from offline.lambda_runtime import LambdaRuntime
+from offline.toolchain import LAMBDA_PYTHON
 
-REPO = Path(__file__).resolve().parents[1]
-LAMBDA_PYTHON = REPO / ".venv-lambda" / "bin" / "python"
+Runner = Callable[..., OfflineCloudFormation]
 DATA_SET = "8d494cba5e4720172a1e69a6e1b8fed5"
 OTHER_DATA_SET = "aaaaaaaaaabbbbbbbbbbcccccccccc12"
 
@@ -31,9 +34,7 @@ def lambda_python() -> None:
 @pytest.fixture(scope="module")
 def example_app(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedStack:
     """The example app as `cdk deploy` would see it: synthesized once by the real CDK CLI."""
-    return SynthesizedStack.synthesize(
-        REPO, STACK_NAME, {"dataSetId": DATA_SET}, tmp_path_factory.mktemp("cli") / "cdk.out"
-    )
+    return SynthesizedStack.synthesize(STACK_NAME, {"dataSetId": DATA_SET}, tmp_path_factory.mktemp("cli") / "cdk.out")
 
 
 def synthesize(new_cdk_app: Callable[..., cdk.App], **props: str) -> SynthesizedStack:
@@ -49,16 +50,22 @@ def state_file(tmp_path: Path) -> Path:
     return tmp_path / "stack.json"
 
 
-def cloudformation(
-    stack: SynthesizedStack, state_file: Path, endpoint: LocalDataExchange, **parameters: str
-) -> OfflineCloudFormation:
-    return OfflineCloudFormation(stack, state_file, endpoint.url, LAMBDA_PYTHON, parameters)
+@pytest.fixture
+def cloudformation(endpoint: LocalDataExchange, state_file: Path) -> Iterator[Runner]:
+    """Makes runners for one stack (one state file) whose handler calls the test's endpoint."""
+    runtime = LambdaRuntime(LAMBDA_PYTHON, {"AWS_ENDPOINT_URL_DATAEXCHANGE": endpoint.url})
+    with ExitStack() as runners:
+
+        def runner(stack: SynthesizedStack, **parameters: str) -> OfflineCloudFormation:
+            return runners.enter_context(OfflineCloudFormation(stack, state_file, runtime, parameters))
+
+        yield runner
 
 
 def test_create_reports_the_event_action_as_stack_outputs(
-    example_app: SynthesizedStack, endpoint: LocalDataExchange, state_file: Path
+    example_app: SynthesizedStack, endpoint: LocalDataExchange, cloudformation: Runner
 ) -> None:
-    runner = cloudformation(example_app, state_file, endpoint)
+    runner = cloudformation(example_app)
 
     outputs = runner.deploy()
 
@@ -74,27 +81,30 @@ def test_create_reports_the_event_action_as_stack_outputs(
 
 
 def test_the_response_url_signature_never_reaches_the_logs(
-    example_app: SynthesizedStack, endpoint: LocalDataExchange, state_file: Path
+    example_app: SynthesizedStack, cloudformation: Runner
 ) -> None:
-    runner = cloudformation(example_app, state_file, endpoint)
+    runner = cloudformation(example_app)
 
     runner.deploy()
     runner.destroy()
 
     # The runner raises if the signature appears; the URL itself must not appear either.
     for invocation in runner.invocations:
-        assert "X-Amz-Signature" not in invocation.output
-        assert "cloudformation-responses" not in invocation.output
-        assert "INFO" in invocation.output  # the handler does log, at INFO
+        assert "X-Amz-Signature" not in invocation.execution.output
+        assert "cloudformation-responses" not in invocation.execution.output
+        assert "INFO" in invocation.execution.output  # the handler does log, at INFO
 
 
 def test_update_of_the_key_pattern_keeps_the_event_action(
-    new_cdk_app: Callable[..., cdk.App], example_app: SynthesizedStack, endpoint: LocalDataExchange, state_file: Path
+    new_cdk_app: Callable[..., cdk.App],
+    example_app: SynthesizedStack,
+    endpoint: LocalDataExchange,
+    cloudformation: Runner,
 ) -> None:
-    first = cloudformation(example_app, state_file, endpoint).deploy()
+    first = cloudformation(example_app).deploy()
     changed = synthesize(new_cdk_app, data_set_id=DATA_SET, key_pattern="${Revision.Id}/${Asset.Name}")
 
-    runner = cloudformation(changed, state_file, endpoint)
+    runner = cloudformation(changed)
     second = runner.deploy()
 
     assert second["EventActionId"] == first["EventActionId"]
@@ -105,12 +115,15 @@ def test_update_of_the_key_pattern_keeps_the_event_action(
 
 
 def test_update_to_another_data_set_replaces_the_event_action(
-    new_cdk_app: Callable[..., cdk.App], example_app: SynthesizedStack, endpoint: LocalDataExchange, state_file: Path
+    new_cdk_app: Callable[..., cdk.App],
+    example_app: SynthesizedStack,
+    endpoint: LocalDataExchange,
+    cloudformation: Runner,
 ) -> None:
-    first = cloudformation(example_app, state_file, endpoint).deploy()
+    first = cloudformation(example_app).deploy()
     moved = synthesize(new_cdk_app, data_set_id=OTHER_DATA_SET)
 
-    runner = cloudformation(moved, state_file, endpoint)
+    runner = cloudformation(moved)
     second = runner.deploy()
 
     assert second["EventActionId"] != first["EventActionId"]
@@ -126,9 +139,9 @@ def test_update_to_another_data_set_replaces_the_event_action(
 
 
 def test_destroy_leaves_the_endpoint_without_event_actions(
-    example_app: SynthesizedStack, endpoint: LocalDataExchange, state_file: Path
+    example_app: SynthesizedStack, endpoint: LocalDataExchange, state_file: Path, cloudformation: Runner
 ) -> None:
-    runner = cloudformation(example_app, state_file, endpoint)
+    runner = cloudformation(example_app)
     runner.deploy()
 
     runner.destroy()
@@ -137,13 +150,13 @@ def test_destroy_leaves_the_endpoint_without_event_actions(
     assert not state_file.exists()
     delete = runner.invocations[-1]
     assert delete.succeeded
-    assert delete.seconds < 5, "crhelper's sleep_on_delete must stay small"
+    assert delete.execution.seconds < 5, "crhelper's sleep_on_delete must stay small"
 
 
 def test_delete_treats_an_event_action_deleted_out_of_band_as_success(
-    example_app: SynthesizedStack, endpoint: LocalDataExchange, state_file: Path
+    example_app: SynthesizedStack, endpoint: LocalDataExchange, cloudformation: Runner
 ) -> None:
-    runner = cloudformation(example_app, state_file, endpoint)
+    runner = cloudformation(example_app)
     outputs = runner.deploy()
     local_client(endpoint.url).delete_event_action(EventActionId=outputs["EventActionId"])
 
@@ -153,11 +166,11 @@ def test_delete_treats_an_event_action_deleted_out_of_band_as_success(
 
 
 def test_a_failed_create_rolls_back_with_a_delete_that_succeeds(
-    example_app: SynthesizedStack, endpoint: LocalDataExchange, state_file: Path
+    example_app: SynthesizedStack, endpoint: LocalDataExchange, cloudformation: Runner
 ) -> None:
     # Given the service denies the create
     endpoint.inject("CreateEventAction", Fault("access_denied"))
-    runner = cloudformation(example_app, state_file, endpoint)
+    runner = cloudformation(example_app)
 
     # When the stack is created
     with pytest.raises(LifecycleError, match=r"CREATE_FAILED .*access denied.*dataexchange:CreateEventAction"):
@@ -174,18 +187,14 @@ def test_a_failed_create_rolls_back_with_a_delete_that_succeeds(
 
 
 def test_the_same_create_delivered_twice_makes_one_event_action(
-    example_app: SynthesizedStack, endpoint: LocalDataExchange, state_file: Path
+    example_app: SynthesizedStack, endpoint: LocalDataExchange, cloudformation: Runner
 ) -> None:
-    from offline.response_server import ResponseServer
+    runner = cloudformation(example_app)
+    [logical_id] = example_app.of_type(RESOURCE_TYPE)
+    request = runner.request("Create", logical_id)
 
-    runner = cloudformation(example_app, state_file, endpoint)
-    state = StackState(stack_id=f"arn:aws:cloudformation:us-east-1:123456789012:stack/{STACK_NAME}/x", resources={})
-    [logical_id] = example_app.custom_resources()
-    request = runner.request("Create", state, logical_id, runner._resolve_properties(logical_id, state))
-
-    with ResponseServer() as responses:
-        first = runner.invoke(responses, request)
-        second = runner.invoke(responses, request)
+    first = runner.invoke(request)
+    second = runner.invoke(request)
 
     assert first.succeeded and second.succeeded
     assert first.response["PhysicalResourceId"] == second.response["PhysicalResourceId"]
@@ -194,10 +203,10 @@ def test_the_same_create_delivered_twice_makes_one_event_action(
 
 
 def test_throttling_on_the_first_calls_is_ridden_out(
-    example_app: SynthesizedStack, endpoint: LocalDataExchange, state_file: Path
+    example_app: SynthesizedStack, endpoint: LocalDataExchange, cloudformation: Runner
 ) -> None:
     endpoint.inject("CreateEventAction", Fault("throttle", count=2))
-    runner = cloudformation(example_app, state_file, endpoint)
+    runner = cloudformation(example_app)
 
     runner.deploy()
 
@@ -221,10 +230,10 @@ def test_throttling_on_the_first_calls_is_ridden_out(
     ids=["access-denied", "bucket-policy", "s3-access-denied", "internal-error"],
 )
 def test_a_service_error_fails_the_create_with_its_cause(
-    example_app: SynthesizedStack, endpoint: LocalDataExchange, state_file: Path, fault: Fault, reason: str
+    example_app: SynthesizedStack, endpoint: LocalDataExchange, fault: Fault, reason: str, cloudformation: Runner
 ) -> None:
     endpoint.inject("CreateEventAction", fault)
-    runner = cloudformation(example_app, state_file, endpoint)
+    runner = cloudformation(example_app)
     started = time.monotonic()
 
     with pytest.raises(LifecycleError, match=reason):
@@ -235,7 +244,7 @@ def test_a_service_error_fails_the_create_with_its_cause(
 
 
 def test_the_quota_of_event_actions_per_data_set_fails_the_create_with_the_limit_name(
-    example_app: SynthesizedStack, endpoint: LocalDataExchange, state_file: Path
+    example_app: SynthesizedStack, endpoint: LocalDataExchange, cloudformation: Runner
 ) -> None:
     # Given the data set already has the 5 event actions the service allows
     dataexchange = local_client(endpoint.url)
@@ -244,7 +253,7 @@ def test_the_quota_of_event_actions_per_data_set_fails_the_create_with_the_limit
             Action={"ExportRevisionToS3": {"RevisionDestination": {"Bucket": "other-bucket"}}},
             Event={"RevisionPublished": {"DataSetId": DATA_SET}},
         )
-    runner = cloudformation(example_app, state_file, endpoint)
+    runner = cloudformation(example_app)
 
     with pytest.raises(LifecycleError, match=r"quota 'Auto export event actions per data set' \(5\) reached"):
         runner.deploy()
@@ -253,7 +262,7 @@ def test_the_quota_of_event_actions_per_data_set_fails_the_create_with_the_limit
 
 
 def test_a_malformed_data_set_id_from_a_parameter_fails_before_any_api_call(
-    new_cdk_app: Callable[..., cdk.App], endpoint: LocalDataExchange, state_file: Path
+    new_cdk_app: Callable[..., cdk.App], endpoint: LocalDataExchange, cloudformation: Runner
 ) -> None:
     # Given a data set id that was a token at synth time, so synth could not check it
     app = new_cdk_app()
@@ -262,7 +271,7 @@ def test_a_malformed_data_set_id_from_a_parameter_fails_before_any_api_call(
     bucket = cdk.aws_s3.Bucket(stack, "Bucket")
     AutoExportEventAction(stack, "Export", data_set_id=data_set_id.value_as_string, bucket=bucket)
     synthesized = SynthesizedStack(Path(app.synth().directory), "ParameterStack")
-    runner = cloudformation(synthesized, state_file, endpoint, DataSetId="not-a-data-set-id")
+    runner = cloudformation(synthesized, DataSetId="not-a-data-set-id")
 
     with pytest.raises(LifecycleError, match=r"CREATE_FAILED .*DataSetId 'not-a-data-set-id' is not a data set id"):
         runner.deploy()
@@ -275,7 +284,6 @@ def test_crhelper_comes_from_the_asset_not_from_the_lambda_environment(example_a
         [str(LAMBDA_PYTHON), "-I", "-c", "import crhelper"], capture_output=True, text=True, check=False
     )
     assert result.returncode != 0, "the Lambda-like environment must not have crhelper installed"
-    function = example_app.function(
-        next(key for key, value in example_app.resources.items() if value["Type"] == "AWS::Lambda::Function")
-    )
+    (function_id,) = example_app.of_type("AWS::Lambda::Function")
+    function = example_app.function(function_id)
     assert (function.asset_dir / "crhelper" / "resource_helper.py").exists()

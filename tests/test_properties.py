@@ -28,7 +28,29 @@ def parse(**overrides: Any) -> EventActionProperties:
 def test_defaults_are_the_service_key_pattern_sse_s3_and_no_tags() -> None:
     parsed = parse()
 
-    assert (parsed.key_pattern, parsed.kms_key_arn, dict(parsed.tags)) == (DEFAULT_KEY_PATTERN, None, {})
+    assert (parsed.effective_key_pattern, parsed.kms_key_arn, dict(parsed.tags)) == (DEFAULT_KEY_PATTERN, None, {})
+    assert parsed.action()["ExportRevisionToS3"]["RevisionDestination"]["KeyPattern"] == DEFAULT_KEY_PATTERN
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {},
+        {
+            "KeyPattern": "${Revision.Id}/${Asset.Id}",
+            "KmsKeyArn": "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+            "Tags": {"team": "market-data"},
+        },
+    ],
+    ids=["required-only", "every-property"],
+)
+def test_to_resource_properties_is_the_inverse_of_from_resource_properties(overrides: dict[str, Any]) -> None:
+    # Given what CloudFormation passes, less its own ServiceToken and ServiceTimeout
+    sent = {key: value for key, value in {**VALID, **overrides}.items() if not key.startswith("Service")}
+
+    parsed = EventActionProperties.from_resource_properties(sent)
+
+    assert parsed.to_resource_properties() == sent
 
 
 @pytest.mark.parametrize(

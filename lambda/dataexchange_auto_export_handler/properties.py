@@ -50,9 +50,16 @@ MAX_USER_TAGS = MAX_TAGS_PER_RESOURCE - 2
 MAX_TAG_KEY_LENGTH = 128
 MAX_TAG_VALUE_LENGTH = 256
 
+# S3's naming rules for general purpose buckets, including the prefixes and suffixes S3 reserves.
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _IP_ADDRESS = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
-_KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[a-zA-Z0-9-]+$")
+_RESERVED_BUCKET_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
+_RESERVED_BUCKET_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
+# A key id is a UUID, or mrk- and 32 hex digits for a multi-Region key.
+_KMS_KEY_ARN = re.compile(
+    r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/"
+    r"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})$"
+)
 
 # ServiceToken and ServiceTimeout are CloudFormation's own; it passes them along with ours.
 _KNOWN_PROPERTIES = frozenset(
@@ -108,7 +115,13 @@ def check_tags(tags: Mapping[str, str], name: str = "Tags", skip: Callable[[str]
 
 
 def check_bucket_name(value: str, name: str = "Bucket") -> None:
-    if not _BUCKET_NAME.match(value) or ".." in value or _IP_ADDRESS.match(value):
+    if (
+        not _BUCKET_NAME.match(value)
+        or ".." in value
+        or _IP_ADDRESS.match(value)
+        or value.startswith(_RESERVED_BUCKET_PREFIXES)
+        or value.endswith(_RESERVED_BUCKET_SUFFIXES)
+    ):
         raise PropertyError(f"{name} {value!r} is not a valid S3 bucket name")
 
 
@@ -130,9 +143,12 @@ def _optional_string(properties: Mapping[str, Any], key: str) -> str | None:
 
 @dataclass(frozen=True)
 class EventActionProperties:
+    """The custom resource's properties: what the construct writes into the template, and what the
+    handler reads back. `key_pattern` None means the service's default pattern."""
+
     data_set_id: str
     bucket: str
-    key_pattern: str = DEFAULT_KEY_PATTERN
+    key_pattern: str | None = None
     kms_key_arn: str | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
 
@@ -146,7 +162,7 @@ class EventActionProperties:
         bucket = _optional_string(properties, "Bucket")
         if data_set_id is None or bucket is None:
             raise PropertyError("DataSetId and Bucket are required")
-        key_pattern = _optional_string(properties, "KeyPattern") or DEFAULT_KEY_PATTERN
+        key_pattern = _optional_string(properties, "KeyPattern")
         kms_key_arn = _optional_string(properties, "KmsKeyArn")
         tags = properties.get("Tags") or {}
         if not isinstance(tags, Mapping):
@@ -154,11 +170,27 @@ class EventActionProperties:
 
         check_data_set_id(data_set_id)
         check_bucket_name(bucket)
-        check_key_pattern(key_pattern)
+        if key_pattern is not None:
+            check_key_pattern(key_pattern)
         if kms_key_arn is not None:
             check_kms_key_arn(kms_key_arn)
         check_tags(tags)
         return cls(data_set_id, bucket, key_pattern, kms_key_arn, dict(tags))
+
+    def to_resource_properties(self) -> dict[str, Any]:
+        """The inverse of `from_resource_properties`; what is not set is left out of the template."""
+        properties: dict[str, Any] = {"DataSetId": self.data_set_id, "Bucket": self.bucket}
+        if self.key_pattern is not None:
+            properties["KeyPattern"] = self.key_pattern
+        if self.kms_key_arn is not None:
+            properties["KmsKeyArn"] = self.kms_key_arn
+        if self.tags:
+            properties["Tags"] = dict(self.tags)
+        return properties
+
+    @property
+    def effective_key_pattern(self) -> str:
+        return self.key_pattern or DEFAULT_KEY_PATTERN
 
     def action(self) -> ActionTypeDef:
         """The whole Action, always explicit, so Create and Update send the same thing."""
@@ -168,7 +200,7 @@ class EventActionProperties:
         return {
             "ExportRevisionToS3": {
                 "Encryption": encryption,
-                "RevisionDestination": {"Bucket": self.bucket, "KeyPattern": self.key_pattern},
+                "RevisionDestination": {"Bucket": self.bucket, "KeyPattern": self.effective_key_pattern},
             }
         }
 

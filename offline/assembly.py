@@ -1,0 +1,132 @@
+"""A stack of a cloud assembly as the CDK CLI writes it: its template and the staged assets beside it."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .toolchain import REPO, cdk_synth
+
+
+class AssemblyError(Exception):
+    """A cloud assembly that cannot be read or made, in one line a person can act on."""
+
+
+@dataclass(frozen=True)
+class LambdaFunction:
+    logical_id: str
+    asset_dir: Path
+    handler: str
+    timeout_seconds: int
+    memory_mb: int
+    environment: Mapping[str, str]
+
+
+class SynthesizedStack:
+    def __init__(self, assembly_dir: Path, stack_name: str) -> None:
+        self.assembly_dir = assembly_dir
+        self.stack_name = stack_name
+        manifest = json.loads((assembly_dir / "manifest.json").read_text())
+        artifact = manifest["artifacts"].get(stack_name)
+        if artifact is None or artifact.get("type") != "aws:cloudformation:stack":
+            raise AssemblyError(f"No stack {stack_name} in the cloud assembly {assembly_dir}")
+        self.template: dict[str, Any] = json.loads((assembly_dir / artifact["properties"]["templateFile"]).read_text())
+        self.resources: dict[str, Any] = self.template.get("Resources", {})
+        self._staged_assets = _staged_assets(assembly_dir, manifest)
+
+    @classmethod
+    def synthesize(
+        cls, stack_name: str, context: Mapping[str, str], out_dir: Path, app_dir: Path = REPO
+    ) -> SynthesizedStack:
+        """Runs the real CDK CLI (`cdk synth`) on the app."""
+        result = cdk_synth(out_dir, context, cwd=app_dir)
+        if result.returncode != 0:
+            lines = [line for line in (result.stderr + result.stdout).splitlines() if line.strip()]
+            useful = [line for line in lines if not line.startswith(("Bundling asset", "Subprocess exited"))]
+            raise AssemblyError(f"cdk synth failed: {(useful or lines or ['no output'])[-1].strip()}")
+        return cls(out_dir, stack_name)
+
+    def of_type(self, resource_type: str) -> list[str]:
+        return [key for key, resource in self.resources.items() if resource["Type"] == resource_type]
+
+    def in_dependency_order(self) -> list[str]:
+        """Every logical id, each after what it depends on (DependsOn and references)."""
+        ordered: list[str] = []
+
+        def visit(logical_id: str) -> None:
+            if logical_id in ordered:
+                return
+            for dependency in sorted(_dependencies(self.resources[logical_id])):
+                if dependency in self.resources:
+                    visit(dependency)
+            ordered.append(logical_id)
+
+        for logical_id in self.resources:
+            visit(logical_id)
+        return ordered
+
+    def function(self, logical_id: str) -> LambdaFunction:
+        resource = self.resources[logical_id]
+        if resource["Type"] != "AWS::Lambda::Function":
+            raise AssemblyError(f"{logical_id} is a {resource['Type']}, not a Lambda function")
+        properties = resource["Properties"]
+        asset_path = self._staged_assets.get(str(properties.get("Code", {}).get("S3Key")))
+        if asset_path is None:
+            raise AssemblyError(f"Function {logical_id} has no staged asset (inline code is not supported)")
+        return LambdaFunction(
+            logical_id=logical_id,
+            asset_dir=self.assembly_dir / asset_path,
+            handler=properties["Handler"],
+            timeout_seconds=int(properties.get("Timeout", 3)),
+            memory_mb=int(properties.get("MemorySize", 128)),
+            environment=properties.get("Environment", {}).get("Variables", {}),
+        )
+
+
+def zipped_size(directory: Path) -> int:
+    """Bytes of the folder zipped with deflate, as the CDK CLI uploads a file asset."""
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zipped:
+        for path in sorted(directory.rglob("*")):
+            if path.is_file():
+                zipped.write(path, path.relative_to(directory))
+    return len(archive.getvalue())
+
+
+def _staged_assets(assembly_dir: Path, manifest: Mapping[str, Any]) -> dict[str, str]:
+    """S3 object key -> staged folder, from the asset manifests the deployment would publish."""
+    staged: dict[str, str] = {}
+    for artifact in manifest["artifacts"].values():
+        if artifact.get("type") != "cdk:asset-manifest":
+            continue
+        assets = json.loads((assembly_dir / artifact["properties"]["file"]).read_text())
+        for asset in assets.get("files", {}).values():
+            for destination in asset["destinations"].values():
+                staged[destination["objectKey"]] = asset["source"]["path"]
+    return staged
+
+
+def _dependencies(resource: Mapping[str, Any]) -> set[str]:
+    depends_on = resource.get("DependsOn", [])
+    found = set([depends_on] if isinstance(depends_on, str) else depends_on)
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if "Ref" in node and isinstance(node["Ref"], str):
+                found.add(node["Ref"])
+            if "Fn::GetAtt" in node:
+                target = node["Fn::GetAtt"]
+                found.add(target[0] if isinstance(target, list) else target.split(".")[0])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(resource.get("Properties", {}))
+    return found

@@ -1,0 +1,370 @@
+"""Plays CloudFormation's part for the custom resources of a synthesized stack, offline.
+
+It resolves each custom resource's properties the way CloudFormation would (intrinsics resolved,
+every value a string), delivers Create, Update and Delete requests to the function named by the
+ServiceToken (through `lambda_runtime`), reads the response the handler PUTs back to a local HTTPS
+ResponseURL, and keeps the stack's state in a file, so that create, update (in place or
+replacement), rollback and delete happen as they would in AWS. Resources other than custom
+resources are not emulated: they get plausible physical ids so that references to them resolve.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+from .account import ACCOUNT, PARTITION, REGION
+from .assembly import SynthesizedStack
+from .files import write_atomically
+from .lambda_runtime import Execution, InvocationTimeoutError, LambdaRuntime
+from .response_server import MAX_RESPONSE_BYTES, ResponseServer
+
+MAX_PHYSICAL_ID_BYTES = 1024
+
+
+class LifecycleError(Exception):
+    """A step that failed, in one line a person can act on."""
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """One request delivered to the handler and what came back."""
+
+    request: dict[str, Any]
+    response: dict[str, Any]
+    response_bytes: int
+    execution: Execution
+
+    @property
+    def succeeded(self) -> bool:
+        return bool(self.response.get("Status") == "SUCCESS")
+
+
+@dataclass
+class ResourceState:
+    resource_type: str
+    physical_id: str
+    properties: dict[str, Any]
+    data: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class StackState:
+    stack_id: str
+    resources: dict[str, ResourceState]
+
+    @classmethod
+    def load(cls, path: Path) -> StackState | None:
+        if not path.exists():
+            return None
+        raw = json.loads(path.read_text())
+        return cls(raw["stack_id"], {key: ResourceState(**value) for key, value in raw["resources"].items()})
+
+    def save(self, path: Path) -> None:
+        state = {"stack_id": self.stack_id, "resources": {key: vars(value) for key, value in self.resources.items()}}
+        write_atomically(path, json.dumps(state, indent=2))
+
+
+def _is_custom_resource(resource_type: str) -> bool:
+    return resource_type.startswith("Custom::") or resource_type == "AWS::CloudFormation::CustomResource"
+
+
+class OfflineCloudFormation:
+    """CloudFormation for one stack, with its state in a file so that separate commands see one stack.
+
+    Use it as a context manager: it serves the ResponseURLs while open.
+    """
+
+    def __init__(
+        self,
+        stack: SynthesizedStack,
+        state_file: Path,
+        runtime: LambdaRuntime,
+        parameters: Mapping[str, str] | None = None,
+    ) -> None:
+        self.stack = stack
+        self.state_file = state_file
+        self.runtime = runtime
+        self.parameters = dict(parameters or {})
+        self.invocations: list[Invocation] = []
+        self._responses: ResponseServer | None = None
+
+    def __enter__(self) -> Self:
+        self._responses = ResponseServer().__enter__()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        if self._responses is not None:
+            self._responses.__exit__(exc_type, exc, traceback)
+            self._responses = None
+
+    def state(self) -> StackState:
+        """The stack as it stands, or a new, empty one."""
+        return StackState.load(self.state_file) or StackState(
+            f"arn:{PARTITION}:cloudformation:{REGION}:{ACCOUNT}:stack/{self.stack.stack_name}/{uuid.uuid4()}", {}
+        )
+
+    # --- the stack operations -------------------------------------------------------------
+
+    def deploy(self) -> dict[str, str]:
+        """Creates the stack, or updates it to the synthesized template; returns the outputs."""
+        state = self.state()
+        wanted = [
+            key for key in self.stack.in_dependency_order() if _is_custom_resource(self.stack.resources[key]["Type"])
+        ]
+        replaced: list[tuple[str, ResourceState]] = []
+        for logical_id in wanted:
+            properties = self._resolve_properties(logical_id, state)
+            current = state.resources.get(logical_id)
+            if current is None:
+                state.resources[logical_id] = self._create(state, logical_id, properties)
+            elif current.properties != properties:
+                updated = self._update(state, logical_id, current, properties)
+                if updated.physical_id != current.physical_id:
+                    replaced.append((logical_id, current))
+                state.resources[logical_id] = updated
+            state.save(self.state_file)
+        # Cleanup phase: replaced and removed resources are deleted once the update succeeded.
+        for logical_id, old in replaced:
+            self._delete(state, logical_id, old)
+        for logical_id in [key for key in state.resources if key not in wanted]:
+            self._delete(state, logical_id, state.resources.pop(logical_id))
+        state.save(self.state_file)
+        return {
+            name: str(self._resolve(output["Value"], state))
+            for name, output in self.stack.template.get("Outputs", {}).items()
+        }
+
+    def destroy(self) -> None:
+        """Deletes every custom resource (in reverse order) and forgets the stack."""
+        state = StackState.load(self.state_file)
+        if state is None:
+            return
+        for logical_id in reversed(list(state.resources)):
+            self._delete(state, logical_id, state.resources[logical_id])
+            del state.resources[logical_id]
+            state.save(self.state_file)
+        self.state_file.unlink()
+
+    # --- one resource ---------------------------------------------------------------------
+
+    def _create(self, state: StackState, logical_id: str, properties: dict[str, Any]) -> ResourceState:
+        invocation = self.invoke(self._request("Create", state, logical_id, properties))
+        response = invocation.response
+        if not invocation.succeeded:
+            # Rollback: CloudFormation deletes what the failed Create reported, whatever that id is.
+            failed = ResourceState(invocation.request["ResourceType"], response["PhysicalResourceId"], properties)
+            self._delete(state, logical_id, failed)
+            raise LifecycleError(f"CREATE_FAILED {logical_id}: {response.get('Reason', 'no reason given')}")
+        return ResourceState(
+            invocation.request["ResourceType"], response["PhysicalResourceId"], properties, response["Data"]
+        )
+
+    def _update(
+        self, state: StackState, logical_id: str, current: ResourceState, properties: dict[str, Any]
+    ) -> ResourceState:
+        invocation = self.invoke(self._request("Update", state, logical_id, properties, current))
+        response = invocation.response
+        if not invocation.succeeded:
+            raise LifecycleError(f"UPDATE_FAILED {logical_id}: {response.get('Reason', 'no reason given')}")
+        return ResourceState(current.resource_type, response["PhysicalResourceId"], properties, response["Data"])
+
+    def _delete(self, state: StackState, logical_id: str, current: ResourceState) -> None:
+        if self.stack.resources.get(logical_id, {}).get("DeletionPolicy") == "Retain":
+            return
+        invocation = self.invoke(self._request("Delete", state, logical_id, current.properties, current))
+        if not invocation.succeeded:
+            raise LifecycleError(f"DELETE_FAILED {logical_id}: {invocation.response.get('Reason', 'no reason given')}")
+
+    # --- the protocol -----------------------------------------------------------------------
+
+    def request(self, request_type: str, logical_id: str) -> dict[str, Any]:
+        """The request CloudFormation would send now for `logical_id`, from the synthesized template and
+        the stack's state (an Update or Delete names the resource's current physical id)."""
+        state = self.state()
+        current = state.resources.get(logical_id)
+        properties = current.properties if request_type == "Delete" and current else None
+        return self._request(
+            request_type, state, logical_id, properties or self._resolve_properties(logical_id, state), current
+        )
+
+    def _request(
+        self,
+        request_type: str,
+        state: StackState,
+        logical_id: str,
+        properties: Mapping[str, Any],
+        current: ResourceState | None = None,
+    ) -> dict[str, Any]:
+        request: dict[str, Any] = {
+            "RequestType": request_type,
+            "ServiceToken": properties["ServiceToken"],
+            "RequestId": str(uuid.uuid4()),
+            "ResourceType": self.stack.resources.get(logical_id, {}).get("Type")
+            or (current.resource_type if current else ""),
+            "LogicalResourceId": logical_id,
+            "StackId": state.stack_id,
+            "ResourceProperties": dict(properties),
+        }
+        if current is not None:
+            request["PhysicalResourceId"] = current.physical_id
+            if request_type == "Update":
+                request["OldResourceProperties"] = current.properties
+        return request
+
+    def invoke(self, request: Mapping[str, Any]) -> Invocation:
+        """Delivers one request (again, if it was delivered before) and reads the handler's answer."""
+        if self._responses is None:
+            raise RuntimeError("OfflineCloudFormation serves ResponseURLs only inside its `with` block")
+        function = self.stack.function(self._function_of(request["ServiceToken"]))
+        response_url, signature = self._responses.new_url(request["RequestId"])
+        before = len(self._responses.responses_for(request["RequestId"]))
+        try:
+            execution = self.runtime.invoke(
+                function,
+                request["ServiceToken"],
+                {**request, "ResponseURL": response_url},
+                # crhelper verifies the ResponseURL's certificate with the default context, which honours this.
+                {"SSL_CERT_FILE": str(self._responses.ca_file)},
+            )
+        except InvocationTimeoutError as error:
+            raise LifecycleError(
+                f"{request['RequestType']} {request['LogicalResourceId']}: the handler {error}"
+            ) from error
+        if signature in execution.output:
+            raise LifecycleError("The handler logged the ResponseURL's signature: the ResponseURL is a credential")
+        received = self._responses.responses_for(request["RequestId"])[before:]
+        if not received:
+            last_line = execution.output.strip().splitlines()[-1] if execution.output.strip() else "no output"
+            raise LifecycleError(
+                f"{request['RequestType']} {request['LogicalResourceId']}: the handler sent no response "
+                f"(CloudFormation would wait for the ServiceTimeout); it printed: {last_line}"
+            )
+        _check_response(received[-1].body, len(received[-1].raw), request)
+        invocation = Invocation(dict(request), received[-1].body, len(received[-1].raw), execution)
+        self.invocations.append(invocation)
+        return invocation
+
+    def _function_of(self, service_token: str) -> str:
+        for logical_id in self.stack.of_type("AWS::Lambda::Function"):
+            if service_token == self.function_arn(logical_id):
+                return logical_id
+        raise LifecycleError(f"ServiceToken {service_token} is not a Lambda function of this stack")
+
+    # --- what CloudFormation resolves -----------------------------------------------------------
+
+    def _resolve_properties(self, logical_id: str, state: StackState) -> dict[str, Any]:
+        resolved = self._resolve(self.stack.resources[logical_id].get("Properties", {}), state)
+        return {key: _stringify(value) for key, value in resolved.items()}
+
+    def _resolve(self, node: Any, state: StackState) -> Any:
+        if isinstance(node, list):
+            return [self._resolve(value, state) for value in node]
+        if not isinstance(node, dict):
+            return node
+        if len(node) == 1:
+            ((name, argument),) = node.items()
+            if name == "Ref":
+                return self._ref(argument, state)
+            if name == "Fn::GetAtt":
+                target, attribute = argument if isinstance(argument, list) else argument.split(".", 1)
+                return self._get_att(target, attribute, state)
+            if name == "Fn::Join":
+                separator, values = argument
+                return separator.join(str(value) for value in self._resolve(values, state))
+            if name == "Fn::Select":
+                index, values = argument
+                return self._resolve(values, state)[int(index)]
+            if name == "Fn::Split":
+                separator, value = argument
+                return str(self._resolve(value, state)).split(separator)
+            if name.startswith("Fn::"):
+                raise LifecycleError(f"{name} is not supported by the offline runner")
+        return {key: self._resolve(value, state) for key, value in node.items()}
+
+    def _ref(self, name: str, state: StackState) -> str:
+        pseudo = {
+            "AWS::AccountId": ACCOUNT,
+            "AWS::Region": REGION,
+            "AWS::Partition": PARTITION,
+            "AWS::URLSuffix": "amazonaws.com",
+            "AWS::StackName": self.stack.stack_name,
+            "AWS::StackId": state.stack_id,
+            "AWS::NoValue": "",
+        }
+        if name in pseudo:
+            return pseudo[name]
+        if name in self.parameters:
+            return self.parameters[name]
+        parameter = self.stack.template.get("Parameters", {}).get(name)
+        if parameter is not None:
+            if "Default" not in parameter:
+                raise LifecycleError(f"Parameter {name} has no default: pass a value for it")
+            return str(parameter["Default"])
+        if name in state.resources:
+            return state.resources[name].physical_id
+        if name in self.stack.resources:
+            return self.physical_name(name)
+        raise LifecycleError(f"Ref to unknown {name}")
+
+    def _get_att(self, target: str, attribute: str, state: StackState) -> str:
+        if target in state.resources:
+            data = state.resources[target].data
+            if attribute not in data:
+                raise LifecycleError(f"{target} returned no attribute {attribute} (it has {', '.join(data) or 'none'})")
+            return data[attribute]
+        resource_type = self.stack.resources.get(target, {}).get("Type", "")
+        if attribute == "Arn" and resource_type == "AWS::Lambda::Function":
+            return self.function_arn(target)
+        if attribute == "Arn":
+            service = resource_type.split("::")[1].lower()
+            return f"arn:{PARTITION}:{service}:{REGION}:{ACCOUNT}:{self.physical_name(target)}"
+        raise LifecycleError(f"Fn::GetAtt {target}.{attribute} is not supported by the offline runner")
+
+    def physical_name(self, logical_id: str) -> str:
+        """The name CloudFormation would generate: lower case and short enough for a bucket, stable per stack."""
+        digest = hashlib.sha256(f"{self.stack.stack_name}/{logical_id}".encode()).hexdigest()[:12]
+        return f"{self.stack.stack_name}-{logical_id}"[:48].lower() + f"-{digest}"
+
+    def function_arn(self, logical_id: str) -> str:
+        return f"arn:{PARTITION}:lambda:{REGION}:{ACCOUNT}:function:{self.physical_name(logical_id)}"
+
+
+def _stringify(value: Any) -> Any:
+    """CloudFormation hands every scalar property to a custom resource as a string."""
+    if isinstance(value, dict):
+        return {key: _stringify(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_stringify(item) for item in value]
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _check_response(body: Mapping[str, Any], size: int, request: Mapping[str, Any]) -> None:
+    """What CloudFormation itself would reject in a response."""
+    problems = []
+    if size > MAX_RESPONSE_BYTES:
+        problems.append(f"body is {size} bytes, over CloudFormation's {MAX_RESPONSE_BYTES}")
+    if body.get("Status") not in ("SUCCESS", "FAILED"):
+        problems.append(f"Status is {body.get('Status')!r}")
+    physical_id = body.get("PhysicalResourceId")
+    if not physical_id or len(str(physical_id).encode()) > MAX_PHYSICAL_ID_BYTES:
+        problems.append("PhysicalResourceId is empty or over 1 KB")
+    for key in ("RequestId", "StackId", "LogicalResourceId"):
+        if body.get(key) != request[key]:
+            problems.append(f"{key} does not echo the request")
+    if body.get("Status") == "FAILED" and not body.get("Reason"):
+        problems.append("FAILED without a Reason")
+    if any(not isinstance(value, str) for value in (body.get("Data") or {}).values()):
+        problems.append("Data holds a value that is not a string")
+    if problems:
+        raise LifecycleError(f"CloudFormation would reject the response: {'; '.join(problems)}")

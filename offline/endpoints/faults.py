@@ -1,0 +1,97 @@
+"""Fault injection for the local Data Exchange: failures and delays of the next calls, shaped as the service answers."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Literal, get_args
+
+from .restjson import ServiceError, enum_of, service_model
+
+WILDCARD = "*"
+FaultKind = Literal["throttle", "internal", "access_denied", "validation", "not_found", "latency"]
+
+# Each error fault answers as the modeled exception boto3 maps to its own class.
+_ERRORS: dict[str, tuple[str, str]] = {
+    "throttle": ("ThrottlingException", "Rate exceeded (injected)"),
+    "internal": ("InternalServerException", "Internal server error (injected)"),
+    "access_denied": ("AccessDeniedException", "User is not authorized to perform {operation} (injected)"),
+    "validation": ("ValidationException", "Request rejected by the service (injected)"),
+    "not_found": ("ResourceNotFoundException", "The requested resource was not found (injected)"),
+}
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A failure or delay to inject into the next ``count`` calls of an operation."""
+
+    kind: FaultKind
+    count: int = 1
+    exception_cause: str | None = None
+    seconds: float = 0.0
+
+    def __post_init__(self) -> None:
+        # Fail at inject() time: a typo would otherwise make a test pass without any fault happening.
+        if self.kind not in get_args(FaultKind):
+            raise ValueError(f"Unknown fault kind {self.kind!r}: expected one of {', '.join(get_args(FaultKind))}")
+        if self.count < 1:
+            raise ValueError(f"Fault count must be at least 1, got {self.count}")
+        if self.seconds < 0:
+            raise ValueError(f"Fault seconds must not be negative, got {self.seconds}")
+        if self.exception_cause is not None:
+            if self.kind != "validation":
+                raise ValueError("exception_cause only applies to a 'validation' fault")
+            causes = enum_of(service_model("dataexchange"), "ValidationException", "ExceptionCause")
+            if self.exception_cause not in causes:
+                raise ValueError(f"Unknown ExceptionCause {self.exception_cause!r}: expected one of {causes}")
+
+    def error(self, operation: str) -> ServiceError:
+        code, message = _ERRORS[self.kind]
+        members = {"ExceptionCause": self.exception_cause} if self.exception_cause else {}
+        return ServiceError(code, message.format(operation=f"dataexchange:{operation}"), **members)
+
+
+@dataclass
+class _Pending:
+    fault: Fault
+    remaining: int
+
+
+class Faults:
+    """Faults waiting for their operation (or, under WILDCARD, for whatever operation comes next)."""
+
+    def __init__(self, operations: Collection[str]) -> None:
+        self._operations = operations
+        self._pending: dict[str, list[_Pending]] = {}
+        self._lock = threading.Lock()
+
+    def inject(self, operation: str, fault: Fault) -> None:
+        if operation != WILDCARD and operation not in self._operations:
+            expected = ", ".join(sorted(self._operations))
+            raise ValueError(f"Unknown operation {operation!r}: expected {WILDCARD!r} or one of {expected}")
+        with self._lock:
+            self._pending.setdefault(operation, []).append(_Pending(fault, fault.count))
+
+    def apply(self, operation: str) -> None:
+        """Sleeps for a pending delay and raises a pending failure: at most one of each per call, the
+        operation's own before the wildcard's, oldest first."""
+        delay: float | None = None
+        failure: Fault | None = None
+        with self._lock:
+            for key in (operation, WILDCARD):
+                pending = self._pending.get(key, [])
+                for entry in pending:
+                    if entry.fault.kind == "latency" and delay is None:
+                        delay = entry.fault.seconds
+                        entry.remaining -= 1
+                    elif entry.fault.kind != "latency" and failure is None:
+                        failure = entry.fault
+                        entry.remaining -= 1
+                self._pending[key] = [entry for entry in pending if entry.remaining > 0]
+        if delay:
+            # Outside the lock, so a slow call does not hold up the others.
+            time.sleep(delay)
+        if failure is not None:
+            raise failure.error(operation)

@@ -1,0 +1,273 @@
+"""A REST-JSON protocol layer driven by a botocore service model: routing, parsing, validation, serializing.
+
+Routes, parameter locations and shapes come from botocore's own model, so requests are read exactly
+as boto3 serialises them and answers are parsed exactly as boto3 expects. Nothing here knows a
+particular service: `service.py` supplies the operations.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from email.utils import format_datetime
+from typing import Any
+from urllib.parse import unquote
+
+import botocore.session
+from botocore.model import ListShape, MapShape, OperationModel, ServiceModel, Shape, StringShape, StructureShape
+
+_URI_LABEL = re.compile(r"\{([^}+]+)(\+?)\}")
+
+_PYTHON_TYPES: dict[str, type | tuple[type, ...]] = {
+    "structure": dict,
+    "map": dict,
+    "list": list,
+    "string": str,
+    "blob": str,
+    "integer": int,
+    "long": int,
+    "boolean": bool,
+    "double": (int, float),
+    "float": (int, float),
+    "timestamp": (str, int, float),
+}
+
+
+class ServiceError(Exception):
+    """An error answered the way the service does: the code names a modeled error shape."""
+
+    def __init__(self, code: str, message: str, **members: Any) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.members = members
+
+
+def validation_error(message: str) -> ServiceError:
+    return ServiceError("ValidationException", message)
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+
+
+@functools.cache
+def service_model(service_name: str) -> ServiceModel:
+    return botocore.session.get_session().get_service_model(service_name)
+
+
+def enum_of(model: ServiceModel, shape_name: str, member: str) -> list[str]:
+    """The allowed values of a string member of a structure shape (empty if it has none)."""
+    structure = model.shape_for(shape_name)
+    shape = structure.members.get(member) if isinstance(structure, StructureShape) else None
+    return list(shape.enum) if isinstance(shape, StringShape) else []
+
+
+@dataclass(frozen=True)
+class _Route:
+    method: str
+    path: re.Pattern[str]
+    operation: OperationModel
+
+
+class Router:
+    """Finds the operation an HTTP method and path address, and the path's labels."""
+
+    def __init__(self, model: ServiceModel, operations: Mapping[str, object]) -> None:
+        self._routes = tuple(self._route(model.operation_model(name)) for name in operations)
+
+    @staticmethod
+    def _route(operation: OperationModel) -> _Route:
+        template = operation.http["requestUri"].split("?", 1)[0]
+        pattern, position = "", 0
+        for label in _URI_LABEL.finditer(template):
+            pattern += re.escape(template[position : label.start()])
+            # A greedy label ({Key+}) keeps its slashes; a plain one arrives with '/' encoded as %2F.
+            pattern += f"(?P<{label.group(1)}>{'.+' if label.group(2) else '[^/]+'})"
+            position = label.end()
+        pattern += re.escape(template[position:])
+        return _Route(operation.http["method"], re.compile(f"^{pattern}$"), operation)
+
+    def match(self, method: str, path: str) -> tuple[OperationModel, dict[str, str]] | None:
+        for route in self._routes:
+            matched = route.path.match(path)
+            if matched and route.method == method:
+                return route.operation, {name: unquote(value) for name, value in matched.groupdict().items()}
+        return None
+
+
+def _from_text(shape: Shape, text: str, path: str) -> Any:
+    """A querystring, header or path value, typed as the model says."""
+    if shape.type_name in ("integer", "long"):
+        try:
+            return int(text)
+        except ValueError:
+            raise validation_error(f"{path}: {text!r} is not an integer") from None
+    if shape.type_name == "boolean":
+        if text not in ("true", "false"):
+            raise validation_error(f"{path}: {text!r} is not a boolean")
+        return text == "true"
+    return text
+
+
+def _from_wire(shape: Shape, value: Any) -> Any:
+    """JSON body value -> parameters keyed by member name; wrong types pass through for `_check` to name."""
+    if isinstance(shape, StructureShape) and isinstance(value, dict):
+        members = {}
+        for name, member in shape.members.items():
+            wire_name = member.serialization.get("name", name)
+            if wire_name in value:
+                members[name] = _from_wire(member, value[wire_name])
+        return members
+    if isinstance(shape, ListShape) and isinstance(value, list):
+        return [_from_wire(shape.member, item) for item in value]
+    if isinstance(shape, MapShape) and isinstance(value, dict):
+        return {key: _from_wire(shape.value, item) for key, item in value.items()}
+    return value
+
+
+def _format_timestamp(value: str, timestamp_format: str) -> str | float:
+    moment = datetime.fromisoformat(value)
+    if timestamp_format == "iso8601":
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    if timestamp_format == "rfc822":
+        return format_datetime(moment, usegmt=True)
+    return moment.timestamp()
+
+
+def to_wire(shape: Shape, value: Any) -> Any:
+    """Parameters -> JSON body, keeping only what the shape defines, as the service's serializer does."""
+    if isinstance(shape, StructureShape):
+        return {
+            member.serialization.get("name", name): to_wire(member, value[name])
+            for name, member in shape.members.items()
+            if value.get(name) is not None and "location" not in member.serialization
+        }
+    if isinstance(shape, ListShape):
+        return [to_wire(shape.member, item) for item in value]
+    if isinstance(shape, MapShape):
+        return {key: to_wire(shape.value, item) for key, item in value.items()}
+    if shape.type_name == "timestamp":
+        # rest-json's default for body timestamps is epoch seconds; a model may say iso8601 explicitly.
+        return _format_timestamp(value, shape.serialization.get("timestampFormat", "unixTimestamp"))
+    if shape.type_name in ("double", "float"):
+        return float(value)
+    return value
+
+
+def _join(path: str, member: str) -> str:
+    return f"{path}.{member}" if path else member
+
+
+def _has_type(shape: Shape, value: Any) -> bool:
+    # bool is an int in Python but not a number on the wire.
+    if isinstance(value, bool) and shape.type_name != "boolean":
+        return False
+    return isinstance(value, _PYTHON_TYPES.get(shape.type_name, object))
+
+
+def _check_size(shape: Shape, size: float, path: str, what: str) -> None:
+    metadata = shape.metadata
+    if "min" in metadata and size < metadata["min"]:
+        raise validation_error(f"{path}: {what} {size} is below the minimum of {metadata['min']}")
+    if "max" in metadata and size > metadata["max"]:
+        raise validation_error(f"{path}: {what} {size} is above the maximum of {metadata['max']}")
+
+
+def _check(shape: Shape, value: Any, path: str) -> None:
+    """Validates a value against its shape the way the service's request validation does."""
+    if not _has_type(shape, value):
+        raise validation_error(f"{path}: expected a {shape.type_name}, got {type(value).__name__}")
+    if isinstance(shape, StructureShape):
+        for name in shape.required_members:
+            if value.get(name) is None:
+                raise validation_error(f"{_join(path, name)}: required member is missing")
+        for name, member in shape.members.items():
+            if value.get(name) is not None:
+                _check(member, value[name], _join(path, name))
+    elif isinstance(shape, (ListShape, MapShape, StringShape)) or shape.type_name == "blob":
+        _check_size(shape, len(value), path, "length")
+    elif shape.type_name in ("integer", "long"):
+        _check_size(shape, value, path, "value")
+    if isinstance(shape, ListShape):
+        for index, item in enumerate(value):
+            _check(shape.member, item, f"{path}[{index}]")
+    elif isinstance(shape, MapShape):
+        for key, item in value.items():
+            _check(shape.key, key, f"{path} key")
+            _check(shape.value, item, f"{path}[{key!r}]")
+    elif isinstance(shape, StringShape):
+        if shape.enum and value not in shape.enum:
+            raise validation_error(f"{path}: {value!r} is not one of {', '.join(shape.enum)}")
+        # Smithy patterns are unanchored (a search, not a full match).
+        if "pattern" in shape.metadata and not re.search(shape.metadata["pattern"], value):
+            raise validation_error(f"{path}: {value!r} does not match the pattern {shape.metadata['pattern']}")
+
+
+def read_input(
+    operation: OperationModel, labels: Mapping[str, str], query: Mapping[str, list[str]], body: bytes
+) -> dict[str, Any]:
+    """The operation's parameters from the path labels, the query string and the JSON body, validated."""
+    shape = operation.input_shape
+    if shape is None:
+        return {}
+    try:
+        payload = json.loads(body) if body.strip() else {}
+    except ValueError:
+        raise validation_error("The request body is not valid JSON") from None
+    if not isinstance(payload, dict):
+        raise validation_error("The request body must be a JSON object")
+    params: dict[str, Any] = {}
+    for name, member in shape.members.items():
+        location = member.serialization.get("location")
+        wire_name = member.serialization.get("name", name)
+        if location == "uri":
+            if wire_name in labels:
+                params[name] = _from_text(member, labels[wire_name], name)
+        elif location == "querystring":
+            values = query.get(wire_name)
+            if values:
+                params[name] = (
+                    [_from_text(member.member, value, name) for value in values]
+                    if isinstance(member, ListShape)
+                    else _from_text(member, values[0], name)
+                )
+        elif location is None and wire_name in payload:
+            params[name] = _from_wire(member, payload[wire_name])
+    _check(shape, params, "")
+    return params
+
+
+def success_response(operation: OperationModel, output: Mapping[str, Any] | None, request_id: str) -> Response:
+    status = int(operation.http.get("responseCode", 200))
+    headers = {"x-amzn-RequestId": request_id}
+    if operation.output_shape is None or output is None:
+        return Response(status, headers)
+    headers["Content-Type"] = "application/json"
+    return Response(status, headers, json.dumps(to_wire(operation.output_shape, output)).encode())
+
+
+def error_response(model: ServiceModel, error: ServiceError, request_id: str) -> Response:
+    if error.code in model.shape_names:
+        shape = model.shape_for(error.code)
+        status = int(shape.metadata["error"]["httpStatusCode"])
+        body = to_wire(shape, {"Message": error.message, **error.members})
+    else:
+        # Only unroutable requests get here; API Gateway answers those with a 404.
+        status, body = 404, {"Message": error.message}
+    return Response(
+        status,
+        {"Content-Type": "application/json", "x-amzn-ErrorType": error.code, "x-amzn-RequestId": request_id},
+        json.dumps(body).encode(),
+    )
+
+
+# An operation: validated parameters and the signing region in, the output shape's members out (None: no body).
+Operation = Callable[[dict[str, Any], str], Mapping[str, Any] | None]

@@ -1,0 +1,173 @@
+"""An HTTP server for a table of operations over one botocore service model, with faults and a call log."""
+
+from __future__ import annotations
+
+import re
+import threading
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any, Self
+from urllib.parse import parse_qs, urlsplit
+
+from ..account import REGION
+from .faults import Fault, Faults
+from .restjson import (
+    Operation,
+    Response,
+    Router,
+    ServiceError,
+    error_response,
+    read_input,
+    service_model,
+    success_response,
+)
+
+_UNKNOWN_OPERATION = "UnknownOperation"
+_CREDENTIAL_SCOPE = re.compile(r"Credential=[^/,\s]+/\d{8}/([^/,\s]+)/")
+
+
+@dataclass(frozen=True)
+class Call:
+    operation: str
+    status: int
+
+
+class LocalEndpoint:
+    """Serves `operations` (operation name -> function) the way the service's REST-JSON API does.
+
+    Operations run one at a time under `self.lock`, so they may read and change shared state freely.
+    """
+
+    def __init__(self, service_name: str, operations: Mapping[str, Operation]) -> None:
+        self.model = service_model(service_name)
+        self.lock = threading.RLock()
+        self._operations = dict(operations)
+        self._router = Router(self.model, self._operations)
+        self._faults = Faults(self._operations)
+        self._calls: list[Call] = []
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        if self._server is not None:
+            raise RuntimeError("The endpoint is already running")
+        self._server = _Server((host, port), self)
+        # A short poll interval, because stop() waits for the serving loop to notice the shutdown.
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.01,), daemon=True)
+        self._thread.start()
+        return self.url
+
+    def stop(self) -> None:
+        if self._server is None:
+            return
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join()
+        self._server, self._thread = None, None
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("The endpoint is not running: call start() first")
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def inject(self, operation: str, fault: Fault) -> None:
+        self._faults.inject(operation, fault)
+
+    @property
+    def calls(self) -> list[Call]:
+        with self.lock:
+            return list(self._calls)
+
+    def handle(self, method: str, target: str, headers: Mapping[str, str], body: bytes) -> Response:
+        """Answers one HTTP request; separate from the HTTP server so the logic has no socket in it."""
+        request_id = str(uuid.uuid4())
+        url = urlsplit(target)
+        routed = self._router.match(method, url.path)
+        name = routed[0].name if routed else _UNKNOWN_OPERATION
+        try:
+            if routed is None:
+                raise ServiceError("UnknownOperationException", f"No operation for {method} {url.path}")
+            operation, labels = routed
+            self._faults.apply(name)
+            params = read_input(operation, labels, parse_qs(url.query, keep_blank_values=True), body)
+            region = _signing_region(headers.get("authorization"))
+            # Serialised under the lock too: the output may be stored state that another request changes.
+            with self.lock:
+                response = success_response(operation, self._operations[name](params, region), request_id)
+        except ServiceError as error:
+            response = error_response(self.model, error, request_id)
+        except Exception as error:
+            # A bug here must reach the test as a failure with a cause, not as a dropped connection.
+            failure = ServiceError("InternalServerException", f"{type(error).__name__}: {error}")
+            response = error_response(self.model, failure, request_id)
+        with self.lock:
+            self._calls.append(Call(name, response.status))
+        return response
+
+
+def _signing_region(authorization: str | None) -> str:
+    """The Region of a SigV4 Authorization header's credential scope, as the service reads its own."""
+    match = _CREDENTIAL_SCOPE.search(authorization or "")
+    return match.group(1) if match else REGION
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], endpoint: LocalEndpoint) -> None:
+        self.endpoint = endpoint
+        super().__init__(address, _Handler)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    # Keep-alive, as urllib3 expects from AWS; every response carries a Content-Length.
+    protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes: with Nagle on, delayed ACKs add ~40 ms to every call.
+    disable_nagle_algorithm = True
+    server: _Server
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        response = self.server.endpoint.handle(self.command, self.path, headers, body)
+        self.send_response(response.status)
+        for name, value in response.headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(response.body)))
+        self.end_headers()
+        self.wfile.write(response.body)
+
+    def do_GET(self) -> None:
+        self._serve()
+
+    def do_POST(self) -> None:
+        self._serve()
+
+    def do_PUT(self) -> None:
+        self._serve()
+
+    def do_PATCH(self) -> None:
+        self._serve()
+
+    def do_DELETE(self) -> None:
+        self._serve()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        # The call log is the record; per-request lines on stderr would drown test and CLI output.
+        return
