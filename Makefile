@@ -4,14 +4,15 @@
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
-LAMBDA_VENV := .venv-lambda
+# Boto3-only venvs like the Lambda runtime, on the newest Python here (offline/toolchain.py).
+LAMBDA_VENVS := .venv-lambda/.installed .venv-lambda-boto3-1.34/.installed
 PY := $(VENV)/bin/python
 ARGS ?=
 
 .PHONY: setup demo test bench synth cdk clean
 .DEFAULT_GOAL := demo
 
-setup: $(VENV)/.installed $(LAMBDA_VENV)/.installed node_modules/.installed
+setup: $(VENV)/.installed $(LAMBDA_VENVS) node_modules/.installed
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,10 +20,8 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt pyproj
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $@
 
-$(LAMBDA_VENV)/.installed: requirements-lambda.txt constraints.txt
-	$(PYTHON) -m venv $(LAMBDA_VENV)
-	$(LAMBDA_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-lambda.txt -c constraints.txt
-	touch $@
+$(LAMBDA_VENVS) &: requirements-lambda.txt requirements-lambda-boto3-1.34.txt
+	$(PYTHON) -m offline.toolchain lambda-venvs
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-fund --no-audit --loglevel=error
@@ -45,4 +44,4 @@ cdk: setup
 	$(PY) -m offline.toolchain $(ARGS)
 
 clean:
-	rm -rf $(VENV) $(LAMBDA_VENV) node_modules cdk.out .offline
+	rm -rf $(VENV) .venv-lambda* node_modules cdk.out .offline

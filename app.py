@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Example app: one AutoExportEventAction exporting an entitled data set's new revisions to S3.
 
-npx cdk synth -c dataSetId=<entitled data set id> [-c bucketName=...] [-c keyPattern=...] [-c kmsKeyArn=...]
+make cdk ARGS="synth -c dataSetId=<entitled data set id> [-c bucketName=...] [-c keyPattern=...] [-c kmsKeyArn=...]
+                   [-c adoptExisting=true] [-c alertEmail=you@example.com]"
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import sys
 import aws_cdk as cdk
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
 from cdk_dataexchange_auto_export import AutoExportEventAction
@@ -29,9 +32,12 @@ class AutoExportStack(cdk.Stack):
         bucket_name: str | None = None,
         key_pattern: str | None = None,
         kms_key_arn: str | None = None,
+        adopt_existing: bool = False,
+        alert_email: str | None = None,
         **kwargs: object,
     ) -> None:
         super().__init__(scope, id, **kwargs)  # type: ignore[arg-type]
+        alert_topic = self._alert_topic(alert_email) if alert_email else None
         if bucket_name:
             bucket: s3.IBucket = s3.Bucket.from_bucket_name(self, "Destination", bucket_name)
         else:
@@ -60,10 +66,28 @@ class AutoExportStack(cdk.Stack):
             bucket=bucket,
             key_pattern=key_pattern,
             encryption_key=kms.Key.from_key_arn(self, "ExportKey", kms_key_arn) if kms_key_arn else None,
+            adopt_existing=adopt_existing,
+            alert_topic=alert_topic,
         )
         cdk.CfnOutput(self, "EventActionArn", value=export.event_action_arn, description="The event action's ARN")
         cdk.CfnOutput(self, "EventActionId", value=export.event_action_id, description="The event action's id")
         cdk.CfnOutput(self, "BucketName", value=bucket.bucket_name, description="Where new revisions land")
+        if alert_topic is not None:
+            cdk.CfnOutput(self, "AlertTopicArn", value=alert_topic.topic_arn, description="Failed exports go here")
+
+    def _alert_topic(self, email: str) -> sns.Topic:
+        """A topic for failed exports, mailed to `email`: encrypted with a key of its own (EventBridge may not
+        use the AWS managed aws/sns key; the construct lets it use this one) and refusing anything but TLS."""
+        key = kms.Key(
+            self,
+            "AlertKey",
+            description="Encrypts the topic for failed Data Exchange exports",
+            enable_key_rotation=True,
+            removal_policy=cdk.RemovalPolicy.DESTROY,
+        )
+        topic = sns.Topic(self, "AlertTopic", master_key=key, enforce_ssl=True)
+        topic.add_subscription(subscriptions.EmailSubscription(email))
+        return topic
 
 
 def main() -> None:
@@ -82,6 +106,8 @@ def main() -> None:
             bucket_name=app.node.try_get_context("bucketName"),
             key_pattern=app.node.try_get_context("keyPattern"),
             kms_key_arn=app.node.try_get_context("kmsKeyArn"),
+            adopt_existing=str(app.node.try_get_context("adoptExisting")).lower() == "true",
+            alert_email=app.node.try_get_context("alertEmail"),
             env=cdk.Environment(
                 account=os.environ.get("CDK_DEFAULT_ACCOUNT"), region=os.environ.get("CDK_DEFAULT_REGION")
             ),

@@ -1,102 +1,58 @@
-"""Runs a whole process and measures its wall time, CPU time and memory (Linux).
-
-Two memory figures, because a CDK app is two processes: Python and the node process jsii starts.
-- `max_rss_kb` comes from `os.wait4` on the child: Linux reports the largest of the child's own peak
-  and the peaks of the descendants that were waited for. jsii waits for its node launcher at exit,
-  which waits for the node kernel process, so this is the peak of the single largest process of the
-  tree (the node kernel, for a CDK app), exact, but not their sum. Linux also carries a process's
-  peak across fork and exec, so a child never reports less than what its parent had resident when
-  it started: harmless here, where node's peak dwarfs this benchmark's own.
-- `tree_peak_kb` is the largest sum of the resident sets of the child and all its descendants,
-  sampled from /proc while it runs: the memory the synth really needs at once, give or take what
-  happens between samples (and shared pages counted in each process).
-"""
+"""The measurements, from /proc (Linux): synth time, memory and template footprint of each stack kind of stacks.py,
+each synth a whole process; and our handler's asset, cold start against the bare-boto3 floor, requests and memory,
+run by the offline CloudFormation player against the local Data Exchange endpoint in a Lambda-like process."""
 
 from __future__ import annotations
 
+import itertools
+import json
 import os
+import statistics
 import subprocess
+import sys
 import tempfile
 import threading
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Self
 
-SAMPLE_SECONDS = 0.1
-# A handler invocation lives well under a second, so its peak is sampled far more often.
-HIGH_WATER_SAMPLE_SECONDS = 0.005
-_PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
+from offline.account import ACCOUNT, PARTITION, REGION
+from offline.assembly import SynthesizedStack, zipped_size
+from offline.cloudformation import OfflineCloudFormation
+from offline.endpoints import LocalDataExchange
+from offline.lambda_runtime import BOOTSTRAP, Execution, LambdaRuntime
+from offline.toolchain import LAMBDA_PYTHON, REPO, cdk_environment
 
+from . import BenchmarkError
 
-@dataclass(frozen=True)
-class ProcessRun:
-    seconds: float
-    cpu_seconds: float
-    max_rss_kb: int
-    tree_peak_kb: int
-    returncode: int
-    output: str
-
-
-def run_measured(command: Sequence[str], *, env: Mapping[str, str], cwd: Path) -> ProcessRun:
-    """Runs `command` to completion; stdout and stderr are kept together in `output`."""
-    with tempfile.TemporaryFile() as output:
-        started = time.perf_counter()
-        process = subprocess.Popen(command, env=dict(env), cwd=cwd, stdout=output, stderr=subprocess.STDOUT)
-        sampler = _TreeSampler(process.pid)
-        sampler.start()
-        # wait4 rather than Popen.wait: it returns the child's rusage, and it ends the clock the
-        # moment the child exits instead of at the next poll.
-        _, status, usage = os.wait4(process.pid, 0)
-        seconds = time.perf_counter() - started
-        process.returncode = os.waitstatus_to_exitcode(status)
-        sampler.stop()
-        output.seek(0)
-        text = output.read().decode(errors="replace")
-    return ProcessRun(
-        seconds=seconds,
-        cpu_seconds=usage.ru_utime + usage.ru_stime,
-        max_rss_kb=usage.ru_maxrss,
-        tree_peak_kb=sampler.peak_kb,
-        returncode=process.returncode,
-        output=text,
-    )
+STACKS_APP, FLOOR = Path(__file__).with_name("stacks.py"), Path(__file__).with_name("cold_start_floor.py")
+STACK_NAME = "BenchStack"  # as stacks.py names it (that script imports nothing of the benchmark's)
+# Compared at every N, in this order in a round; native is the baseline of every ratio.
+KINDS = {"ours": "AutoExportEventAction (ours)", "native": "CfnEventAction (native)", "awscr": "AwsCustomResource"}
+BASELINE = "native"
+# No event action, so N changes nothing: synthesized at the smallest N only, to explain ours' fixed cost.
+REFERENCE_KINDS = {
+    "bare_lambda": "A bare Lambda function (inline code), no event action",
+    "provider": "Our provider alone (function from the asset, role, log group), no event action",
+}
+LABELS = KINDS | REFERENCE_KINDS
+COUNTED = {"Lambda functions": "Lambda::Function", "IAM policies": "IAM::Policy", "IAM roles": "IAM::Role"}
+REQUESTS = ("Create", "Delete")
+SAMPLE_SECONDS, HIGH_WATER_SAMPLE_SECONDS = 0.1, 0.005  # a synth takes seconds; an invocation well under one
+Progress = Callable[[str], None]
 
 
-class _TreeSampler(threading.Thread):
-    def __init__(self, root: int) -> None:
+class Sampler(threading.Thread):
+    """The largest figure `read_kb()` returns, called every `interval` seconds while the `with` block runs."""
+
+    def __init__(self, read_kb: Callable[[], int], interval: float) -> None:
         super().__init__(daemon=True)
-        self._root = root
-        self._stopped = threading.Event()
-        self.peak_kb = 0
+        self._read_kb, self._interval, self._stopped, self.peak_kb = read_kb, interval, threading.Event(), 0
 
-    def run(self) -> None:
-        while not self._stopped.is_set():
-            self.peak_kb = max(self.peak_kb, sum(_rss_kb(pid) for pid in _tree(self._root)))
-            self._stopped.wait(SAMPLE_SECONDS)
-
-    def stop(self) -> None:
-        self._stopped.set()
-        self.join()
-
-
-class HighWaterSampler(threading.Thread):
-    """The largest peak RSS (VmHWM) among this process's descendants whose command line contains
-    `marker`, sampled while the `with` block runs.
-
-    VmHWM belongs to the memory of the running program and starts afresh at exec, unlike ru_maxrss,
-    which keeps the parent's resident size a child was forked with. The last few milliseconds
-    before a child exits can fall between samples.
-    """
-
-    def __init__(self, marker: bytes) -> None:
-        super().__init__(daemon=True)
-        self._marker = marker
-        self._stopped = threading.Event()
-        self.peak_kb = 0
-
-    def __enter__(self) -> HighWaterSampler:
+    def __enter__(self) -> Self:
         self.start()
         return self
 
@@ -105,58 +61,172 @@ class HighWaterSampler(threading.Thread):
         self.join()
 
     def run(self) -> None:
-        me = os.getpid()
-        while not self._stopped.is_set():
-            for pid in _tree(me):
-                if pid != me and self._marker in _cmdline(pid):
-                    self.peak_kb = max(self.peak_kb, _high_water_kb(pid))
-            self._stopped.wait(HIGH_WATER_SAMPLE_SECONDS)
+        while not self._stopped.wait(self._interval):
+            self.peak_kb = max(self.peak_kb, self._read_kb())
 
 
-def _cmdline(pid: int) -> bytes:
+@dataclass(frozen=True)
+class ProcessRun:
+    seconds: float
+    cpu_seconds: float
+    max_rss_kb: int  # ru_maxrss from wait4: the largest single process among the app and the children it waited for
+    tree_peak_kb: int  # the largest sum of the resident sets of the app and all its descendants, sampled
+
+
+@dataclass
+class Cell:
+    """The synths of one kind at one N (`runs[i]` in round i) and what their template holds."""
+
+    footprint: dict[str, int]  # Template bytes, Resources and each of COUNTED
+    runs: list[ProcessRun] = field(default_factory=list)
+
+    def __getitem__(self, figure: str) -> float:
+        """A footprint figure, or the median over the rounds of a ProcessRun field."""
+        if figure in self.footprint:
+            return self.footprint[figure]
+        return float(statistics.median(getattr(run, figure) for run in self.runs))
+
+
+@dataclass(frozen=True)
+class SynthResults:
+    counts: tuple[int, ...]
+    runs: int
+    cells: dict[tuple[str, int], Cell]
+    ours_assembly: Path  # of the first `ours` synth at the smallest N: the handler benchmark runs its asset
+
+    def ratio(self, kind: str, count: int) -> float:
+        """The median of this kind's times over native's in the same round: load that drifts cancels out."""
+        pairs = zip(self.cells[kind, count].runs, self.cells[BASELINE, count].runs, strict=True)
+        return statistics.median(mine.seconds / native.seconds for mine, native in pairs)
+
+    def slope(self, kind: str, figure: str) -> float:
+        """How much `figure` grows per added construct, from the smallest N to the largest."""
+        low, high = self.counts[0], self.counts[-1]
+        return (self.cells[kind, high][figure] - self.cells[kind, low][figure]) / (high - low)
+
+
+@dataclass
+class HandlerResults:
+    asset: dict[str, int]  # Files, Unzipped bytes, Zipped bytes (deflate, as the CDK CLI uploads it)
+    memory_mb: int  # the function's, from the template
+    # Per "Floor" and request type; every invocation is a fresh process, so each is a cold start.
+    executions: dict[str, list[Execution]] = field(default_factory=lambda: {"Floor": [], "Create": [], "Delete": []})
+    peak_kb: dict[str, int] = field(default_factory=dict)  # VmHWM, sampled in one more, untimed invocation of each
+
+    def init_ms(self, *names: str) -> list[float]:
+        return [execution.stats["init_seconds"] * 1000 for name in names for execution in self.executions[name]]
+
+
+def run_synth_benchmark(counts: Sequence[int], runs: int, workdir: Path, progress: Progress) -> SynthResults:
+    """After one discarded synth per kind, which fills the disk cache, each round synthesizes every kind at every N
+    back to back, so that ratios compare runs made under the same load, the first kind rotating each round."""
+    for kind in LABELS:
+        progress(f"warm-up synth: {kind} N={counts[0]} (discarded)")
+        _synthesize(kind, counts[0], workdir / f"warmup-{kind}")
+    cells: dict[tuple[str, int], Cell] = {}
+    done, total = itertools.count(1), (len(KINDS) * len(counts) + len(REFERENCE_KINDS)) * runs
+    for round_number, count in itertools.product(range(runs), counts):
+        kinds = list(LABELS if count == counts[0] else KINDS)
+        for kind in kinds[round_number % len(kinds) :] + kinds[: round_number % len(kinds)]:
+            progress(f"synth {next(done)}/{total}: round {round_number + 1}/{runs}, {kind} N={count}")
+            outdir = workdir / f"{kind}-{count}-{round_number}"
+            run = _synthesize(kind, count, outdir)
+            cells.setdefault((kind, count), Cell(_footprint(outdir))).runs.append(run)
+    return SynthResults(tuple(counts), runs, cells, workdir / f"ours-{counts[0]}-0")
+
+
+def _synthesize(kind: str, count: int, outdir: Path) -> ProcessRun:
+    # Nothing inherited that changes what synth does (CDK_VALIDATION, CDK_OUTDIR, CDK_CONTEXT_JSON...): the
+    # built-in validation stays at its default, on, as users get it.
+    environment = cdk_environment({key: value for key, value in os.environ.items() if not key.startswith("CDK_")})
+    environment["PYTHONPATH"] = os.pathsep.join([str(REPO / "constructs"), str(REPO / "lambda")])
+    command = [sys.executable, str(STACKS_APP), kind, str(count), str(outdir)]
+    with tempfile.TemporaryFile() as output:
+        started = time.perf_counter()
+        process = subprocess.Popen(command, env=environment, cwd=outdir.parent, stdout=output, stderr=subprocess.STDOUT)
+        with Sampler(lambda: sum(_status_kb(pid, b"VmRSS:") for pid in _tree(process.pid)), SAMPLE_SECONDS) as tree:
+            # wait4, not Popen.wait: it returns the child's rusage, and stops the clock the moment the child exits.
+            _, status, usage = os.wait4(process.pid, 0)
+            seconds = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        if process.returncode != 0:
+            output.seek(0)
+            last = (output.read().decode(errors="replace").strip().splitlines() or ["no output"])[-1]
+            raise BenchmarkError(f"synth of {kind} N={count} failed: {last}")
+    return ProcessRun(seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss, tree.peak_kb)
+
+
+def _footprint(outdir: Path) -> dict[str, int]:
+    path = outdir / f"{STACK_NAME}.template.json"
+    types = Counter(resource["Type"] for resource in json.loads(path.read_text())["Resources"].values())
+    counted = {name: types[f"AWS::{resource_type}"] for name, resource_type in COUNTED.items()}
+    return {"Template bytes": path.stat().st_size, "Resources": types.total(), **counted}
+
+
+def run_handler_benchmark(assembly: Path, runs: int, progress: Progress) -> HandlerResults:
+    """Each round: the floor, a Create and a Delete, in turn. Then one more of each, untimed, with its memory
+    sampled: sampling /proc every few milliseconds takes CPU that the timed rounds should not lose."""
+    stack = SynthesizedStack(assembly, STACK_NAME)
+    [function] = [stack.function(key) for key in stack.of_type("AWS::Lambda::Function")]  # one: the handler
+    files = [path for path in function.asset_dir.rglob("*") if path.is_file()]
+    asset = {"Files": len(files), "Unzipped bytes": sum(path.stat().st_size for path in files)}
+    results = HandlerResults(asset | {"Zipped bytes": zipped_size(function.asset_dir)}, function.memory_mb)
+    # The floor, as a function with the handler's timeout and memory.
+    floor = replace(function, asset_dir=FLOOR.parent, handler=f"{FLOOR.stem}.handler", environment={})
+    with LocalDataExchange() as endpoint, tempfile.TemporaryDirectory(prefix="bench-handler-") as directory:
+        runtime = LambdaRuntime(LAMBDA_PYTHON, {"AWS_ENDPOINT_URL_DATAEXCHANGE": endpoint.url})
+
+        def invoke_floor() -> Execution:
+            execution = runtime.invoke(floor, f"arn:{PARTITION}:lambda:{REGION}:{ACCOUNT}:function:floor", {})
+            if not execution.stats:
+                raise BenchmarkError(f"the cold-start floor failed: {execution.output.strip()[-300:]}")
+            return execution
+
+        for round_number in range(runs):
+            progress(f"handler {round_number + 1}/{runs}: cold-start floor, Create, Delete")
+            results.executions["Floor"].append(invoke_floor())
+            with OfflineCloudFormation(stack, Path(directory) / f"{round_number}.json", runtime) as cloudformation:
+                cloudformation.deploy()
+                cloudformation.destroy()
+            for invocation in cloudformation.invocations:
+                results.executions[invocation.request["RequestType"]].append(invocation.execution)
+        progress("handler memory: one more floor, Create and Delete, sampled from /proc, untimed")
+        with OfflineCloudFormation(stack, Path(directory) / "memory.json", runtime) as cloudformation:
+            steps = {"Floor": invoke_floor, "Create": cloudformation.deploy, "Delete": cloudformation.destroy}
+            for name, step in steps.items():
+                with Sampler(lambda: _high_water_kb(BOOTSTRAP.name.encode()), HIGH_WATER_SAMPLE_SECONDS) as sampler:
+                    step()
+                if not sampler.peak_kb:
+                    raise BenchmarkError(f"the {name} process ended before its memory could be sampled")
+                results.peak_kb[name] = sampler.peak_kb
+    return results
+
+
+def _high_water_kb(marker: bytes) -> int:
+    """The largest peak resident set (VmHWM) among this process's descendants whose command line holds `marker`.
+    VmHWM starts afresh at exec, unlike ru_maxrss, which keeps the resident size a child was forked with."""
+    return max((_status_kb(pid, b"VmHWM:") for pid in _tree(os.getpid()) if marker in _read(pid, "cmdline")), default=0)
+
+
+def _read(pid: int, name: str) -> bytes:
     try:
-        with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
-            return cmdline.read()
+        with open(f"/proc/{pid}/{name}", "rb") as file:
+            return file.read()
     except OSError:
-        return b""
+        return b""  # the process exited between listing and reading
 
 
-def _high_water_kb(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/status", "rb") as status:
-            for line in status:
-                if line.startswith(b"VmHWM:"):
-                    return int(line.split()[1])
-    except (OSError, IndexError, ValueError):
-        pass
-    return 0
+def _status_kb(pid: int, field: bytes) -> int:
+    return next((int(line.split()[1]) for line in _read(pid, "status").splitlines() if line.startswith(field)), 0)
 
 
 def _tree(root: int) -> list[int]:
-    """The root and its descendants. /proc/PID/task/*/children needs a kernel option this machine
-    may lack, so the parent links come from every process's stat line."""
+    """The root and its descendants, from every process's parent (/proc/PID/task/*/children needs a kernel option)."""
     children: dict[int, list[int]] = {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat", "rb") as stat:
-                # The command name may hold spaces and parentheses: fields are counted after the last ")".
-                parent = int(stat.read().rsplit(b")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        children.setdefault(parent, []).append(int(entry.name))
-    found, pending = [], [root]
-    while pending:
-        pid = pending.pop()
-        found.append(pid)
-        pending.extend(children.get(pid, []))
+    for pid in (int(entry.name) for entry in os.scandir("/proc") if entry.name.isdigit()):
+        fields = _read(pid, "stat").rsplit(b")", 1)[-1].split()  # the command name may hold spaces and parentheses
+        children.setdefault(int(fields[1]) if fields else 0, []).append(pid)
+    found = [root]
+    for pid in found:
+        found += children.get(pid, [])
     return found
-
-
-def _rss_kb(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/statm", "rb") as statm:
-            return int(statm.read().split()[1]) * _PAGE_KB
-    except (OSError, IndexError, ValueError):
-        return 0  # the process exited between listing and reading

@@ -1,7 +1,10 @@
-"""`python -m offline`: deploy, update and destroy the example stack against a local Data Exchange.
+"""`python -m offline`: deploy, update and destroy the example stack against a local Data Exchange, and
+publish revisions to it.
 
 The CDK CLI synthesizes app.py, the handler runs from the staged asset in a Lambda-like process,
-and the event actions live in a local endpoint whose state survives between commands.
+and the event actions live in a local endpoint whose state survives between commands. `publish`
+plays a provider publishing a revision: the event actions export it, Data Exchange sends its
+EventBridge event, and the stack's rules say what they would do with it.
 """
 
 from __future__ import annotations
@@ -17,12 +20,18 @@ from pathlib import Path
 from .assembly import AssemblyError, SynthesizedStack
 from .cloudformation import LifecycleError, OfflineCloudFormation, StackState
 from .endpoints import LocalDataExchange
+from .endpoints.dataexchange_exports import FAILURES
+from .eventbridge import LocalEventBus
 from .lambda_runtime import LambdaRuntime
 from .toolchain import LAMBDA_PYTHON, REPO
 
 STACK_NAME = "DataExchangeAutoExport"
+RESOURCE_TYPE = "Custom::DataExchangeEventAction"
 # Any well-formed id works against the local endpoint; this one is the README's example.
 DEMO_DATA_SET_ID = "8d494cba5e4720172a1e69a6e1b8fed5"
+# Where the demo's alert would be mailed: the topic exists offline, the mail does not.
+DEMO_ALERT_EMAIL = "data-team@example.com"
+DEMO_ASSETS = ("prices/daily.csv", "reference/instruments.csv")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -44,8 +53,19 @@ def _parser() -> argparse.ArgumentParser:
     deploy.add_argument("--key-pattern", help="context keyPattern, e.g. '${Revision.Id}/${Asset.Name}'")
     deploy.add_argument("--kms-key-arn", help="context kmsKeyArn: SSE-KMS with this key")
     deploy.add_argument(
+        "--adopt-existing", action="store_true", help="context adoptExisting: take over an event action made elsewhere"
+    )
+    deploy.add_argument(
+        "--alert-email", default=DEMO_ALERT_EMAIL, help="context alertEmail ('' for none; default: %(default)s)"
+    )
+    deploy.add_argument(
         "--outputs-file", type=Path, default=REPO / "cdk-outputs.json", help="like cdk deploy --outputs-file"
     )
+    publish = commands.add_parser(
+        "publish", help="a provider publishes a revision to the deployed data set: see the export and the alerts"
+    )
+    publish.add_argument("--fail", choices=sorted(FAILURES), help="the export fails for this reason")
+    publish.add_argument("--assets", nargs="+", default=list(DEMO_ASSETS), help="asset names (default: %(default)s)")
     commands.add_parser("destroy", help="delete the stack's event action and forget the stack")
     commands.add_parser("status", help="show the offline stack and the event actions the endpoint holds")
     return parser
@@ -58,6 +78,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             _deploy(arguments)
         elif arguments.command == "destroy":
             _destroy(arguments)
+        elif arguments.command == "publish":
+            _publish(arguments)
         else:
             _status(arguments)
     except (AssemblyError, LifecycleError) as error:
@@ -95,6 +117,8 @@ def _deploy(arguments: argparse.Namespace) -> None:
         ("bucketName", arguments.bucket_name),
         ("keyPattern", arguments.key_pattern),
         ("kmsKeyArn", arguments.kms_key_arn),
+        ("adoptExisting", "true" if arguments.adopt_existing else None),
+        ("alertEmail", arguments.alert_email),
     ):
         if value:
             context[key] = value
@@ -121,6 +145,7 @@ def _deploy(arguments: argparse.Namespace) -> None:
     print(f"\nOutputs written to {arguments.outputs_file}")
     print(
         "\nNext:\n"
+        "  publish:           .venv/bin/python -m offline publish [--fail S3AccessDenied]\n"
         "  update in place:   .venv/bin/python -m offline deploy --key-pattern '${Revision.Id}/${Asset.Name}'\n"
         "  replace:           .venv/bin/python -m offline deploy --data-set-id <another 30-40 character id>\n"
         "  destroy:           .venv/bin/python -m offline destroy\n"
@@ -129,20 +154,62 @@ def _deploy(arguments: argparse.Namespace) -> None:
     )
 
 
-def _destroy(arguments: argparse.Namespace) -> None:
-    state_file = arguments.state_dir / "stack.json"
-    if not state_file.exists():
-        print(f"{STACK_NAME} (offline) does not exist: nothing to destroy")
-        return
+def _deployed(arguments: argparse.Namespace, then: str) -> SynthesizedStack | None:
+    """The stack as last deployed, or None when there is none."""
+    if not (arguments.state_dir / "stack.json").exists():
+        print(f"{STACK_NAME} (offline) does not exist: nothing to {then}")
+        return None
     stack_dir = arguments.state_dir / "cdk.out"
     if not (stack_dir / "manifest.json").exists():
-        raise LifecycleError(f"The synthesized stack in {stack_dir} is gone: run deploy once more, then destroy")
-    stack = SynthesizedStack(stack_dir, STACK_NAME)
+        raise LifecycleError(f"The synthesized stack in {stack_dir} is gone: run deploy once more, then {then}")
+    return SynthesizedStack(stack_dir, STACK_NAME)
+
+
+def _destroy(arguments: argparse.Namespace) -> None:
+    stack = _deployed(arguments, "destroy")
+    if stack is None:
+        return
     with _endpoint(arguments) as endpoint, _cloudformation(arguments, stack, endpoint) as cloudformation:
         _step(f"Deleting stack {STACK_NAME}: invoking the handler from the staged asset")
         cloudformation.destroy()
         remaining = len(endpoint.event_actions())
     print(f"\n ✅  {STACK_NAME} (offline): destroyed; the local endpoint holds {remaining} event action(s)")
+
+
+def _publish(arguments: argparse.Namespace) -> None:
+    stack = _deployed(arguments, "publish to")
+    if stack is None:
+        return
+    cloudformation = OfflineCloudFormation(stack, arguments.state_dir / "stack.json", LambdaRuntime(LAMBDA_PYTHON, {}))
+    data_sets = [
+        resource.properties["DataSetId"]
+        for resource in cloudformation.state().resources.values()
+        if resource.resource_type == RESOURCE_TYPE
+    ]
+    bus = LocalEventBus.of(cloudformation)
+    endpoint = LocalDataExchange(
+        state_file=arguments.state_dir / "dataexchange.json", s3_root=arguments.state_dir / "s3", events=bus.put
+    )
+    for data_set_id in dict.fromkeys(data_sets):
+        publication = endpoint.publish(data_set_id, arguments.assets, arguments.fail)
+        _step(f"The provider publishes revision {publication.revision['Id']} to data set {data_set_id}")
+        for job in publication.jobs:
+            details = job["Details"]["ExportRevisionsToS3"]
+            print(f"   auto-export job {job['Id']} of {details['EventActionArn']}: {job['State']}")
+            for error in job["Errors"]:
+                print(f"      {error['Code']}: {error['Message']}")
+            for written in publication.objects.get(job["Id"], []):
+                print(f"      wrote {written}")
+        for event in publication.events:
+            _step(f"Data Exchange sends '{event['detail-type']}' ({event['source']}) to the default event bus")
+            matched = bus.matched(event)
+            if not matched:
+                print("   no rule of the stack matches it")
+            for rule in matched:
+                deliveries = [d for d in bus.deliveries if d.rule == rule and d.event_id == event["id"]]
+                print(f"   rule {rule} matches ({len(deliveries) or 'no'} target(s))")
+                for delivery in deliveries:
+                    print(f"   → {delivery.target.arn} receives:\n\n{delivery.message}\n")
 
 
 def _status(arguments: argparse.Namespace) -> None:

@@ -265,6 +265,10 @@ class OfflineCloudFormation:
         resolved = self._resolve(self.stack.resources[logical_id].get("Properties", {}), state)
         return {key: _stringify(value) for key, value in resolved.items()}
 
+    def resolve(self, node: Any) -> Any:
+        """A template fragment with its intrinsic functions resolved against the stack as it stands."""
+        return self._resolve(node, self.state())
+
     def _resolve(self, node: Any, state: StackState) -> Any:
         if isinstance(node, list):
             return [self._resolve(value, state) for value in node]
@@ -311,6 +315,8 @@ class OfflineCloudFormation:
             return str(parameter["Default"])
         if name in state.resources:
             return state.resources[name].physical_id
+        if self.stack.resources.get(name, {}).get("Type") == "AWS::SNS::Topic":
+            return f"arn:{PARTITION}:sns:{REGION}:{ACCOUNT}:{self.physical_name(name)}"  # a topic's Ref is its ARN
         if name in self.stack.resources:
             return self.physical_name(name)
         raise LifecycleError(f"Ref to unknown {name}")
@@ -324,6 +330,12 @@ class OfflineCloudFormation:
         resource_type = self.stack.resources.get(target, {}).get("Type", "")
         if attribute == "Arn" and resource_type == "AWS::Lambda::Function":
             return self.function_arn(target)
+        if attribute == "Arn" and resource_type == "AWS::Logs::LogGroup":
+            return f"arn:{PARTITION}:logs:{REGION}:{ACCOUNT}:log-group:{self.physical_name(target)}:*"
+        if attribute == "Arn" and resource_type == "AWS::KMS::Key":
+            # A key's ARN names its id, a UUID, which the handler checks for.
+            key_id = uuid.uuid5(uuid.NAMESPACE_URL, self.physical_name(target))
+            return f"arn:{PARTITION}:kms:{REGION}:{ACCOUNT}:key/{key_id}"
         if attribute == "Arn":
             service = resource_type.split("::")[1].lower()
             return f"arn:{PARTITION}:{service}:{REGION}:{ACCOUNT}:{self.physical_name(target)}"

@@ -1,21 +1,30 @@
-"""How this repository runs its tools: the pinned CDK CLI, quiet and offline, and the Lambda-like Python.
+"""How this repository runs its tools: the pinned CDK CLI, quiet and offline, and the Lambda-like Pythons.
 
 Everything that starts `npx cdk` (the offline lifecycle, the benchmarks, the tests, `make synth`)
 goes through here, so the environment that keeps the CLI and jsii quiet is written once.
-`python -m offline.toolchain ARGS...` runs `cdk ARGS...` that way.
+`python -m offline.toolchain ARGS...` runs `cdk ARGS...` that way. Standard library only: the
+Makefile runs `python3 -m offline.toolchain lambda-venvs` before any venv exists.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-# An environment holding only boto3, like the Lambda runtime (the Makefile builds it).
-LAMBDA_PYTHON = REPO / ".venv-lambda" / "bin" / "python"
+# Environments holding only boto3, like the Lambda runtime: the pinned SDK, and an old one a runtime may
+# still carry. Name -> (venv, requirements file); `lambda-venvs` builds them.
+LAMBDA_VENVS: Mapping[str, tuple[Path, Path]] = {
+    "pinned": (REPO / ".venv-lambda", REPO / "requirements-lambda.txt"),
+    "boto3-1.34": (REPO / ".venv-lambda-boto3-1.34", REPO / "requirements-lambda-boto3-1.34.txt"),
+}
+LAMBDA_PYTHON = LAMBDA_VENVS["pinned"][0] / "bin" / "python"
+# The function's runtime is python3.14; the venvs take the newest of these the machine has.
+_LAMBDA_BASE_VERSIONS = ("3.14", "3.13", "3.12")
 
 QUIET_ENVIRONMENT: Mapping[str, str] = {
     # jsii prints a large Node end-of-life banner on every import otherwise.
@@ -49,9 +58,37 @@ def cdk_synth(out_dir: Path, context: Mapping[str, str], *, cwd: Path = REPO) ->
     return subprocess.run(command, cwd=cwd, env=cdk_environment(), capture_output=True, text=True, check=False)
 
 
+def lambda_base_python() -> str:
+    """The newest Python of `_LAMBDA_BASE_VERSIONS` that runs here (on PATH or installed by pyenv),
+    else this interpreter: the closest the machine has to the function's runtime."""
+    pyenv_root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
+    for version in _LAMBDA_BASE_VERSIONS:
+        on_path = shutil.which(f"python{version}")
+        candidates = [*filter(None, [on_path]), *map(str, sorted(pyenv_root.glob(f"versions/{version}.*/bin/python3")))]
+        for candidate in candidates:
+            # pyenv's shims are on PATH even for versions it would refuse to run: ask each one.
+            probe = [candidate, "-c", "import sys, venv"]
+            if subprocess.run(probe, capture_output=True, check=False).returncode == 0:
+                return candidate
+    return sys.executable
+
+
+def build_lambda_venvs() -> None:
+    base = lambda_base_python()
+    for name, (venv, requirements) in LAMBDA_VENVS.items():
+        print(f"{venv.name}: {name} boto3 on {base}", flush=True)
+        subprocess.run([base, "-m", "venv", "--clear", str(venv)], check=True)
+        pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+        subprocess.run([*pip, "-r", str(requirements)], check=True)
+        (venv / ".installed").touch()
+
+
 def main(arguments: Sequence[str] | None = None) -> int:
-    command = cdk_command(*(sys.argv[1:] if arguments is None else arguments))
-    return subprocess.run(command, cwd=REPO, env=cdk_environment(), check=False).returncode
+    arguments = list(sys.argv[1:] if arguments is None else arguments)
+    if arguments == ["lambda-venvs"]:
+        build_lambda_venvs()
+        return 0
+    return subprocess.run(cdk_command(*arguments), cwd=REPO, env=cdk_environment(), check=False).returncode
 
 
 if __name__ == "__main__":

@@ -12,15 +12,18 @@ from offline.toolchain import QUIET_ENVIRONMENT
 # Set before anything imports aws_cdk: jsii prints a large Node end-of-life banner otherwise.
 os.environ.update(QUIET_ENVIRONMENT)
 
+import subprocess
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import aws_cdk as cdk
 import pytest
 from botocore.retries.standard import ExponentialBackoff
-from support import ThreeExports, build_three
+from support import ALERT_EMAIL, DATA_SET, CliSynth, ThreeExports, build_three, cdk_synth
 
 from offline.endpoints import LocalDataExchange
+from offline.iam import PermissionAudit
+from offline.toolchain import LAMBDA_VENVS
 
 
 @pytest.fixture(scope="session")
@@ -41,6 +44,13 @@ def new_cdk_app(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., cdk.A
 
 
 @pytest.fixture(scope="session")
+def example_synth(tmp_path_factory: pytest.TempPathFactory) -> CliSynth:
+    """The example app as `make demo` deploys it (its own bucket, an alert topic), synthesized once by the
+    real CDK CLI for every test that reads it."""
+    return cdk_synth(tmp_path_factory.mktemp("example") / "cdk.out", dataSetId=DATA_SET, alertEmail=ALERT_EMAIL)
+
+
+@pytest.fixture(scope="session")
 def three(new_cdk_app: Callable[..., cdk.App]) -> ThreeExports:
     """Three constructs on one bucket, synthesized once for every test that only reads it."""
     return build_three(new_cdk_app)
@@ -50,9 +60,10 @@ def three(new_cdk_app: Callable[..., cdk.App]) -> ThreeExports:
 # The local Data Exchange endpoint (test_dataexchange_endpoint.py, test_event_actions.py, test_lifecycle.py)
 # ---------------------------------------------------------------------------------------------------
 @pytest.fixture
-def endpoint() -> Iterator[LocalDataExchange]:
-    """A fresh endpoint on a free port of 127.0.0.1, no state file."""
-    with LocalDataExchange() as local:
+def endpoint(request: pytest.FixtureRequest) -> Iterator[LocalDataExchange]:
+    """A fresh endpoint on a free port of 127.0.0.1, no state file. Parametrize it indirectly with how it
+    answers an Action ("defaults filled in", "defaults left out"); the default echoes it as sent."""
+    with LocalDataExchange(answers=getattr(request, "param", "as sent")) as local:
         yield local
 
 
@@ -61,6 +72,32 @@ def no_retry_sleep(monkeypatch: pytest.MonkeyPatch) -> None:
     """Skips botocore's jittered sleep between standard-mode retries; whether and how often to retry
     stays botocore's own decision."""
     monkeypatch.setattr(ExponentialBackoff, "delay_amount", lambda self, context: 0.0)
+
+
+# ---------------------------------------------------------------------------------------------------
+# The Lambda-like runtimes and the permission audit (test_lifecycle.py, test_permissions.py)
+# ---------------------------------------------------------------------------------------------------
+def _describe(python: str) -> str:
+    script = "import sys, boto3, botocore; print(sys.version.split()[0], boto3.__version__, botocore.__version__)"
+    result = subprocess.run([python, "-I", "-c", script], capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        return "missing: run `make setup`"
+    python_version, boto3_version, botocore_version = result.stdout.split()
+    return f"Python {python_version}, boto3 {boto3_version}, botocore {botocore_version}"
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    """Which Lambda-like runtimes the lifecycle tests run on (the function itself runs on python3.14)."""
+    return [
+        f"lambda-like runtime {name}: {_describe(str(venv / 'bin' / 'python'))}"
+        for name, (venv, _) in LAMBDA_VENVS.items()
+    ]
+
+
+@pytest.fixture
+def permission_audit() -> PermissionAudit:
+    """The calls the functions made in one test, against their roles."""
+    return PermissionAudit()
 
 
 # ---------------------------------------------------------------------------------------------------

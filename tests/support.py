@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
@@ -12,6 +15,13 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Template
 
 from cdk_dataexchange_auto_export import AutoExportEventAction
+from offline.assembly import LambdaFunction
+from offline.cloudformation import OfflineCloudFormation
+from offline.endpoints import LocalDataExchange
+from offline.iam import PermissionAudit, lambda_logging
+from offline.lambda_runtime import Execution, LambdaRuntime, access_key_of
+from offline.toolchain import REPO
+from offline.toolchain import cdk_synth as run_cdk_synth
 
 DATA_SET = "8d494cba5e4720172a1e69a6e1b8fed5"
 OTHER_DATA_SET = "aaaaaaaaaabbbbbbbbbbcccccccccc12"
@@ -20,6 +30,8 @@ ACCOUNT = "111111111111"
 REGION = "eu-west-1"
 ENV = cdk.Environment(account=ACCOUNT, region=REGION)
 PARTITION = {"Ref": "AWS::Partition"}
+# The example app's alert address, as `make demo` deploys it.
+ALERT_EMAIL = "data-team@example.com"
 
 
 def only(resources: Mapping[str, Any]) -> tuple[str, Any]:
@@ -72,6 +84,7 @@ def build_three(new_cdk_app: Callable[..., cdk.App]) -> ThreeExports:
         key_pattern="${DataSet.Name}/${Revision.CreatedAt}/${Asset.Name}",
         encryption_key=key,
         tags={"team": "market-data"},
+        adopt_existing=True,
     )
     plain = AutoExportEventAction(stack, "Plain", data_set_id=OTHER_DATA_SET, bucket=bucket)
     retained = AutoExportEventAction(
@@ -83,3 +96,53 @@ def build_three(new_cdk_app: Callable[..., cdk.App]) -> ThreeExports:
         removal_policy=cdk.RemovalPolicy.RETAIN,
     )
     return ThreeExports(app, stack, bucket, key, full, plain, retained, Template.from_stack(stack))
+
+
+class AuditedRuntime(LambdaRuntime):
+    """A Lambda runtime that checks, after each invocation, every call the function made to the endpoint
+    (and the logging Lambda does for it) against the function's role in the runner's stack."""
+
+    def __init__(self, python: Path, endpoint: LocalDataExchange, audit: PermissionAudit) -> None:
+        super().__init__(python, {"AWS_ENDPOINT_URL_DATAEXCHANGE": endpoint.url})
+        self.endpoint = endpoint
+        self.audit = audit
+        self.cloudformation: OfflineCloudFormation | None = None
+
+    def invoke(
+        self,
+        function: LambdaFunction,
+        function_arn: str,
+        event: Mapping[str, Any],
+        environment: Mapping[str, str] | None = None,
+    ) -> Execution:
+        assert self.cloudformation is not None, "bind the runtime to its runner first"
+        before = len(self.endpoint.calls)
+        execution = super().invoke(function, function_arn, event, environment)
+        caller = access_key_of(function_arn)
+        requests = [
+            request for call in self.endpoint.calls[before:] if call.caller == caller for request in call.authorizations
+        ]
+        requests += lambda_logging(self.cloudformation, function.logical_id)
+        self.audit.check(self.cloudformation, function.logical_id, requests)
+        return execution
+
+
+@dataclass
+class CliSynth:
+    returncode: int
+    output: str  # stdout and stderr
+    outdir: Path
+
+    @property
+    def template(self) -> dict[str, Any]:
+        assert self.returncode == 0, self.output
+        return json.loads((self.outdir / "DataExchangeAutoExport.template.json").read_text())  # type: ignore[no-any-return]
+
+
+def cdk_synth(outdir: Path, **context: str) -> CliSynth:
+    """The example app through the real CDK CLI, built-in validation on, as `cdk synth` runs it."""
+    cdk = REPO / "node_modules" / ".bin" / "cdk"
+    if not cdk.exists() or shutil.which("npx") is None:
+        raise AssertionError(f"{cdk} or npx is missing: run `make setup` (npm ci installs the pinned CDK CLI)")
+    result = run_cdk_synth(outdir, context)
+    return CliSynth(result.returncode, result.stdout + result.stderr, outdir)

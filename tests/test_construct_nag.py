@@ -73,9 +73,10 @@ def test_cdk_nag_still_reports_what_the_construct_does_not_own(new_cdk_app: Call
 
 
 def test_cdk_nag_finds_nothing_unacknowledged_in_the_example_app(new_cdk_app: Callable[..., cdk.App]) -> None:
-    # Given the example stack with its own bucket, and with an existing bucket, key and ${DataSet.Name}
+    # Given the example stack with its own bucket and an alert topic, and with an existing bucket, key and
+    # ${DataSet.Name}
     app = nag_app(new_cdk_app)
-    AutoExportStack(app, "Default", data_set_id=DATA_SET)
+    AutoExportStack(app, "Default", data_set_id=DATA_SET, alert_email="data-team@example.com")
     AutoExportStack(
         app,
         "Everything",

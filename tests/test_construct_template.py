@@ -52,6 +52,7 @@ def test_the_custom_resource_carries_every_given_property(three: ThreeExports) -
                 "KeyPattern": "${DataSet.Name}/${Revision.CreatedAt}/${Asset.Name}",
                 "KmsKeyArn": {"Fn::GetAtt": [logical_id(three.stack, three.key), "Arn"]},
                 "Tags": {"team": "market-data"},
+                "AdoptExisting": "true",
             },
         },
     )
@@ -60,7 +61,7 @@ def test_the_custom_resource_carries_every_given_property(three: ThreeExports) -
 def test_optional_properties_are_absent_when_not_given(three: ThreeExports) -> None:
     # Given the construct with only data_set_id and bucket
     _, plain = only(three.template.find_resources(RESOURCE_TYPE, {"Properties": {"DataSetId": OTHER_DATA_SET}}))
-    # Then the handler receives no KeyPattern, KmsKeyArn or Tags (it applies the service defaults)
+    # Then the handler receives no KeyPattern, KmsKeyArn, Tags or AdoptExisting (it applies the defaults)
     assert set(plain["Properties"]) == {"ServiceToken", "ServiceTimeout", "DataSetId", "Bucket"}
 
 

@@ -61,7 +61,11 @@ def test_fails_when_there_are_too_many_tags(stack: cdk.Stack) -> None:
 
 
 def test_accepts_the_most_tags_the_service_leaves_to_users(stack: cdk.Stack) -> None:
-    export(stack, tags={f"key{i}": "value" for i in range(48)})
+    tags = {f"key{i}": "value" for i in range(48)}
+
+    export(stack, tags=tags)
+
+    Template.from_stack(stack).has_resource_properties(RESOURCE_TYPE, {"Tags": tags})
 
 
 def test_fails_when_a_tag_key_is_reserved(stack: cdk.Stack) -> None:

@@ -7,7 +7,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 import uuid
@@ -18,13 +17,18 @@ from typing import Any
 import boto3
 import pytest
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ReadTimeoutError
 
 from offline.endpoints import Call, Fault, LocalDataExchange, local_client
+from offline.endpoints.restjson import Authorization
 
 ROOT = Path(__file__).resolve().parents[1]
 # botocore's "max_attempts" counts retries after the first call; "total_max_attempts" counts every call.
 ONE_ATTEMPT = Config(retries={"mode": "standard", "total_max_attempts": 1})
+
+
+def outcomes(endpoint: LocalDataExchange) -> list[tuple[str, int]]:
+    return [(call.operation, call.status) for call in endpoint.calls]
 
 
 def new_client(url: str, region: str = "us-east-1", config: Config = ONE_ATTEMPT) -> Any:
@@ -221,6 +225,64 @@ def test_kms_encryption_requires_a_key_arn(client: Any) -> None:
     assert "KmsKeyArn" in error_of(raised)["Error"]["Message"]
 
 
+KEY = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+
+
+@pytest.mark.parametrize(
+    ("bad_action", "complaint"),
+    [
+        (action(Type="AES256", KmsKeyArn=KEY), "Encryption.KmsKeyArn: only allowed when Type is aws:kms"),
+        (
+            action(Type="aws:kms", KmsKeyArn="arn:aws:kms:us-east-1:123456789012:alias/exports"),
+            "is not a KMS key ARN",
+        ),
+        (action(bucket="Not_A_Bucket"), "Bucket 'Not_A_Bucket' is not a valid bucket name"),
+    ],
+    ids=["sse-s3-with-a-key", "alias-for-a-key", "invalid-bucket"],
+)
+def test_what_the_service_rejects_beyond_the_model_is_rejected(
+    client: Any, endpoint: LocalDataExchange, bad_action: Any, complaint: str
+) -> None:
+    with pytest.raises(client.exceptions.ValidationException) as raised:
+        create(client, Action=bad_action)
+    assert complaint in error_of(raised)["Error"]["Message"]
+    assert endpoint.event_actions() == []
+
+
+@pytest.mark.parametrize(
+    ("answers", "answered"),
+    [
+        ("as sent", {"RevisionDestination": {"Bucket": "bucket-a"}}),
+        (
+            "defaults filled in",
+            {
+                "RevisionDestination": {"Bucket": "bucket-a", "KeyPattern": "${Revision.CreatedAt}/${Asset.Name}"},
+                "Encryption": {"Type": "AES256"},
+            },
+        ),
+        ("defaults left out", {"RevisionDestination": {"Bucket": "bucket-a"}}),
+    ],
+)
+def test_an_action_is_answered_in_the_form_asked_for_and_stored_as_sent(answers: Any, answered: Any) -> None:
+    sent = action(key_pattern=None)
+    with LocalDataExchange(answers=answers) as local:
+        created = create(new_client(local.url), Action=sent)
+        fetched = new_client(local.url).get_event_action(EventActionId=created["Id"])
+        stored = local.event_actions()
+    assert created["Action"] == fetched["Action"] == {"ExportRevisionToS3": answered}
+    assert [item["Action"] for item in stored] == [sent]
+
+
+def test_defaults_left_out_drops_only_default_values() -> None:
+    sent = action(key_pattern="${Revision.CreatedAt}/${Asset.Name}", Type="AES256")
+    with LocalDataExchange(answers="defaults left out") as local:
+        created = create(new_client(local.url), Action=sent)
+        custom = create(new_client(local.url), Action=action(key_pattern="${Asset.Id}", Type="aws:kms", KmsKeyArn=KEY))
+    assert created["Action"] == {"ExportRevisionToS3": {"RevisionDestination": {"Bucket": "bucket-a"}}}
+    assert custom["Action"]["ExportRevisionToS3"]["RevisionDestination"]["KeyPattern"] == "${Asset.Id}"
+    assert custom["Action"]["ExportRevisionToS3"]["Encryption"] == {"Type": "aws:kms", "KmsKeyArn": KEY}
+
+
 def test_update_applies_the_same_action_rules(client: Any) -> None:
     created = create(client)
     with pytest.raises(client.exceptions.ValidationException):
@@ -358,7 +420,9 @@ def test_client_finds_the_endpoint_through_the_environment(
         "dataexchange", region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
     )
     assert client.list_event_actions()["EventActions"] == []
-    assert endpoint.calls == [Call("ListEventActions", 200)]
+    assert endpoint.calls == [
+        Call("ListEventActions", 200, "testing", (Authorization("dataexchange:ListEventActions", "*"),))
+    ]
 
 
 # --- faults and the call log -----------------------------------------------------------------------
@@ -368,30 +432,14 @@ def test_client_finds_the_endpoint_through_the_environment(
 def test_throttling_twice_is_ridden_out_by_standard_retries_and_creates_one_event_action(
     endpoint: LocalDataExchange,
 ) -> None:
-    client = new_client(endpoint.url, config=Config(retries={"mode": "standard", "max_attempts": 3}))
+    client = new_client(endpoint.url, config=Config(retries={"mode": "standard", "total_max_attempts": 3}))
     endpoint.inject("CreateEventAction", Fault("throttle", count=2))
 
     created = create(client)
 
     assert created["ResponseMetadata"]["RetryAttempts"] == 2
-    assert endpoint.calls == [
-        Call("CreateEventAction", 429),
-        Call("CreateEventAction", 429),
-        Call("CreateEventAction", 201),
-    ]
+    assert outcomes(endpoint) == [("CreateEventAction", 429), ("CreateEventAction", 429), ("CreateEventAction", 201)]
     assert [item["Id"] for item in endpoint.event_actions()] == [created["Id"]]
-
-
-@pytest.mark.usefixtures("no_retry_sleep")
-def test_max_attempts_3_means_three_retries_so_a_fourth_throttle_raises(endpoint: LocalDataExchange) -> None:
-    client = new_client(endpoint.url, config=Config(retries={"mode": "standard", "max_attempts": 3}))
-    endpoint.inject("CreateEventAction", Fault("throttle", count=4))
-
-    with pytest.raises(client.exceptions.ThrottlingException):
-        create(client)
-
-    assert endpoint.event_actions() == []
-    assert endpoint.calls == [Call("CreateEventAction", 429)] * 4
 
 
 @pytest.mark.parametrize(
@@ -425,9 +473,13 @@ def test_validation_fault_carries_the_exception_cause(client: Any, endpoint: Loc
 def test_fault_on_one_operation_leaves_the_others_alone(client: Any, endpoint: LocalDataExchange) -> None:
     endpoint.inject("DeleteEventAction", Fault("internal"))
     created = create(client)
-    client.get_event_action(EventActionId=created["Id"])
+    fetched = client.get_event_action(EventActionId=created["Id"])
     with pytest.raises(client.exceptions.InternalServerException):
         client.delete_event_action(EventActionId=created["Id"])
+
+    assert fetched["Id"] == created["Id"]
+    assert outcomes(endpoint) == [("CreateEventAction", 201), ("GetEventAction", 200), ("DeleteEventAction", 500)]
+    assert [item["Id"] for item in endpoint.event_actions()] == [created["Id"]]
 
 
 def test_wildcard_fault_hits_whatever_operation_comes_next(client: Any, endpoint: LocalDataExchange) -> None:
@@ -437,25 +489,22 @@ def test_wildcard_fault_hits_whatever_operation_comes_next(client: Any, endpoint
     with pytest.raises(client.exceptions.AccessDeniedException):
         create(client)
     create(client)
-    assert endpoint.calls == [
-        Call("ListEventActions", 403),
-        Call("CreateEventAction", 403),
-        Call("CreateEventAction", 201),
-    ]
+    assert outcomes(endpoint) == [("ListEventActions", 403), ("CreateEventAction", 403), ("CreateEventAction", 201)]
 
 
-def test_latency_fault_delays_only_the_next_calls(client: Any, endpoint: LocalDataExchange) -> None:
-    endpoint.inject("ListEventActions", Fault("latency", seconds=0.2))
+@pytest.mark.usefixtures("no_retry_sleep")
+def test_latency_fault_delays_only_the_next_calls(endpoint: LocalDataExchange) -> None:
+    # Given a client that gives up on an answer after 0.5 s and tries twice, and two answers delayed by 2 s
+    impatient = Config(read_timeout=0.5, retries={"mode": "standard", "total_max_attempts": 2})
+    client = new_client(endpoint.url, config=impatient)
+    endpoint.inject("ListEventActions", Fault("latency", count=2, seconds=2))
 
-    started = time.monotonic()
-    client.list_event_actions()
-    delayed = time.monotonic() - started
-    started = time.monotonic()
-    client.list_event_actions()
-    undelayed = time.monotonic() - started
-
-    assert delayed >= 0.2
-    assert undelayed < 0.2
+    # Then both attempts of the first call time out, and the next call is answered at once: it is the first
+    # the call log holds, because the two delayed answers are still being held back
+    with pytest.raises(ReadTimeoutError):
+        client.list_event_actions()
+    assert client.list_event_actions()["EventActions"] == []
+    assert outcomes(endpoint) == [("ListEventActions", 200)]
 
 
 def test_call_log_shows_no_create_reached_the_endpoint_when_botocore_refuses_it(
@@ -524,3 +573,36 @@ def test_command_line_prints_the_url_and_serves_until_terminated(tmp_path: Path)
     assert process.returncode == 0
     assert stderr == ""  # quiet: no per-request log lines
     assert [item["Id"] for item in json.loads(state.read_text())["EventActions"]] == [created["Id"]]
+
+
+# --- what each call needs authorizing -----------------------------------------------------------------
+
+
+def test_each_call_records_its_caller_and_what_iam_must_allow_it(client: Any, endpoint: LocalDataExchange) -> None:
+    # Given an SSE-KMS export with a ${DataSet.Name} pattern and tags, created, listed and deleted
+    data_set = data_set_id()
+    created = create(
+        client,
+        data_set,
+        Action=action(key_pattern="${DataSet.Name}/${Asset.Name}", Type="aws:kms", KmsKeyArn=KEY),
+        Tags={"team": "data"},
+    )
+    client.list_event_actions(EventSourceId=data_set)
+    client.delete_event_action(EventActionId=created["Id"])
+
+    # Then each call names the caller's access key and the authorizations, as the service reference lists them
+    arn = created["Arn"]
+    create_call, list_call, delete_call = endpoint.calls
+    assert {call.caller for call in endpoint.calls} == {"testing"}
+    assert create_call.authorizations == (
+        Authorization("dataexchange:CreateEventAction", arn),
+        Authorization("dataexchange:TagResource", arn),
+        Authorization("kms:CreateGrant", KEY),
+        # An entitled data set belongs to the provider: its ARN has no account.
+        Authorization("dataexchange:GetDataSet", f"arn:aws:dataexchange:us-east-1::data-sets/{data_set}"),
+    )
+    assert list_call.authorizations == (Authorization("dataexchange:ListEventActions", "*"),)
+    assert delete_call.authorizations == (
+        Authorization("dataexchange:DeleteEventAction", arn),
+        Authorization("kms:RevokeGrant", KEY),
+    )

@@ -92,13 +92,24 @@ def test_a_second_create_for_the_same_resource_adopts_the_first_event_action(
     assert len(endpoint.event_actions()) == 1
 
 
-def test_create_does_not_adopt_another_resources_event_action(client: Any, endpoint: LocalDataExchange) -> None:
-    other = event_actions.create_event_action(client, properties(), Owner(OWNER.stack_id, "OtherExport"))
+def test_create_leaves_another_resources_event_action_to_another_bucket_alone(
+    client: Any, endpoint: LocalDataExchange
+) -> None:
+    other = event_actions.create_event_action(client, properties(Bucket="other-bucket"), Owner(OWNER.stack_id, "B"))
 
     mine = event_actions.create_event_action(client, properties(), OWNER)
 
     assert mine.id != other.id
     assert len(endpoint.event_actions()) == 2
+
+
+def test_create_refuses_to_duplicate_another_resources_export(client: Any, endpoint: LocalDataExchange) -> None:
+    other = event_actions.create_event_action(client, properties(), Owner(OWNER.stack_id, "OtherExport"))
+
+    with pytest.raises(EventActionError, match=rf"^Event action {other.id} already exports data set {DATA_SET}"):
+        event_actions.create_event_action(client, properties(), OWNER)
+
+    assert [item["Id"] for item in endpoint.event_actions()] == [other.id]
 
 
 def test_adoption_brings_the_found_event_action_in_line_with_the_properties(

@@ -4,47 +4,17 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from cfnlint.api import lint  # type: ignore[import-untyped]
+from support import ALERT_EMAIL, DATA_SET, CliSynth, cdk_synth
 
 from app import STACK_NAME
 from cdk_dataexchange_auto_export import RESOURCE_TYPE
-from offline import toolchain
-from offline.toolchain import REPO
 
-DATA_SET = "8d494cba5e4720172a1e69a6e1b8fed5"
 KMS_KEY_ARN = "arn:aws:kms:us-east-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab"
-
-
-@dataclass
-class CliSynth:
-    returncode: int
-    output: str  # stdout and stderr
-    outdir: Path
-
-    @property
-    def template(self) -> dict[str, Any]:
-        assert self.returncode == 0, self.output
-        return json.loads((self.outdir / f"{STACK_NAME}.template.json").read_text())  # type: ignore[no-any-return]
-
-
-def cdk_synth(outdir: Path, **context: str) -> CliSynth:
-    cdk = REPO / "node_modules" / ".bin" / "cdk"
-    if not cdk.exists() or shutil.which("npx") is None:
-        pytest.fail(f"{cdk} or npx is missing: run `make setup` (npm ci installs the pinned CDK CLI)")
-    result = toolchain.cdk_synth(outdir, context)
-    return CliSynth(result.returncode, result.stdout + result.stderr, outdir)
-
-
-@pytest.fixture(scope="module")
-def default_synth(tmp_path_factory: pytest.TempPathFactory) -> CliSynth:
-    """`cdk synth -c dataSetId=...`: the example as the README shows it, with its own bucket."""
-    return cdk_synth(tmp_path_factory.mktemp("default") / "cdk.out", dataSetId=DATA_SET)
 
 
 @pytest.fixture(scope="module")
@@ -76,26 +46,43 @@ def lint_findings(template: dict[str, Any]) -> list[str]:
     return findings
 
 
-def test_the_cli_synthesizes_the_example_app(default_synth: CliSynth) -> None:
-    assert default_synth.returncode == 0, default_synth.output
-    template = default_synth.template
+def test_the_cli_synthesizes_the_example_app(example_synth: CliSynth) -> None:
+    assert example_synth.returncode == 0, example_synth.output
+    template = example_synth.template
     resources = [resource["Type"] for resource in template["Resources"].values()]
     assert resources.count(RESOURCE_TYPE) == 1
     assert resources.count("AWS::Lambda::Function") == 1
     assert resources.count("AWS::S3::BucketPolicy") == 1
-    assert "is imported" not in default_synth.output
+    assert "is imported" not in example_synth.output
 
 
-def test_the_outputs_name_the_event_action(default_synth: CliSynth) -> None:
-    template = default_synth.template
+def test_the_outputs_name_the_event_action_and_the_alert_topic(example_synth: CliSynth) -> None:
+    template = example_synth.template
     (resource_id,) = [name for name, r in template["Resources"].items() if r["Type"] == RESOURCE_TYPE]
+    (topic_id,) = [name for name, r in template["Resources"].items() if r["Type"] == "AWS::SNS::Topic"]
     outputs = template["Outputs"]
     assert outputs["EventActionArn"]["Value"] == {"Fn::GetAtt": [resource_id, "Arn"]}
     assert outputs["EventActionId"]["Value"] == {"Fn::GetAtt": [resource_id, "Id"]}
+    assert outputs["AlertTopicArn"]["Value"] == {"Ref": topic_id}
 
 
-def test_the_own_bucket_is_private_encrypted_and_kept(default_synth: CliSynth) -> None:
-    template = default_synth.template
+def test_alert_email_makes_an_encrypted_tls_only_topic_that_failed_exports_reach(example_synth: CliSynth) -> None:
+    resources = example_synth.template["Resources"]
+    ((topic_id, topic),) = [(name, r) for name, r in resources.items() if r["Type"] == "AWS::SNS::Topic"]
+    (subscription,) = [r for r in resources.values() if r["Type"] == "AWS::SNS::Subscription"]
+    (topic_policy,) = [r for r in resources.values() if r["Type"] == "AWS::SNS::TopicPolicy"]
+    (rule,) = [r for r in resources.values() if r["Type"] == "AWS::Events::Rule"]
+    key_id = topic["Properties"]["KmsMasterKeyId"]["Fn::GetAtt"][0]
+    assert resources[key_id]["Properties"]["EnableKeyRotation"] is True
+    assert (subscription["Properties"]["Protocol"], subscription["Properties"]["Endpoint"]) == ("email", ALERT_EMAIL)
+    denied = [s for s in topic_policy["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Deny"]
+    assert denied and all(s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in denied)
+    assert rule["Properties"]["EventPattern"]["detail-type"] == [{"equals-ignore-case": "Auto-export Job Failed"}]
+    assert rule["Properties"]["Targets"][0]["Arn"] == {"Ref": topic_id}
+
+
+def test_the_own_bucket_is_private_encrypted_and_kept(example_synth: CliSynth) -> None:
+    template = example_synth.template
     (bucket,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::S3::Bucket"]
     assert bucket["DeletionPolicy"] == "Retain"
     assert bucket["Properties"]["PublicAccessBlockConfiguration"] == {
@@ -107,8 +94,8 @@ def test_the_own_bucket_is_private_encrypted_and_kept(default_synth: CliSynth) -
     assert "BucketEncryption" in bucket["Properties"]
 
 
-def test_cfn_lint_finds_nothing_in_the_example_template(default_synth: CliSynth) -> None:
-    assert lint_findings(default_synth.template) == []
+def test_cfn_lint_finds_nothing_in_the_example_template(example_synth: CliSynth) -> None:
+    assert lint_findings(example_synth.template) == []
 
 
 def test_cfn_lint_finds_nothing_with_every_option(existing_bucket_synth: CliSynth) -> None:

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from offline.toolchain import QUIET_ENVIRONMENT
+
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = "cdk_dataexchange_auto_export"
 HANDLER = "dataexchange_auto_export_handler"
@@ -83,6 +85,7 @@ def test_the_wheel_holds_the_construct_and_the_handler(wheel: Path) -> None:
     assert construct_sources, "no construct sources found"
     assert construct_sources <= names
     assert {f"{PACKAGE}/py.typed", f"{HANDLER}/index.py", f"{HANDLER}/properties.py"} <= names
+    assert f"{HANDLER}/botocore_data/dataexchange/2017-07-25/service-2.json.gz" in names
     assert not [name for name in names if name.startswith(("constructs/", "lambda/", "tests/", "offline/"))]
     assert "constructs/__init__.py" not in names
     assert not [name for name in names if "__pycache__" in name]
@@ -124,7 +127,7 @@ def outside_synth(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Outs
     work = tmp_path_factory.mktemp("outside")
     (work / "stack.py").write_text(STACK_SCRIPT.format(package=PACKAGE, handler=HANDLER))
     env = {key: value for key, value in os.environ.items() if not key.startswith("PYTHON")}
-    env["JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION"] = "20"
+    env.update(QUIET_ENVIRONMENT)
     result = subprocess.run(
         [python, "-I", "stack.py", work / "cdk.out"],
         cwd=work,
@@ -159,6 +162,7 @@ def test_the_outside_asset_holds_the_handler_and_crhelper(outside_synth: Outside
     (asset,) = [path for path in directory.glob("asset.*") if path.is_dir()]
     assert (asset / HANDLER / "index.py").read_bytes() == (REPO / "lambda" / HANDLER / "index.py").read_bytes()
     assert (asset / "crhelper" / "resource_helper.py").is_file()
+    assert (asset / HANDLER / "botocore_data" / "dataexchange" / "2017-07-25" / "service-2.json.gz").is_file()
     assert not list(asset.rglob("__pycache__"))
 
 

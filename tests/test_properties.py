@@ -72,6 +72,7 @@ def test_to_resource_properties_is_the_inverse_of_from_resource_properties(overr
         ({"Tags": {f"k{i}": "v" for i in range(MAX_USER_TAGS + 1)}}, r"Tags has 49 tags: at most 48"),
         ({"Tags": "team=data"}, r"Tags must be a map of strings"),
         ({"Colour": "blue"}, r"Unknown property 'Colour'"),
+        ({"AdoptExisting": "yes"}, r"AdoptExisting must be true or false, got 'yes'"),
     ],
 )
 def test_fails_when_a_property_is_malformed(overrides: dict[str, Any], message: str) -> None:
@@ -93,4 +94,16 @@ def test_every_documented_key_pattern_reference_is_accepted() -> None:
         "${Revision.CreatedAt.Month}/${Revision.CreatedAt.Day}/${Asset.Id}/${Asset.Name}"
     )
 
-    assert parse(KeyPattern=pattern).key_pattern == pattern
+    action = parse(KeyPattern=pattern).action()
+
+    assert action["ExportRevisionToS3"]["RevisionDestination"] == {
+        "Bucket": "destination-bucket",
+        "KeyPattern": pattern,
+    }
+
+
+@pytest.mark.parametrize(
+    ("sent", "adopt"), [({}, False), ({"AdoptExisting": "false"}, False), ({"AdoptExisting": "true"}, True)]
+)
+def test_adopt_existing_arrives_as_a_string_and_defaults_to_false(sent: dict[str, str], adopt: bool) -> None:
+    assert parse(**sent).adopt_existing is adopt

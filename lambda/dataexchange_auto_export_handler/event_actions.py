@@ -14,11 +14,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from .properties import ID_PATTERN, LOGICAL_ID_TAG, STACK_ID_TAG, EventActionProperties
+from .properties import DEFAULT_KEY_PATTERN, ID_PATTERN, LOGICAL_ID_TAG, STACK_ID_TAG, EventActionProperties
 
 if TYPE_CHECKING:
     from mypy_boto3_dataexchange import DataExchangeClient
     from mypy_boto3_dataexchange.type_defs import (
+        ActionTypeDef,
         CreateEventActionResponseTypeDef,
         GetEventActionResponseTypeDef,
         UpdateEventActionResponseTypeDef,
@@ -31,9 +32,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
-# Sized to the function's 60 s timeout: standard mode backs off at most 1+2+4+8+16 s between 6 attempts
-# (total_max_attempts counts the first call; max_attempts would count only retries), so a burst of
-# throttling is ridden out and a persistent failure is still reported well before the timeout.
+# Sized to the function's 60 s timeout. total_max_attempts counts the first call too: 6 attempts, 5 waits.
+# Standard mode waits a random share of min(base * 2**i, 20 s), with base 1 s for throttling (at most
+# 1+2+4+8+16 = 31 s in all, so a burst of throttling is ridden out) and 50 ms for 5xx and other
+# transient errors (at most 1.55 s in all), so a persistent failure is reported well before the timeout.
 RETRY_CONFIG = Config(
     retries={"mode": "standard", "total_max_attempts": 6},
     connect_timeout=5,
@@ -42,6 +44,8 @@ RETRY_CONFIG = Config(
 
 # CloudFormation shows at most this much of a reason, and crhelper keeps only the tail of a longer one.
 MAX_REASON_LENGTH = 256
+# The calls that name the data set: the first to fail when the account cannot see it.
+DATA_SET_LOOKUPS = ("ListEventActions", "CreateEventAction")
 
 
 class EventActionError(Exception):
@@ -84,12 +88,25 @@ class EventAction:
 
 
 def create_event_action(client: DataExchangeClient, properties: EventActionProperties, owner: Owner) -> EventAction:
-    """Creates the event action, or adopts the one an earlier delivery of this Create already made."""
-    existing = find_owned_event_action(client, properties.data_set_id, owner)
-    if existing is not None:
-        logger.info("Adopting event action %s created earlier for this resource", existing["Id"])
-        return reconcile_event_action(client, existing, properties, owner)
+    """Creates the event action, or takes one that already exists instead of making a second.
+
+    One this resource made (an earlier delivery of the same Create) is always taken. One made outside
+    the stack that exports to the same destination is taken over when `adopt_existing` is set, and
+    otherwise fails the Create: two would export every revision twice.
+    """
+    existing = list_event_actions(client, properties)
+    owned = next((candidate for candidate in existing if owner.owns(candidate.get("Tags", {}))), None)
+    if owned is not None:
+        logger.info("Taking event action %s, created earlier for this resource", owned["Id"])
+        return reconcile_event_action(client, owned, properties, owner)
+    duplicate = next((candidate for candidate in existing if same_action(candidate["Action"], properties)), None)
+    if duplicate is not None:
+        if not properties.adopt_existing:
+            raise EventActionError(_shorten(_already_exported(duplicate, properties)))
+        logger.info("Adopting event action %s, which already exports to %s", duplicate["Id"], properties.bucket)
+        return reconcile_event_action(client, duplicate, properties, owner)
     response = _call(
+        client,
         "CreateEventAction",
         properties,
         lambda: client.create_event_action(
@@ -100,6 +117,29 @@ def create_event_action(client: DataExchangeClient, properties: EventActionPrope
     )
     logger.info("Created event action %s for data set %s", response["Id"], properties.data_set_id)
     return EventAction.from_response(response)
+
+
+def _already_exported(duplicate: GetEventActionResponseTypeDef, properties: EventActionProperties) -> str:
+    made_by = duplicate.get("Tags", {}).get(STACK_ID_TAG)
+    return (
+        f"Event action {duplicate['Id']} already exports data set {properties.data_set_id} to bucket "
+        f"{properties.bucket}{f' (made by stack {made_by})' if made_by else ''}: delete it, or set "
+        "adopt_existing=True to manage it from this stack."
+    )
+
+
+def same_action(action: ActionTypeDef, properties: EventActionProperties) -> bool:
+    """Whether `action` exports where the properties would, defaults spelled out or left out alike
+    (no KeyPattern is the default pattern; no Encryption is SSE-S3)."""
+    export = action.get("ExportRevisionToS3", {})
+    destination = export.get("RevisionDestination", {})
+    encryption = export.get("Encryption") or {"Type": "AES256"}
+    return (
+        destination.get("Bucket") == properties.bucket
+        and (destination.get("KeyPattern") or DEFAULT_KEY_PATTERN) == properties.effective_key_pattern
+        and encryption.get("Type") == ("aws:kms" if properties.kms_key_arn else "AES256")
+        and encryption.get("KmsKeyArn") == properties.kms_key_arn
+    )
 
 
 def update_event_action(
@@ -130,7 +170,7 @@ def delete_event_action(client: DataExchangeClient, physical_id: str) -> None:
         logger.info("Physical id %r is not an event action id: nothing to delete", physical_id)
         return
     try:
-        _call("DeleteEventAction", None, lambda: client.delete_event_action(EventActionId=physical_id))
+        _call(client, "DeleteEventAction", None, lambda: client.delete_event_action(EventActionId=physical_id))
     except EventActionError as error:
         if not isinstance(error.__cause__, client.exceptions.ResourceNotFoundException):
             raise
@@ -145,24 +185,24 @@ def get_event_action(
     if not ID_PATTERN.match(event_action_id):
         return None
     try:
-        return _call("GetEventAction", properties, lambda: client.get_event_action(EventActionId=event_action_id))
+        return _call(
+            client, "GetEventAction", properties, lambda: client.get_event_action(EventActionId=event_action_id)
+        )
     except EventActionError as error:
         if isinstance(error.__cause__, client.exceptions.ResourceNotFoundException):
             return None
         raise
 
 
-def find_owned_event_action(
-    client: DataExchangeClient, data_set_id: str, owner: Owner
-) -> GetEventActionResponseTypeDef | None:
-    # List entries carry no tags, so each candidate is read in full; the service allows 5 per data set.
-    pages = client.get_paginator("list_event_actions").paginate(EventSourceId=data_set_id)
-    for page in _call("ListEventActions", None, lambda: list(pages)):
-        for entry in page["EventActions"]:
-            candidate = get_event_action(client, entry["Id"], None)
-            if candidate is not None and owner.owns(candidate.get("Tags", {})):
-                return candidate
-    return None
+def list_event_actions(
+    client: DataExchangeClient, properties: EventActionProperties
+) -> list[GetEventActionResponseTypeDef]:
+    """Every event action of the data set, read in full: list entries carry no tags. The service allows
+    5 per data set, but pages may be smaller than that, so every page is read."""
+    pages = client.get_paginator("list_event_actions").paginate(EventSourceId=properties.data_set_id)
+    listed = _call(client, "ListEventActions", properties, lambda: list(pages))
+    found = (get_event_action(client, entry["Id"], None) for page in listed for entry in page["EventActions"])
+    return [event_action for event_action in found if event_action is not None]
 
 
 def reconcile_event_action(
@@ -174,8 +214,10 @@ def reconcile_event_action(
     """Brings an existing event action's Action and tags in line with the properties."""
     event_action: EventAction = EventAction.from_response(current)
     action = properties.action()
-    if current["Action"] != action:
+    # Compared for meaning, not spelling: the service may answer with defaults filled in or left out.
+    if not same_action(current["Action"], properties):
         updated = _call(
+            client,
             "UpdateEventAction",
             properties,
             lambda: client.update_event_action(EventActionId=current["Id"], Action=action),
@@ -189,30 +231,41 @@ def reconcile_event_action(
     changed = {key: value for key, value in wanted.items() if present.get(key) != value}
     if stale:
         _call(
+            client,
             "UntagResource",
             properties,
             lambda: client.untag_resource(ResourceArn=event_action.arn, TagKeys=stale),
         )
     if changed:
-        _call("TagResource", properties, lambda: client.tag_resource(ResourceArn=event_action.arn, Tags=changed))
+        _call(
+            client, "TagResource", properties, lambda: client.tag_resource(ResourceArn=event_action.arn, Tags=changed)
+        )
     return event_action
 
 
-def _call(operation: str, properties: EventActionProperties | None, call: Callable[[], T]) -> T:
+def _call(
+    client: DataExchangeClient, operation: str, properties: EventActionProperties | None, call: Callable[[], T]
+) -> T:
     try:
         return call()
     except ClientError as error:
-        raise EventActionError(explain(operation, error, properties)) from error
+        raise EventActionError(explain(operation, error, properties, client.meta.region_name)) from error
 
 
-def explain(operation: str, error: ClientError, properties: EventActionProperties | None) -> str:
+def explain(operation: str, error: ClientError, properties: EventActionProperties | None, region: str) -> str:
     """Turns a service error into a short reason: what to fix first, the service's words after."""
     code = error.response.get("Error", {}).get("Code", "")
     message = error.response.get("Error", {}).get("Message", "")
     details: Mapping[str, Any] = error.response  # modeled error members sit beside "Error"
     bucket = properties.bucket if properties else "?"
     cause = details.get("ExceptionCause")
-    if code == "ValidationException" and cause == "InsufficientS3BucketPolicy":
+    if code == "ResourceNotFoundException" and operation in DATA_SET_LOOKUPS and properties:
+        reason = (
+            f"{operation}: data set {properties.data_set_id} not found in {region}. Deploy the stack in the "
+            "Region where the provider published the data set (an event action lives in its data set's "
+            f"Region) and check that this account is subscribed to it. {message}"
+        )
+    elif code == "ValidationException" and cause == "InsufficientS3BucketPolicy":
         reason = (
             f"{operation}: bucket {bucket} has no policy letting dataexchange.amazonaws.com "
             f"s3:PutObject (InsufficientS3BucketPolicy). {message}"

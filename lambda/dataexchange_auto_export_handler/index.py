@@ -12,9 +12,13 @@ import boto3
 from crhelper import CfnResource
 
 from . import event_actions
+from .api_model import prefer_bundled_model
 from .properties import EventActionProperties
 
 logger = logging.getLogger(__name__)
+
+# First: crhelper's and our clients must both come from a session that reads the bundled model.
+prefer_bundled_model()
 
 # INFO, not crhelper's DEBUG default: only crhelper's DEBUG lines carry the event and the pre-signed URL
 # CloudFormation is answered at, which is a credential. log_level sets only the root logger, which anything

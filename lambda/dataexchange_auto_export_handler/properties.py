@@ -63,7 +63,7 @@ _KMS_KEY_ARN = re.compile(
 
 # ServiceToken and ServiceTimeout are CloudFormation's own; it passes them along with ours.
 _KNOWN_PROPERTIES = frozenset(
-    {"ServiceToken", "ServiceTimeout", "DataSetId", "Bucket", "KeyPattern", "KmsKeyArn", "Tags"}
+    {"ServiceToken", "ServiceTimeout", "DataSetId", "Bucket", "KeyPattern", "KmsKeyArn", "Tags", "AdoptExisting"}
 )
 
 
@@ -141,6 +141,14 @@ def _optional_string(properties: Mapping[str, Any], key: str) -> str | None:
     return value
 
 
+def _boolean(properties: Mapping[str, Any], key: str) -> bool:
+    # CloudFormation sends booleans as the strings "true" and "false".
+    value = str(properties.get(key, "false")).lower()
+    if value not in ("true", "false"):
+        raise PropertyError(f"{key} must be true or false, got {properties[key]!r}")
+    return value == "true"
+
+
 @dataclass(frozen=True)
 class EventActionProperties:
     """The custom resource's properties: what the construct writes into the template, and what the
@@ -151,6 +159,7 @@ class EventActionProperties:
     key_pattern: str | None = None
     kms_key_arn: str | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
+    adopt_existing: bool = False
 
     @classmethod
     def from_resource_properties(cls, properties: Mapping[str, Any]) -> EventActionProperties:
@@ -175,7 +184,7 @@ class EventActionProperties:
         if kms_key_arn is not None:
             check_kms_key_arn(kms_key_arn)
         check_tags(tags)
-        return cls(data_set_id, bucket, key_pattern, kms_key_arn, dict(tags))
+        return cls(data_set_id, bucket, key_pattern, kms_key_arn, dict(tags), _boolean(properties, "AdoptExisting"))
 
     def to_resource_properties(self) -> dict[str, Any]:
         """The inverse of `from_resource_properties`; what is not set is left out of the template."""
@@ -186,6 +195,8 @@ class EventActionProperties:
             properties["KmsKeyArn"] = self.kms_key_arn
         if self.tags:
             properties["Tags"] = dict(self.tags)
+        if self.adopt_existing:
+            properties["AdoptExisting"] = "true"
         return properties
 
     @property

@@ -2,33 +2,23 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import copy
-import json
-import secrets
-import string
-from collections.abc import Mapping
-from datetime import UTC, datetime
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import boto3
 from botocore.config import Config
 
 from ..account import ACCOUNT, REGION, partition_of
-from ..files import write_atomically
 from . import dataexchange_rules as rules
-from .restjson import Operation, ServiceError, validation_error
+from .dataexchange_exports import EventSink, Exports, Publication
+from .dataexchange_state import Item, State, new_id, now, page
+from .restjson import Operation, Request, ServiceError, validation_error
 from .server import LocalEndpoint
 
 if TYPE_CHECKING:
     from mypy_boto3_dataexchange import DataExchangeClient
-
-# The service's default page size is undocumented. A small one makes every client that forgets to
-# follow NextToken miss results here, as it eventually would against the service.
-DEFAULT_PAGE_SIZE = 3
-_ID_ALPHABET = string.ascii_letters + string.digits
 
 
 def local_client(url: str, *, region: str = REGION, config: Config | None = None) -> DataExchangeClient:
@@ -43,17 +33,6 @@ def local_client(url: str, *, region: str = REGION, config: Config | None = None
     )
 
 
-def new_id() -> str:
-    """An id of the full documented shape (30 to 40 letters and digits, mixed case), so that a client
-    assuming the 32 lowercase hex digits the service usually issues fails here."""
-    return "".join(secrets.choice(_ID_ALPHABET) for _ in range(30 + secrets.randbelow(11)))
-
-
-def _now() -> str:
-    # Microseconds internally keep creation order and UpdatedAt > CreatedAt; the wire gets milliseconds.
-    return datetime.now(UTC).isoformat(timespec="microseconds")
-
-
 def _data_set_of(event: Mapping[str, Any] | None) -> str:
     published = (event or {}).get("RevisionPublished")
     if published is None:
@@ -63,38 +42,48 @@ def _data_set_of(event: Mapping[str, Any] | None) -> str:
     return data_set_id
 
 
-def _encode_token(item: Mapping[str, Any]) -> str:
-    # Position by (CreatedAt, Id) rather than by index, so deleting between pages skips nothing.
-    return base64.urlsafe_b64encode(json.dumps([item["CreatedAt"], item["Id"]]).encode()).decode()
+# How the stand-in answers an Action. Whether the service echoes an Action as sent, with its defaults
+# filled in or with them left out is undocumented (Terraform's acceptance tests saw the default key
+# pattern filled in and no Encryption filled in), so a client must treat all three alike.
+Answers = Literal["as sent", "defaults filled in", "defaults left out"]
 
 
-def _decode_token(token: str) -> tuple[str, str]:
-    try:
-        created_at, item_id = json.loads(base64.urlsafe_b64decode(token.encode()))
-    except (ValueError, TypeError, binascii.Error):
-        raise validation_error(f"NextToken {token!r} is not valid") from None
-    return str(created_at), str(item_id)
-
-
-def page(items: list[dict[str, Any]], params: Mapping[str, Any], key: str) -> dict[str, Any]:
-    """One page of `items` (sorted by CreatedAt, then Id) under `key`, with a NextToken if more follow."""
-    if "NextToken" in params:
-        after = _decode_token(params["NextToken"])
-        items = [item for item in items if (item["CreatedAt"], item["Id"]) > after]
-    size = params.get("MaxResults", DEFAULT_PAGE_SIZE)
-    output: dict[str, Any] = {key: items[:size]}
-    if len(items) > size:
-        output["NextToken"] = _encode_token(items[size - 1])
-    return output
+def _answered(action: Mapping[str, Any], answers: Answers) -> dict[str, Any]:
+    export = copy.deepcopy(dict(action["ExportRevisionToS3"]))
+    destination = export["RevisionDestination"]
+    if answers == "defaults filled in":
+        destination.setdefault("KeyPattern", rules.DEFAULT_EVENT_ACTION_KEY_PATTERN)
+        export.setdefault("Encryption", {"Type": "AES256"})
+    elif answers == "defaults left out":
+        if destination.get("KeyPattern") == rules.DEFAULT_EVENT_ACTION_KEY_PATTERN:
+            del destination["KeyPattern"]
+        if export.get("Encryption") == {"Type": "AES256"}:
+            del export["Encryption"]
+    return {"ExportRevisionToS3": export}
 
 
 class LocalDataExchange(LocalEndpoint):
-    """Data Exchange's event actions and tags, served over HTTP, with fault injection and a call log.
+    """Data Exchange for a subscriber, served over HTTP, with fault injection and a call log: event
+    actions and their tags, entitled data sets with their revisions, and export jobs.
 
-    Every well-formed data set id is taken to be one the account is entitled to.
+    An event action may name any well-formed data set id: the account is taken to be entitled to it.
+    `s3_root` is where exports write objects (none: nowhere); `events` receives what Data Exchange
+    sends EventBridge.
     """
 
-    def __init__(self, state_file: Path | None = None, account: str = ACCOUNT) -> None:
+    def __init__(
+        self,
+        state_file: Path | None = None,
+        account: str = ACCOUNT,
+        answers: Answers = "as sent",
+        s3_root: Path | None = None,
+        events: EventSink | None = None,
+    ) -> None:
+        self._state_file = state_file
+        self._state = State.load(state_file)
+        self._account = account
+        self._answers = answers
+        self._exports = Exports(self._state, account, s3_root, events)
         operations: dict[str, Operation] = {
             "CreateEventAction": self._create_event_action,
             "GetEventAction": self._get_event_action,
@@ -104,28 +93,52 @@ class LocalDataExchange(LocalEndpoint):
             "TagResource": self._tag_resource,
             "UntagResource": self._untag_resource,
             "ListTagsForResource": self._list_tags_for_resource,
+            "GetDataSet": self._exports.get_data_set,
+            "ListDataSetRevisions": self._exports.list_data_set_revisions,
+            "GetRevision": self._exports.get_revision,
+            "GetJob": self._exports.get_job,
+            "ListJobs": self._exports.list_jobs,
         }
         super().__init__("dataexchange", operations)
-        self._state_file = state_file
-        self._account = account
-        self._event_actions: dict[str, dict[str, Any]] = {}
-        if state_file is not None and state_file.exists() and state_file.stat().st_size:
-            state = json.loads(state_file.read_text(encoding="utf-8"))
-            self._event_actions = {item["Id"]: item for item in state["EventActions"]}
 
-    def event_actions(self) -> list[dict[str, Any]]:
+    def event_actions(self) -> list[Item]:
+        """What the endpoint stores: every Action as it was sent."""
         with self.lock:
-            return copy.deepcopy(list(self._event_actions.values()))
+            return copy.deepcopy(list(self._state.event_actions.values()))
+
+    def jobs(self) -> list[Item]:
+        with self.lock:
+            return copy.deepcopy(list(self._state.jobs.values()))
+
+    def entitle(self, data_set_id: str, name: str | None = None) -> Item:
+        """The account subscribes to a data set (made on first use)."""
+        with self.lock:
+            data_set = copy.deepcopy(self._exports.entitle(data_set_id, name))
+            self._save()
+        return data_set
+
+    def publish(self, data_set_id: str, asset_names: Sequence[str], fail: str | None = None) -> Publication:
+        """The provider publishes a revision; every event action on the data set exports it, or fails to
+        (`fail`: a cause of `dataexchange_exports.FAILURES`), and Data Exchange sends its events."""
+        with self.lock:
+            publication = self._exports.publish(data_set_id, asset_names, fail)
+            self._save()
+        return copy.deepcopy(publication)
 
     def _save(self) -> None:
-        if self._state_file is None:
-            return
-        state = {"EventActions": list(self._event_actions.values())}
-        write_atomically(self._state_file, json.dumps(state, indent=2, sort_keys=True))
+        self._state.save(self._state_file)
 
-    def _event_action(self, event_action_id: str) -> dict[str, Any]:
+    def _answer(self, item: Mapping[str, Any]) -> dict[str, Any]:
+        return {**item, "Action": _answered(item["Action"], self._answers)}
+
+    def _arn(self, request: Request, event_action_id: str) -> str:
+        region = request.region
+        return f"arn:{partition_of(region)}:dataexchange:{region}:{self._account}:event-actions/{event_action_id}"
+
+    def _event_action(self, event_action_id: str, request: Request, action: str) -> dict[str, Any]:
         rules.check_identifier(event_action_id, "EventActionId")
-        item = self._event_actions.get(event_action_id)
+        request.authorize(action, self._arn(request, event_action_id))
+        item = self._state.event_actions.get(event_action_id)
         if item is None:
             raise ServiceError(
                 "ResourceNotFoundException",
@@ -135,86 +148,114 @@ class LocalDataExchange(LocalEndpoint):
             )
         return item
 
-    def _by_arn(self, arn: str) -> dict[str, Any]:
-        for item in self._event_actions.values():
+    def _by_arn(self, arn: str, request: Request, action: str) -> dict[str, Any]:
+        request.authorize(action, arn)
+        for item in self._state.event_actions.values():
             if item["Arn"] == arn:
                 return item
         kind = {"ResourceType": "EVENT_ACTION"} if ":event-actions/" in arn else {}
         raise ServiceError("ResourceNotFoundException", f"Resource {arn} was not found", ResourceId=arn, **kind)
 
-    def _create_event_action(self, params: dict[str, Any], region: str) -> dict[str, Any]:
+    def _authorize_as_caller(self, request: Request, action: Mapping[str, Any], data_set_id: str, grant: str) -> None:
+        """What the service does with the caller's permissions while it sets up or removes an export:
+        a grant on an SSE-KMS key, and a look at the data set for a ${DataSet.Name} key pattern
+        (an entitled data set's ARN has no account)."""
+        export = action["ExportRevisionToS3"]
+        key = (export.get("Encryption") or {}).get("KmsKeyArn")
+        if key:
+            request.authorize(grant, key)
+        if "${DataSet.Name}" in export["RevisionDestination"].get("KeyPattern", ""):
+            region = request.region
+            request.authorize(
+                "dataexchange:GetDataSet", f"arn:{partition_of(region)}:dataexchange:{region}::data-sets/{data_set_id}"
+            )
+
+    def _create_event_action(self, params: dict[str, Any], request: Request) -> dict[str, Any]:
+        event_action_id = new_id()
+        arn = self._arn(request, event_action_id)
+        request.authorize("dataexchange:CreateEventAction", arn)
+        tags = params.get("Tags") or {}
+        if tags:
+            request.authorize("dataexchange:TagResource", arn)
         rules.check_export_action(params["Action"])
         data_set_id = _data_set_of(params["Event"])
-        tags = params.get("Tags") or {}
         rules.check_tags(tags)
-        on_data_set = sum(1 for item in self._event_actions.values() if _data_set_of(item["Event"]) == data_set_id)
+        self._authorize_as_caller(request, params["Action"], data_set_id, "kms:CreateGrant")
+        on_data_set = sum(
+            1 for item in self._state.event_actions.values() if _data_set_of(item["Event"]) == data_set_id
+        )
         if on_data_set >= rules.EVENT_ACTIONS_PER_DATA_SET:
             raise rules.quota_exceeded(
                 "Auto export event actions per data set",
                 rules.EVENT_ACTIONS_PER_DATA_SET,
                 f"Data set {data_set_id} already has {on_data_set} auto-export event actions",
             )
-        if len(self._event_actions) >= rules.EVENT_ACTIONS_PER_ACCOUNT:
+        if len(self._state.event_actions) >= rules.EVENT_ACTIONS_PER_ACCOUNT:
             raise rules.quota_exceeded(
                 "Event actions per account",
                 rules.EVENT_ACTIONS_PER_ACCOUNT,
-                f"The account already has {len(self._event_actions)} event actions",
+                f"The account already has {len(self._state.event_actions)} event actions",
             )
-        event_action_id, now = new_id(), _now()
+        created = now()
         item = {
             "Id": event_action_id,
-            "Arn": f"arn:{partition_of(region)}:dataexchange:{region}:{self._account}:event-actions/{event_action_id}",
+            "Arn": arn,
             "Action": params["Action"],
             "Event": params["Event"],
             "Tags": dict(tags),
-            "CreatedAt": now,
-            "UpdatedAt": now,
+            "CreatedAt": created,
+            "UpdatedAt": created,
         }
-        self._event_actions[event_action_id] = item
+        self._state.event_actions[event_action_id] = item
         self._save()
-        return item
+        return self._answer(item)
 
-    def _get_event_action(self, params: dict[str, Any], region: str) -> dict[str, Any]:
-        return self._event_action(params["EventActionId"])
+    def _get_event_action(self, params: dict[str, Any], request: Request) -> dict[str, Any]:
+        return self._answer(self._event_action(params["EventActionId"], request, "dataexchange:GetEventAction"))
 
-    def _update_event_action(self, params: dict[str, Any], region: str) -> dict[str, Any]:
-        item = self._event_action(params["EventActionId"])
+    def _update_event_action(self, params: dict[str, Any], request: Request) -> dict[str, Any]:
+        item = self._event_action(params["EventActionId"], request, "dataexchange:UpdateEventAction")
         if "Action" in params:
             rules.check_export_action(params["Action"])
+            self._authorize_as_caller(request, params["Action"], _data_set_of(item["Event"]), "kms:CreateGrant")
             item["Action"] = params["Action"]
-        item["UpdatedAt"] = _now()
+        item["UpdatedAt"] = now()
         self._save()
-        return item
+        return self._answer(item)
 
-    def _delete_event_action(self, params: dict[str, Any], region: str) -> None:
-        del self._event_actions[self._event_action(params["EventActionId"])["Id"]]
+    def _delete_event_action(self, params: dict[str, Any], request: Request) -> None:
+        item = self._event_action(params["EventActionId"], request, "dataexchange:DeleteEventAction")
+        export = item["Action"]["ExportRevisionToS3"]
+        key = (export.get("Encryption") or {}).get("KmsKeyArn")
+        if key:
+            request.authorize("kms:RevokeGrant", key)
+        del self._state.event_actions[item["Id"]]
         self._save()
 
-    def _list_event_actions(self, params: dict[str, Any], region: str) -> dict[str, Any]:
+    def _list_event_actions(self, params: dict[str, Any], request: Request) -> dict[str, Any]:
+        # No resource-level permissions: "*" is the only resource the action accepts.
+        request.authorize("dataexchange:ListEventActions", "*")
         data_set_id = params.get("EventSourceId")
         if data_set_id is not None:
             rules.check_identifier(data_set_id, "EventSourceId")
-        items = sorted(
-            (
-                item
-                for item in self._event_actions.values()
-                if data_set_id is None or _data_set_of(item["Event"]) == data_set_id
-            ),
-            key=lambda item: (item["CreatedAt"], item["Id"]),
-        )
+        items = [
+            self._answer(item)
+            for item in self._state.event_actions.values()
+            if data_set_id is None or _data_set_of(item["Event"]) == data_set_id
+        ]
         return page(items, params, "EventActions")
 
-    def _tag_resource(self, params: dict[str, Any], region: str) -> None:
-        item = self._by_arn(params["ResourceArn"])
+    def _tag_resource(self, params: dict[str, Any], request: Request) -> None:
+        item = self._by_arn(params["ResourceArn"], request, "dataexchange:TagResource")
         tags = {**item["Tags"], **params["Tags"]}
         rules.check_tags(tags)
         item["Tags"] = tags
         self._save()
 
-    def _untag_resource(self, params: dict[str, Any], region: str) -> None:
-        item = self._by_arn(params["ResourceArn"])
+    def _untag_resource(self, params: dict[str, Any], request: Request) -> None:
+        item = self._by_arn(params["ResourceArn"], request, "dataexchange:UntagResource")
         item["Tags"] = {key: value for key, value in item["Tags"].items() if key not in params["TagKeys"]}
         self._save()
 
-    def _list_tags_for_resource(self, params: dict[str, Any], region: str) -> dict[str, Any]:
-        return {"Tags": self._by_arn(params["ResourceArn"])["Tags"]}
+    def _list_tags_for_resource(self, params: dict[str, Any], request: Request) -> dict[str, Any]:
+        return {"Tags": self._by_arn(params["ResourceArn"], request, "dataexchange:ListTagsForResource")["Tags"]}

@@ -269,5 +269,27 @@ def error_response(model: ServiceModel, error: ServiceError, request_id: str) ->
     )
 
 
-# An operation: validated parameters and the signing region in, the output shape's members out (None: no body).
-Operation = Callable[[dict[str, Any], str], Mapping[str, Any] | None]
+@dataclass(frozen=True)
+class Authorization:
+    """One IAM authorization a request needs of its caller: the action, on the resource, with the
+    condition keys the service adds to the request context (AWS's Service Authorization Reference)."""
+
+    action: str
+    resource: str
+    context: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Request:
+    """Who called, in which Region, and what the call needed authorizing (filled in by the operation)."""
+
+    region: str
+    caller: str
+    authorizations: list[Authorization] = field(default_factory=list)
+
+    def authorize(self, action: str, resource: str, **context: str) -> None:
+        self.authorizations.append(Authorization(action, resource, context))
+
+
+# An operation: validated parameters and the request in, the output shape's members out (None: no body).
+Operation = Callable[[dict[str, Any], Request], Mapping[str, Any] | None]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 import threading
 import uuid
 from collections.abc import Mapping
@@ -15,7 +16,9 @@ from urllib.parse import parse_qs, urlsplit
 from ..account import REGION
 from .faults import Fault, Faults
 from .restjson import (
+    Authorization,
     Operation,
+    Request,
     Response,
     Router,
     ServiceError,
@@ -26,13 +29,18 @@ from .restjson import (
 )
 
 _UNKNOWN_OPERATION = "UnknownOperation"
-_CREDENTIAL_SCOPE = re.compile(r"Credential=[^/,\s]+/\d{8}/([^/,\s]+)/")
+_CREDENTIAL_SCOPE = re.compile(r"Credential=([^/,\s]+)/\d{8}/([^/,\s]+)/")
 
 
 @dataclass(frozen=True)
 class Call:
+    """One request as the endpoint saw it: the operation, the HTTP status answered, the caller's access
+    key id, and what IAM would have had to allow the caller (the permission audit reads these)."""
+
     operation: str
     status: int
+    caller: str = ""
+    authorizations: tuple[Authorization, ...] = ()
 
 
 class LocalEndpoint:
@@ -99,16 +107,16 @@ class LocalEndpoint:
         url = urlsplit(target)
         routed = self._router.match(method, url.path)
         name = routed[0].name if routed else _UNKNOWN_OPERATION
+        request = Request(*_credential_scope(headers.get("authorization")))
         try:
             if routed is None:
                 raise ServiceError("UnknownOperationException", f"No operation for {method} {url.path}")
             operation, labels = routed
             self._faults.apply(name)
             params = read_input(operation, labels, parse_qs(url.query, keep_blank_values=True), body)
-            region = _signing_region(headers.get("authorization"))
             # Serialised under the lock too: the output may be stored state that another request changes.
             with self.lock:
-                response = success_response(operation, self._operations[name](params, region), request_id)
+                response = success_response(operation, self._operations[name](params, request), request_id)
         except ServiceError as error:
             response = error_response(self.model, error, request_id)
         except Exception as error:
@@ -116,14 +124,14 @@ class LocalEndpoint:
             failure = ServiceError("InternalServerException", f"{type(error).__name__}: {error}")
             response = error_response(self.model, failure, request_id)
         with self.lock:
-            self._calls.append(Call(name, response.status))
+            self._calls.append(Call(name, response.status, request.caller, tuple(request.authorizations)))
         return response
 
 
-def _signing_region(authorization: str | None) -> str:
-    """The Region of a SigV4 Authorization header's credential scope, as the service reads its own."""
+def _credential_scope(authorization: str | None) -> tuple[str, str]:
+    """The Region and access key id of a SigV4 Authorization header's credential, as the service reads them."""
     match = _CREDENTIAL_SCOPE.search(authorization or "")
-    return match.group(1) if match else REGION
+    return (match.group(2), match.group(1)) if match else (REGION, "")
 
 
 class _Server(ThreadingHTTPServer):
@@ -132,6 +140,11 @@ class _Server(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], endpoint: LocalEndpoint) -> None:
         self.endpoint = endpoint
         super().__init__(address, _Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that gave up waiting (a read timeout) has closed its socket: nothing went wrong here.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -1,0 +1,98 @@
+"""What the local Data Exchange holds, kept in one JSON file between runs, and how it names and pages it."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import copy
+import json
+import secrets
+import string
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ..account import partition_of
+from ..files import write_atomically
+from .restjson import validation_error
+
+# The service's default page size is undocumented. A small one makes every client that forgets to
+# follow NextToken miss results here, as it eventually would against the service.
+DEFAULT_PAGE_SIZE = 3
+_ID_ALPHABET = string.ascii_letters + string.digits
+Item = dict[str, Any]
+
+
+def new_id() -> str:
+    """An id of the full documented shape (30 to 40 letters and digits, mixed case), so that a client
+    assuming the 32 lowercase hex digits the service usually issues fails here."""
+    return "".join(secrets.choice(_ID_ALPHABET) for _ in range(30 + secrets.randbelow(11)))
+
+
+def now() -> str:
+    # Microseconds internally keep creation order and UpdatedAt > CreatedAt; the wire gets milliseconds.
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def arn(region: str, account: str, resource: str) -> str:
+    return f"arn:{partition_of(region)}:dataexchange:{region}:{account}:{resource}"
+
+
+def _encode_token(item: Mapping[str, Any]) -> str:
+    # Position by (CreatedAt, Id) rather than by index, so deleting between pages skips nothing.
+    return base64.urlsafe_b64encode(json.dumps([item["CreatedAt"], item["Id"]]).encode()).decode()
+
+
+def _decode_token(token: str) -> tuple[str, str]:
+    try:
+        created_at, item_id = json.loads(base64.urlsafe_b64decode(token.encode()))
+    except (ValueError, TypeError, binascii.Error):
+        raise validation_error(f"NextToken {token!r} is not valid") from None
+    return str(created_at), str(item_id)
+
+
+def page(items: list[Item], params: Mapping[str, Any], key: str, *, newest_first: bool = False) -> Item:
+    """One page of `items` under `key`, ordered by (CreatedAt, Id), with a NextToken if more follow."""
+
+    def position(item: Item) -> tuple[str, str]:
+        return item["CreatedAt"], item["Id"]
+
+    items = sorted(items, key=position, reverse=newest_first)
+    if "NextToken" in params:
+        after = _decode_token(params["NextToken"])
+        items = [item for item in items if (position(item) < after if newest_first else position(item) > after)]
+    size = params.get("MaxResults", DEFAULT_PAGE_SIZE)
+    output: Item = {key: items[:size]}
+    if len(items) > size:
+        output["NextToken"] = _encode_token(items[size - 1])
+    return output
+
+
+@dataclass
+class State:
+    """Every item by id. Revisions carry their DataSetId and their Assets; jobs their Details."""
+
+    event_actions: dict[str, Item] = field(default_factory=dict)
+    data_sets: dict[str, Item] = field(default_factory=dict)
+    revisions: dict[str, Item] = field(default_factory=dict)
+    jobs: dict[str, Item] = field(default_factory=dict)
+
+    _KEYS = ("EventActions", "DataSets", "Revisions", "Jobs")
+
+    @classmethod
+    def load(cls, path: Path | None) -> State:
+        if path is None or not path.exists() or not path.stat().st_size:
+            return cls()
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        return cls(*({item["Id"]: item for item in raw.get(key, [])} for key in cls._KEYS))
+
+    def save(self, path: Path | None) -> None:
+        if path is not None:
+            tables = (self.event_actions, self.data_sets, self.revisions, self.jobs)
+            state = {key: list(table.values()) for key, table in zip(self._KEYS, tables, strict=True)}
+            write_atomically(path, json.dumps(state, indent=2, sort_keys=True))
+
+    def copy(self) -> State:
+        return copy.deepcopy(self)

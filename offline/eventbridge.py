@@ -1,0 +1,152 @@
+"""EventBridge's part: the default bus of the offline account, with the rules of a synthesized stack.
+
+An event put on the bus is matched against every enabled rule's pattern by moto's implementation of
+EventBridge's pattern language (moto.events.models.EventPattern: equals-ignore-case, prefix,
+anything-but, exists, numeric, $or), and each target of a matching rule gets its input: the event,
+a constant `Input`, or an `InputTransformer` applied as the EventBridge user guide's "Transforming
+target input" describes (below).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from moto.events.models import EventPattern
+
+from .cloudformation import OfflineCloudFormation
+
+_PLACEHOLDER = re.compile(r"<([A-Za-z0-9_\-]+)>")
+_STEP = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+@dataclass(frozen=True)
+class Target:
+    id: str
+    arn: str
+    input: str | None = None
+    input_transformer: Mapping[str, Any] | None = None
+
+    def input_for(self, event: Mapping[str, Any]) -> str:
+        if self.input_transformer is not None:
+            return transform(self.input_transformer, event)
+        return self.input if self.input is not None else json.dumps(event)
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    pattern: Mapping[str, Any]
+    targets: Sequence[Target]
+
+    def matches(self, event: Mapping[str, Any]) -> bool:
+        # moto types the event as its own TypedDict; any mapping of the documented shape is one.
+        return bool(EventPattern.load(json.dumps(self.pattern)).matches_event(cast(Any, event)))
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What one target of one rule received for one event."""
+
+    event_id: str
+    rule: str
+    target: Target
+    input: str
+
+    @property
+    def message(self) -> str:
+        """The input as a person reads it: a JSON string's text, anything else as delivered."""
+        try:
+            decoded = json.loads(self.input)
+        except ValueError:
+            return self.input
+        return decoded if isinstance(decoded, str) else self.input
+
+
+@dataclass
+class LocalEventBus:
+    """The default bus: every event put on it, and every delivery its rules made."""
+
+    rules: list[Rule]
+    events: list[dict[str, Any]] = field(default_factory=list)
+    deliveries: list[Delivery] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, cloudformation: OfflineCloudFormation) -> LocalEventBus:
+        """The enabled rules of the default bus in the stack, their intrinsic functions resolved."""
+        rules = []
+        for logical_id in cloudformation.stack.of_type("AWS::Events::Rule"):
+            properties = cloudformation.resolve(cloudformation.stack.resources[logical_id]["Properties"])
+            if "EventPattern" not in properties or properties.get("State", "ENABLED") != "ENABLED":
+                continue
+            if properties.get("EventBusName", "default") != "default":
+                continue
+            targets = [
+                Target(target["Id"], target["Arn"], target.get("Input"), target.get("InputTransformer"))
+                for target in properties.get("Targets", [])
+            ]
+            rules.append(Rule(logical_id, properties["EventPattern"], targets))
+        return cls(rules)
+
+    def put(self, event: Mapping[str, Any]) -> list[Delivery]:
+        self.events.append(dict(event))
+        delivered = [
+            Delivery(event["id"], rule.name, target, target.input_for(event))
+            for rule in self.rules
+            if rule.matches(event)
+            for target in rule.targets
+        ]
+        self.deliveries += delivered
+        return delivered
+
+    def matched(self, event: Mapping[str, Any]) -> list[str]:
+        """The rules that match an event, whether or not they have targets."""
+        return [rule.name for rule in self.rules if rule.matches(event)]
+
+
+def _value_at(event: Any, path: str) -> Any:
+    """A JSON path of the dot notation InputPathsMap takes ($.detail.DataSets[0].Name); None if absent."""
+    node = event
+    for name, index in _STEP.findall(path.removeprefix("$").lstrip(".")):
+        if index:
+            node = node[int(index)] if isinstance(node, list) and int(index) < len(node) else None
+        else:
+            node = node.get(name) if isinstance(node, dict) else None
+        if node is None:
+            return None
+    return node
+
+
+def _unquoted(value: Any) -> str:
+    """A value inside a quoted template string: strings as they are, arrays and objects without quotes."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return "[" + ",".join(_unquoted(item) for item in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{key}:{_unquoted(item)}" for key, item in value.items()) + "}"
+    return json.dumps(value)
+
+
+def transform(transformer: Mapping[str, Any], event: Mapping[str, Any]) -> str:
+    """Fills the InputTemplate's <placeholders> from the InputPathsMap paths. Inside a quoted string a
+    value goes in unescaped (an array as [a,b]); outside, as JSON. A path the event lacks gives an
+    empty value ("that variable isn't created"). Predefined <aws.events.*> variables are not supported."""
+    values = {name: _value_at(event, path) for name, path in transformer.get("InputPathsMap", {}).items()}
+    template: str = transformer["InputTemplate"]
+    output, in_string, position = [], False, 0
+    for index, character in enumerate(template):
+        if character == '"' and (index == 0 or template[index - 1] != "\\"):
+            in_string = not in_string
+        match = _PLACEHOLDER.match(template, index) if character == "<" else None
+        if match is None or index < position or match.group(1) not in values:
+            continue
+        output.append(template[position:index])
+        value = values[match.group(1)]
+        output.append(_unquoted(value if value is not None else "") if in_string else json.dumps(value or ""))
+        position = match.end()
+    output.append(template[position:])
+    return "".join(output)

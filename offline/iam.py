@@ -1,0 +1,168 @@
+"""IAM's part: does a role's identity policy allow a request? Written from the IAM user guide.
+
+Small on purpose (no maintained PyPI evaluator fits: moto's skips most condition operators and treats
+a missing condition key as a match; the others lint or expand policies and decide nothing). It covers
+what identity policies in this project use and refuses anything else rather than guess:
+- an explicit Deny wins, then any Allow; otherwise the request is implicitly denied;
+- actions match case-insensitively, resources case-sensitively, `*` and `?` as wildcards
+  ("IAM JSON policy elements: Action / Resource");
+- condition operators are ANDed, the values of one key ORed, and a key missing from the request
+  context makes a positive operator false ("Condition operators").
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .account import ACCOUNT, PARTITION, REGION
+from .cloudformation import OfflineCloudFormation
+from .endpoints.restjson import Authorization
+
+_OPERATORS = {
+    "StringEquals": (False, False),
+    "StringLike": (True, False),
+    "ArnEquals": (False, False),
+    "ArnLike": (True, False),
+    "StringNotEquals": (False, True),
+    "StringNotLike": (True, True),
+}
+
+
+def _as_list(value: str | Sequence[str]) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)
+
+
+def _wildcard(pattern: str, value: str, *, ignore_case: bool = False) -> bool:
+    flags = re.IGNORECASE if ignore_case else 0
+    # fnmatch's [...] sets are not IAM syntax: escape them, keep * and ?.
+    translated = fnmatch.translate(pattern.replace("[", "[[]"))
+    return re.match(translated, value, flags) is not None
+
+
+@dataclass(frozen=True)
+class Statement:
+    effect: str
+    actions: tuple[str, ...]
+    resources: tuple[str, ...]
+    conditions: Mapping[str, Mapping[str, Any]]
+
+    @classmethod
+    def parse(cls, raw: Mapping[str, Any]) -> Statement:
+        unsupported = sorted(set(raw) - {"Sid", "Effect", "Action", "Resource", "Condition"})
+        if unsupported:
+            raise ValueError(f"Policy element {unsupported[0]} is not supported by this evaluator")
+        for operator in raw.get("Condition", {}):
+            if operator not in _OPERATORS:
+                raise ValueError(f"Condition operator {operator} is not supported by this evaluator")
+        return cls(
+            raw["Effect"], tuple(_as_list(raw["Action"])), tuple(_as_list(raw["Resource"])), raw.get("Condition", {})
+        )
+
+    def matching_action(self, request: Authorization) -> str | None:
+        """The action pattern of this statement that applies to the request, if the statement applies."""
+        action = next((a for a in self.actions if _wildcard(a, request.action, ignore_case=True)), None)
+        if action is None or not any(_wildcard(resource, request.resource) for resource in self.resources):
+            return None
+        return action if all(self._condition(op, tests, request) for op, tests in self.conditions.items()) else None
+
+    @staticmethod
+    def _condition(operator: str, tests: Mapping[str, Any], request: Authorization) -> bool:
+        like, negated = _OPERATORS[operator]
+        for key, expected in tests.items():
+            present = next((value for name, value in request.context.items() if name.lower() == key.lower()), None)
+            if present is None:
+                if not negated:
+                    return False
+                continue
+            matched = any(_wildcard(value, present) if like else value == present for value in _as_list(expected))
+            if matched == negated:
+                return False
+        return True
+
+
+@dataclass(frozen=True)
+class Grant:
+    """One action of one statement, as the coverage check counts it."""
+
+    statement: tuple[str, ...]
+    action: str
+
+
+class IdentityPolicy:
+    def __init__(self, statements: Iterable[Mapping[str, Any]]) -> None:
+        self.statements = [Statement.parse(raw) for raw in statements]
+
+    def grants(self) -> set[Grant]:
+        return {Grant(s.actions, action) for s in self.statements if s.effect == "Allow" for action in s.actions}
+
+    def allowing(self, request: Authorization) -> Grant | None:
+        """The grant that allows the request, or None when IAM would deny it."""
+        if any(s.effect == "Deny" and s.matching_action(request) for s in self.statements):
+            return None
+        for statement in self.statements:
+            action = statement.matching_action(request) if statement.effect == "Allow" else None
+            if action is not None:
+                return Grant(statement.actions, action)
+        return None
+
+
+def role_policy(cloudformation: OfflineCloudFormation, function_id: str) -> IdentityPolicy:
+    """Every statement of the identity policies of a function's role, resolved as deployed."""
+    resources = cloudformation.stack.resources
+    role_arn = resources[function_id]["Properties"]["Role"]
+    if "Fn::GetAtt" not in role_arn:
+        raise ValueError(f"{function_id} uses a role from outside the stack: {role_arn}")
+    role_id = role_arn["Fn::GetAtt"][0]
+    role = resources[role_id]["Properties"]
+    if role.get("ManagedPolicyArns"):
+        raise ValueError(f"{role_id} has managed policies, which this audit cannot read")
+    documents = [inline["PolicyDocument"] for inline in role.get("Policies", [])]
+    documents += [
+        policy["Properties"]["PolicyDocument"]
+        for policy in resources.values()
+        if policy["Type"] == "AWS::IAM::Policy" and {"Ref": role_id} in policy["Properties"].get("Roles", [])
+    ]
+    resolved = cloudformation.resolve(documents)
+    return IdentityPolicy(statement for document in resolved for statement in _as_statements(document["Statement"]))
+
+
+def _as_statements(statements: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    return [statements] if isinstance(statements, Mapping) else list(statements)
+
+
+def lambda_logging(cloudformation: OfflineCloudFormation, function_id: str) -> list[Authorization]:
+    """What Lambda does with the function's role on every invocation: write the function's logs to
+    its log group (the function's LoggingConfig, else /aws/lambda/NAME)."""
+    configured = cloudformation.stack.resources[function_id]["Properties"].get("LoggingConfig", {}).get("LogGroup")
+    name = (
+        cloudformation.resolve(configured) if configured else f"/aws/lambda/{cloudformation.physical_name(function_id)}"
+    )
+    stream = f"arn:{PARTITION}:logs:{REGION}:{ACCOUNT}:log-group:{name}:log-stream:offline"
+    return [Authorization("logs:CreateLogStream", stream), Authorization("logs:PutLogEvents", stream)]
+
+
+class PermissionAudit:
+    """Over one or more deployments: every grant of the roles involved, the grants the calls used, and the
+    calls no grant allowed. `check` takes one invocation's authorizations against its function's role."""
+
+    def __init__(self) -> None:
+        self.granted: set[Grant] = set()
+        self.used: set[Grant] = set()
+        self.denied: list[Authorization] = []
+
+    def check(self, cloudformation: OfflineCloudFormation, function_id: str, requests: Iterable[Authorization]) -> None:
+        policy = role_policy(cloudformation, function_id)
+        self.granted |= policy.grants()
+        for request in requests:
+            grant = policy.allowing(request)
+            if grant is None:
+                self.denied.append(request)
+            else:
+                self.used.add(grant)
+
+    def unused(self) -> list[Grant]:
+        return sorted(self.granted - self.used, key=lambda grant: (grant.statement, grant.action))

@@ -1,0 +1,253 @@
+"""Knowing when exports stop: rules, metrics, the failure message and the alert topic, as CloudFormation sees them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
+from aws_cdk.assertions import Match, Template
+from support import DATA_SET, ENV, ThreeExports, logical_id, only
+
+from cdk_dataexchange_auto_export import AutoExportEventAction
+from offline.eventbridge import Rule
+
+FAILED = {"equals-ignore-case": "Auto-export Job Failed"}
+COMPLETED = {"equals-ignore-case": "Auto-export Job Completed"}
+
+
+@dataclass
+class Monitored:
+    stack: cdk.Stack
+    export: AutoExportEventAction
+    token_export: AutoExportEventAction
+    topic: sns.Topic
+    key: kms.Key
+    queue: sqs.Queue
+    failed: events.Rule
+    completed: events.Rule
+    on_completed_plain: events.Rule
+    token_failed: events.Rule
+    metric: cloudwatch.Metric
+    alarm: cloudwatch.Alarm
+    template: Template
+
+
+@pytest.fixture(scope="module")
+def monitored(new_cdk_app: Callable[..., cdk.App]) -> Monitored:
+    stack = cdk.Stack(new_cdk_app(), "Monitored", env=ENV)
+    bucket = cdk.aws_s3.Bucket(stack, "Destination")
+    key = kms.Key(stack, "AlertKey")
+    topic = sns.Topic(stack, "Alerts", master_key=key)
+    queue = sqs.Queue(stack, "Failures")
+    export = AutoExportEventAction(stack, "Export", data_set_id=DATA_SET, bucket=bucket, alert_topic=topic)
+    failed = export.on_export_failed("Failed", target=targets.SqsQueue(queue), description="failures", rule_name="f")
+    completed = export.on_export_completed(
+        "Completed", event_pattern=events.EventPattern(detail={"Revisions": {"Comment": events.Match.prefix("daily")}})
+    )
+    token_export = AutoExportEventAction(
+        stack, "TokenExport", data_set_id=cdk.CfnParameter(stack, "DataSetId").value_as_string, bucket=bucket
+    )
+    token_failed = token_export.on_export_failed("Failed")
+    on_completed_plain = export.on_export_completed("CompletedPlain")
+    metric = export.metric_failed_exports(period=cdk.Duration.minutes(15))
+    alarm = metric.create_alarm(
+        stack,
+        "ExportsFail",
+        threshold=1,
+        evaluation_periods=1,
+        treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+    )
+    return Monitored(
+        stack, export, token_export, topic, key, queue, failed, completed, on_completed_plain, token_failed, metric,
+        alarm, Template.from_stack(stack),
+    )  # fmt: skip
+
+
+def rule(monitored: Monitored, construct: events.Rule) -> dict[str, Any]:
+    return monitored.template.to_json()["Resources"][logical_id(monitored.stack, construct)]  # type: ignore[no-any-return]
+
+
+def test_on_export_failed_matches_failures_of_this_data_set_ignoring_case(monitored: Monitored) -> None:
+    failed = rule(monitored, monitored.failed)
+    assert failed["Properties"]["EventPattern"] == {
+        "source": ["aws.dataexchange"],
+        "detail-type": [FAILED],
+        "detail": {"DataSetIds": [DATA_SET]},
+    }
+    assert (failed["Properties"]["Description"], failed["Properties"]["Name"]) == ("failures", "f")
+    [target] = failed["Properties"]["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": [logical_id(monitored.stack, monitored.queue), "Arn"]}
+
+
+def test_on_export_completed_merges_the_users_pattern_on_top(monitored: Monitored) -> None:
+    completed = rule(monitored, monitored.completed)
+    assert completed["Properties"]["EventPattern"] == {
+        "detail": {"Revisions": {"Comment": [{"prefix": "daily"}]}, "DataSetIds": [DATA_SET]},
+        "source": ["aws.dataexchange"],
+        "detail-type": [COMPLETED],
+    }
+    assert "Targets" not in completed["Properties"]
+
+
+def test_a_data_set_id_from_a_parameter_is_matched_as_deployed(monitored: Monitored) -> None:
+    token_failed = rule(monitored, monitored.token_failed)
+    assert token_failed["Properties"]["EventPattern"]["detail"] == {"DataSetIds": [{"Ref": "DataSetId"}]}
+
+
+def test_the_metric_counts_the_matches_of_a_rule_of_its_own(monitored: Monitored) -> None:
+    # The metric names the construct's own rule, the one the alert topic also sends from
+    rules = monitored.template.find_resources("AWS::Events::Rule")
+    alert_rule_id, alert_rule = only(
+        {key: value for key, value in rules.items() if key.startswith("ExportFailedExports")}
+    )
+    assert alert_rule["Properties"]["EventPattern"]["detail-type"] == [FAILED]
+    monitored.template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "Namespace": "AWS/Events",
+            "MetricName": "TriggeredRules",
+            "Dimensions": [{"Name": "RuleName", "Value": {"Ref": alert_rule_id}}],
+            "Statistic": "Sum",
+            "Period": 900,
+            "TreatMissingData": "notBreaching",
+        },
+    )
+
+
+def test_metrics_default_to_the_sum_over_five_minutes_and_make_their_rule_once(
+    new_cdk_app: Callable[..., cdk.App],
+) -> None:
+    stack = cdk.Stack(new_cdk_app(), "Metrics", env=ENV)
+    export = AutoExportEventAction(stack, "Export", data_set_id=DATA_SET, bucket=cdk.aws_s3.Bucket(stack, "B"))
+
+    first, second = export.metric_completed_exports(), export.metric_completed_exports(label="done")
+
+    assert (first.namespace, first.metric_name, first.statistic, first.period.to_seconds()) == (
+        "AWS/Events",
+        "TriggeredRules",
+        "Sum",
+        300,
+    )
+    assert second.label == "done"
+    rules = Template.from_stack(stack).find_resources("AWS::Events::Rule")
+    assert [r["Properties"]["EventPattern"]["detail-type"] for r in rules.values()] == [[COMPLETED]]
+
+
+def test_the_alert_topic_gets_every_failure_with_the_failure_notification(monitored: Monitored) -> None:
+    topic_id = logical_id(monitored.stack, monitored.topic)
+    alert_rules = [
+        r
+        for r in monitored.template.find_resources("AWS::Events::Rule").values()
+        if r["Properties"].get("Targets", [{}])[0].get("Arn") == {"Ref": topic_id}
+    ]
+    [alert] = alert_rules
+    assert alert["Properties"]["EventPattern"]["detail-type"] == [FAILED]
+    transformer = alert["Properties"]["Targets"][0]["InputTransformer"]
+    assert transformer["InputPathsMap"] == {
+        "detail-type": "$.detail-type",
+        "time": "$.time",
+        "detail-DataSets": "$.detail.DataSets",
+        "detail-RevisionIds": "$.detail.RevisionIds",
+        "detail-RevisionIds-0-": "$.detail.RevisionIds[0]",
+    }
+    # EventBridge may publish to the topic, and use its key
+    monitored.template.has_resource_properties(
+        "AWS::SNS::TopicPolicy",
+        {"PolicyDocument": {"Statement": [Match.object_like({"Principal": {"Service": "events.amazonaws.com"}})]}},
+    )
+    key_policy = monitored.template.to_json()["Resources"][logical_id(monitored.stack, monitored.key)]
+    grants = [s for s in key_policy["Properties"]["KeyPolicy"]["Statement"] if s["Principal"].get("Service")]
+    assert grants == [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "events.amazonaws.com"},
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+            "Resource": "*",
+        }
+    ]
+
+
+def test_the_failure_notification_names_what_failed_where_and_how_to_see_why(monitored: Monitored) -> None:
+    rendered = monitored.stack.resolve(monitored.export.failure_notification().bind(monitored.failed))
+    template = "".join(str(part) for part in rendered["inputTemplate"]["Fn::Join"][1])
+    for expected in (
+        "<detail-type> at <time>",
+        f"data set {DATA_SET} <detail-DataSets>",
+        "revisions <detail-RevisionIds>",
+        "to s3://",
+        f"aws dataexchange list-jobs --data-set-id {DATA_SET} --revision-id <detail-RevisionIds-0->",
+        "aws dataexchange get-job --job-id",
+    ):
+        assert expected in template
+
+
+def test_monitoring_adds_nothing_to_a_stack_that_does_not_use_it(three: ThreeExports) -> None:
+    resources = three.template.to_json()["Resources"].values()
+    assert not [r for r in resources if r["Type"].startswith(("AWS::Events::", "AWS::CloudWatch::", "AWS::SNS::"))]
+
+
+# --- the synthesized patterns against the documented events (EventBridge's matching, via moto) -----------
+
+OTHER_DATA_SET = "4afc623EXAMPLE099e6fcc8EXAMPLEe8"
+
+
+def documented_event(detail_type: str, data_sets: list[str]) -> dict[str, Any]:
+    """The user guide's example event, for these data sets of one product."""
+    return {
+        "version": "0",
+        "id": "dc529cb6-2e23-4c5f-d020-EXAMPLE92231",
+        "detail-type": detail_type,
+        "source": "aws.dataexchange",
+        "account": "123456789012",
+        "time": "2020-07-29T18:24:04Z",
+        "region": "us-east-1",
+        "resources": ["prod-uEXAMPLEabc1d"],
+        "detail": {
+            "RevisionIds": ["3afc623EXAMPLE099e6fcc8EXAMPLEe7"],
+            "Revisions": [{"Id": "3afc623EXAMPLE099e6fcc8EXAMPLEe7", "Comment": "Revision_Comment_One"}],
+            "DataSetIds": data_sets,
+            "DataSets": [{"Id": data_set, "Name": f"Data_Set_{number}"} for number, data_set in enumerate(data_sets)],
+            "Product": {"Id": "prod-uEXAMPLEabc1d"},
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    ("event", "failed", "completed"),
+    [
+        (documented_event("Auto-export Job Completed", [DATA_SET]), False, True),
+        (documented_event("Auto-export Job Failed", [DATA_SET]), True, False),
+        (documented_event("Auto-Export job failed", [DATA_SET]), True, False),
+        (documented_event("Auto-export Job Failed", [OTHER_DATA_SET]), False, False),
+        (documented_event("Auto-export Job Completed", [OTHER_DATA_SET]), False, False),
+        (documented_event("Auto-Export job failed", [OTHER_DATA_SET, DATA_SET]), True, False),
+        ({**documented_event("Auto-export Job Failed", [DATA_SET]), "source": "aws.s3"}, False, False),
+    ],
+    ids=[
+        "completed",
+        "failed-as-the-table-spells-it",
+        "failed-as-the-example-spells-it",
+        "failed-for-another-data-set-of-the-product",
+        "completed-for-another-data-set-of-the-product",
+        "failed-for-several-data-sets-ours-among-them",
+        "another-source",
+    ],
+)
+def test_the_rules_match_exactly_the_documented_events_of_their_data_set(
+    monitored: Monitored, event: dict[str, Any], failed: bool, completed: bool
+) -> None:
+    patterns = {
+        name: rule(monitored, construct)["Properties"]["EventPattern"]
+        for name, construct in (("failed", monitored.failed), ("completed", monitored.on_completed_plain))
+    }
+    assert Rule("failed", patterns["failed"], []).matches(event) is failed
+    assert Rule("completed", patterns["completed"], []).matches(event) is completed

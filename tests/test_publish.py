@@ -1,0 +1,103 @@
+"""A provider publishes a revision to the deployed example, offline: the export runs, Data Exchange sends its
+event, and the stack's rules do with it what EventBridge would (`python -m offline publish`)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support import ALERT_EMAIL, DATA_SET, CliSynth
+
+from app import STACK_NAME
+from offline.__main__ import main
+from offline.assembly import SynthesizedStack
+from offline.cloudformation import OfflineCloudFormation
+from offline.endpoints import LocalDataExchange
+from offline.eventbridge import transform
+from offline.lambda_runtime import LambdaRuntime
+from offline.toolchain import LAMBDA_PYTHON
+
+
+@pytest.fixture
+def deployed(example_synth: CliSynth, tmp_path: Path) -> Path:
+    """The state directory of the example, deployed as `make demo` deploys it."""
+    assert example_synth.returncode == 0, example_synth.output
+    shutil.copytree(example_synth.outdir, tmp_path / "cdk.out")
+    stack = SynthesizedStack(tmp_path / "cdk.out", STACK_NAME)
+    with LocalDataExchange(state_file=tmp_path / "dataexchange.json") as endpoint:
+        runtime = LambdaRuntime(LAMBDA_PYTHON, {"AWS_ENDPOINT_URL_DATAEXCHANGE": endpoint.url})
+        with OfflineCloudFormation(stack, tmp_path / "stack.json", runtime) as cloudformation:
+            cloudformation.deploy()
+    return tmp_path
+
+
+def publish(state_dir: Path, capsys: pytest.CaptureFixture[str], *arguments: str) -> str:
+    assert main(["--state-dir", str(state_dir), "publish", *arguments]) == 0
+    return capsys.readouterr().out
+
+
+def test_a_failed_export_fires_the_alert_with_what_to_do(deployed: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    printed = publish(deployed, capsys, "--fail", "S3AccessDenied")
+
+    jobs = json.loads((deployed / "dataexchange.json").read_text())["Jobs"]
+    [job] = jobs
+    revision = job["Details"]["ExportRevisionsToS3"]["RevisionDestinations"][0]["RevisionId"]
+    assert job["State"] == "ERROR" and job["Errors"][0]["Code"] == "ACCESS_DENIED_EXCEPTION"
+    assert "'Auto-export Job Failed' (aws.dataexchange)" in printed
+    assert "rule AutoExportFailedExports" in printed
+    assert ":sns:us-east-1:123456789012:dataexchangeautoexport-alerttopic" in printed
+    assert (
+        f"Data Exchange Auto-export Job Failed at {job['UpdatedAt'][:19]}Z: data set {DATA_SET} [{{Id:{DATA_SET},"
+        in printed
+    )
+    assert f"aws dataexchange list-jobs --data-set-id {DATA_SET} --revision-id {revision}, then" in printed
+    assert not (deployed / "s3").exists()
+
+
+def test_a_completed_export_writes_every_asset_and_alerts_nobody(
+    deployed: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    printed = publish(deployed, capsys, "--assets", "prices/daily.csv", "notes.txt")
+
+    written = sorted(
+        path.relative_to(deployed / "s3").as_posix() for path in (deployed / "s3").rglob("*") if path.is_file()
+    )
+    assert [name.split("/", 2)[2] for name in written] == ["notes.txt", "prices/daily.csv"]  # bucket/CreatedAt/name
+    assert "'Auto-export Job Completed' (aws.dataexchange)" in printed
+    assert "no rule of the stack matches it" in printed
+    assert ALERT_EMAIL not in printed and "receives" not in printed
+
+
+EVENT: dict[str, Any] = {
+    "time": "2020-07-29T18:24:04Z",
+    "detail": {"RevisionIds": ["r1", "r2"], "DataSets": [{"Id": "d1", "Name": "One"}]},
+}
+
+
+@pytest.mark.parametrize(
+    ("template", "paths", "expected"),
+    [
+        ('"at <t>"', {"t": "$.time"}, '"at 2020-07-29T18:24:04Z"'),
+        (
+            '"revisions <r>, first <f>"',
+            {"r": "$.detail.RevisionIds", "f": "$.detail.RevisionIds[0]"},
+            '"revisions [r1,r2], first r1"',
+        ),
+        ('"data sets <d>"', {"d": "$.detail.DataSets"}, '"data sets [{Id:d1,Name:One}]"'),
+        ('"missing <m>!"', {"m": "$.detail.Nothing"}, '"missing !"'),
+        (
+            '{"revisions": <r>, "time": <t>}',
+            {"r": "$.detail.RevisionIds", "t": "$.time"},
+            '{"revisions": ["r1", "r2"], "time": "2020-07-29T18:24:04Z"}',
+        ),
+        ('"<aws.events.rule-name> <t>"', {"t": "$.time"}, '"<aws.events.rule-name> 2020-07-29T18:24:04Z"'),
+    ],
+    ids=["string", "array-in-a-string", "objects-in-a-string", "missing-path", "json-template", "unknown-placeholder"],
+)
+def test_an_input_transformer_renders_as_the_eventbridge_guide_describes(
+    template: str, paths: dict[str, str], expected: str
+) -> None:
+    assert transform({"InputTemplate": template, "InputPathsMap": paths}, EVENT) == expected
