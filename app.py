@@ -2,7 +2,7 @@
 """Example app: one AutoExportEventAction exporting an entitled data set's new revisions to S3.
 
 make cdk ARGS="synth -c dataSetId=<entitled data set id> [-c bucketName=...] [-c keyPattern=...] [-c kmsKeyArn=...]
-                   [-c adoptExisting=true] [-c alertEmail=you@example.com]"
+                   [-c adoptExisting=true] [-c alertEmail=you@example.com] [-c exportExisting=all|N]"
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
-from cdk_dataexchange_auto_export import AutoExportEventAction
+from cdk_dataexchange_auto_export import AutoExportEventAction, ExistingRevisions
 
 STACK_NAME = "DataExchangeAutoExport"
 
@@ -34,6 +34,7 @@ class AutoExportStack(cdk.Stack):
         kms_key_arn: str | None = None,
         adopt_existing: bool = False,
         alert_email: str | None = None,
+        export_existing: ExistingRevisions = ExistingRevisions.NONE,
         **kwargs: object,
     ) -> None:
         super().__init__(scope, id, **kwargs)  # type: ignore[arg-type]
@@ -68,6 +69,7 @@ class AutoExportStack(cdk.Stack):
             encryption_key=kms.Key.from_key_arn(self, "ExportKey", kms_key_arn) if kms_key_arn else None,
             adopt_existing=adopt_existing,
             alert_topic=alert_topic,
+            export_existing_revisions=export_existing,
         )
         cdk.CfnOutput(self, "EventActionArn", value=export.event_action_arn, description="The event action's ARN")
         cdk.CfnOutput(self, "EventActionId", value=export.event_action_id, description="The event action's id")
@@ -90,6 +92,18 @@ class AutoExportStack(cdk.Stack):
         return topic
 
 
+def existing_revisions(context: object) -> ExistingRevisions:
+    """Context exportExisting: `all`, a number of newest revisions, or nothing (none)."""
+    text = str(context or "").strip().lower()
+    if not text or text == "none":
+        return ExistingRevisions.NONE
+    if text == "all":
+        return ExistingRevisions.ALL
+    if not text.isdigit():
+        raise ValueError(f"exportExisting {context!r}: expected all, none or a number of revisions")
+    return ExistingRevisions.latest(int(text))
+
+
 def main() -> None:
     app = cdk.App()
     data_set_id = app.node.try_get_context("dataSetId")
@@ -108,6 +122,7 @@ def main() -> None:
             kms_key_arn=app.node.try_get_context("kmsKeyArn"),
             adopt_existing=str(app.node.try_get_context("adoptExisting")).lower() == "true",
             alert_email=app.node.try_get_context("alertEmail"),
+            export_existing=existing_revisions(app.node.try_get_context("exportExisting")),
             env=cdk.Environment(
                 account=os.environ.get("CDK_DEFAULT_ACCOUNT"), region=os.environ.get("CDK_DEFAULT_REGION")
             ),

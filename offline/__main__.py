@@ -17,11 +17,12 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from dataexchange_auto_export_handler.properties import BACKFILL_SOURCE
+
 from .assembly import AssemblyError, SynthesizedStack
-from .cloudformation import LifecycleError, OfflineCloudFormation, StackState
-from .endpoints import LocalDataExchange
-from .endpoints.dataexchange_exports import FAILURES
-from .eventbridge import LocalEventBus
+from .aws import OfflineAws
+from .cloudformation import LifecycleError, StackState
+from .endpoints.dataexchange_jobs import FAILURES
 from .lambda_runtime import LambdaRuntime
 from .toolchain import LAMBDA_PYTHON, REPO
 
@@ -32,6 +33,13 @@ DEMO_DATA_SET_ID = "8d494cba5e4720172a1e69a6e1b8fed5"
 # Where the demo's alert would be mailed: the topic exists offline, the mail does not.
 DEMO_ALERT_EMAIL = "data-team@example.com"
 DEMO_ASSETS = ("prices/daily.csv", "reference/instruments.csv")
+# What the provider published before the stack existed: (asset names, finalized, revoked).
+SEEDED_REVISIONS = (
+    (("prices/2026-09.csv", "reference/instruments.csv"), True, False),
+    (("prices/2026-10.csv",), True, True),
+    (("prices/2026-10-restated.csv", "reference/instruments.csv"), True, False),
+    (("prices/2026-11-draft.csv",), False, False),
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -57,6 +65,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     deploy.add_argument(
         "--alert-email", default=DEMO_ALERT_EMAIL, help="context alertEmail ('' for none; default: %(default)s)"
+    )
+    deploy.add_argument(
+        "--export-existing",
+        default="all",
+        help="context exportExisting: all, a number of newest revisions, or none (default: %(default)s); the data "
+        "set gets a few revisions first if it has none",
     )
     deploy.add_argument(
         "--outputs-file", type=Path, default=REPO / "cdk-outputs.json", help="like cdk deploy --outputs-file"
@@ -92,17 +106,10 @@ def _step(text: str) -> None:
     print(f"» {text}", flush=True)
 
 
-def _endpoint(arguments: argparse.Namespace) -> LocalDataExchange:
-    return LocalDataExchange(state_file=arguments.state_dir / "dataexchange.json")
-
-
-def _cloudformation(
-    arguments: argparse.Namespace, stack: SynthesizedStack, endpoint: LocalDataExchange
-) -> OfflineCloudFormation:
+def _lambda_python(arguments: argparse.Namespace) -> Path:
     if not arguments.lambda_python.exists():
         raise LifecycleError(f"No Lambda-like Python at {arguments.lambda_python}: run `make setup` first")
-    runtime = LambdaRuntime(arguments.lambda_python, {"AWS_ENDPOINT_URL_DATAEXCHANGE": endpoint.url})
-    return OfflineCloudFormation(stack, arguments.state_dir / "stack.json", runtime)
+    return Path(arguments.lambda_python)
 
 
 def _synthesize(arguments: argparse.Namespace, context: dict[str, str]) -> SynthesizedStack:
@@ -119,26 +126,32 @@ def _deploy(arguments: argparse.Namespace) -> None:
         ("kmsKeyArn", arguments.kms_key_arn),
         ("adoptExisting", "true" if arguments.adopt_existing else None),
         ("alertEmail", arguments.alert_email),
+        ("exportExisting", arguments.export_existing),
     ):
         if value:
             context[key] = value
     started = time.perf_counter()
     stack = _synthesize(arguments, context)
-    with _endpoint(arguments) as endpoint, _cloudformation(arguments, stack, endpoint) as cloudformation:
-        _step(f"Local Data Exchange endpoint at {endpoint.url} (state in {arguments.state_dir}/dataexchange.json)")
-        existing = StackState.load(cloudformation.state_file)
-        verb = "Updating" if existing else "Creating"
-        _step(f"{verb} stack {STACK_NAME}: invoking the handler from the staged asset")
-        outputs = cloudformation.deploy()
-    for invocation in cloudformation.invocations:
-        request = invocation.request
-        print(
-            f"   {request['RequestType']:<6} {request['ResourceType']} {request['LogicalResourceId']}: "
-            f"{invocation.response['Status']} ({invocation.response['PhysicalResourceId']}, "
-            f"{invocation.execution.seconds:.2f}s)"
-        )
+    with OfflineAws(state_dir=arguments.state_dir) as aws:
+        _step(f"Local Data Exchange at {aws.dataexchange.url} (state in {arguments.state_dir}/dataexchange.json)")
+        if arguments.export_existing != "none" and aws.dataexchange.revisions(arguments.data_set_id) == []:
+            _seed(aws, arguments.data_set_id)
+        runtime = aws.runtime(_lambda_python(arguments))
+        with aws.cloudformation(stack, arguments.state_dir / "stack.json", runtime) as cloudformation:
+            verb = "Updating" if StackState.load(cloudformation.state_file) else "Creating"
+            _step(f"{verb} stack {STACK_NAME}: invoking the handler from the staged asset")
+            outputs = cloudformation.deploy()
+        for invocation in cloudformation.invocations:
+            request = invocation.request
+            print(
+                f"   {request['RequestType']:<6} {request['ResourceType']} {request['LogicalResourceId']}: "
+                f"{invocation.response['Status']} ({invocation.response['PhysicalResourceId']}, "
+                f"{invocation.execution.seconds:.2f}s)"
+            )
+        deployed = time.perf_counter() - started
+        _report_backfill(aws, arguments.state_dir / "s3")
     arguments.outputs_file.write_text(json.dumps({STACK_NAME: outputs}, indent=2) + "\n")
-    print(f"\n ✅  {STACK_NAME} (offline)\n\n✨  Deployment time: {time.perf_counter() - started:.2f}s\n")
+    print(f"\n ✅  {STACK_NAME} (offline)\n\n✨  Deployment time: {deployed:.2f}s\n")
     print("Outputs:")
     for name, value in sorted(outputs.items()):
         print(f"{STACK_NAME}.{name} = {value}")
@@ -152,6 +165,39 @@ def _deploy(arguments: argparse.Namespace) -> None:
         "  deploy for real:   make cdk ARGS='deploy -c dataSetId=<entitled data set id>'\n"
         "                     (AWS credentials, a bootstrapped account and an entitled data set; see README)"
     )
+
+
+def _seed(aws: OfflineAws, data_set_id: str) -> None:
+    """A history for the backfill to find: three revisions to export, one revoked, one still a draft."""
+    _step(f"The provider published revisions to data set {data_set_id} before the stack existed:")
+    for number, (assets, finalized, revoked) in enumerate(SEEDED_REVISIONS, start=1):
+        revision = aws.dataexchange.add_revision(data_set_id, assets, finalized=finalized, revoked=revoked)
+        state = "revoked" if revoked else "finalized" if finalized else "draft, not finalized"
+        print(f"   {number}. {revision['Id']} ({state}): {', '.join(assets)}")
+
+
+def _report_backfill(aws: OfflineAws, s3_root: Path) -> None:
+    """Waits for the background worker, then says what it exported and where."""
+    before = {path for path in s3_root.rglob("*") if path.is_file()} if s3_root.exists() else set()
+    invocations = aws.lambda_.wait()
+    if not invocations:
+        return
+    _step(f"The backfill worker ran in the background ({len(invocations)} invocation(s)):")
+    for invocation in invocations:
+        output = invocation.execution.output if invocation.execution else invocation.error or ""
+        for line in output.splitlines():
+            if "dataexchange_auto_export_handler.backfill" in line:
+                print("   " + line.split("\t")[-1])
+    for event in aws.bus.events:
+        if event["source"] == BACKFILL_SOURCE:
+            detail = event["detail"]
+            print(
+                f"   {event['detail-type']}: {detail['Exported']} exported, {detail['Skipped']} skipped, "
+                f"{detail['Failed']} failed"
+            )
+    written = sorted(path for path in s3_root.rglob("*") if path.is_file() and path not in before)
+    for path in written:
+        print(f"   s3://{path.relative_to(s3_root).as_posix()}")
 
 
 def _deployed(arguments: argparse.Namespace, then: str) -> SynthesizedStack | None:
@@ -169,10 +215,12 @@ def _destroy(arguments: argparse.Namespace) -> None:
     stack = _deployed(arguments, "destroy")
     if stack is None:
         return
-    with _endpoint(arguments) as endpoint, _cloudformation(arguments, stack, endpoint) as cloudformation:
-        _step(f"Deleting stack {STACK_NAME}: invoking the handler from the staged asset")
-        cloudformation.destroy()
-        remaining = len(endpoint.event_actions())
+    with OfflineAws(state_dir=arguments.state_dir) as aws:
+        runtime = aws.runtime(_lambda_python(arguments))
+        with aws.cloudformation(stack, arguments.state_dir / "stack.json", runtime) as cloudformation:
+            _step(f"Deleting stack {STACK_NAME}: invoking the handler from the staged asset")
+            cloudformation.destroy()
+        remaining = len(aws.dataexchange.event_actions())
     print(f"\n ✅  {STACK_NAME} (offline): destroyed; the local endpoint holds {remaining} event action(s)")
 
 
@@ -180,16 +228,14 @@ def _publish(arguments: argparse.Namespace) -> None:
     stack = _deployed(arguments, "publish to")
     if stack is None:
         return
-    cloudformation = OfflineCloudFormation(stack, arguments.state_dir / "stack.json", LambdaRuntime(LAMBDA_PYTHON, {}))
+    aws = OfflineAws(state_dir=arguments.state_dir)
+    cloudformation = aws.cloudformation(stack, arguments.state_dir / "stack.json", LambdaRuntime(LAMBDA_PYTHON, {}))
+    endpoint, bus = aws.dataexchange, aws.bus
     data_sets = [
         resource.properties["DataSetId"]
         for resource in cloudformation.state().resources.values()
         if resource.resource_type == RESOURCE_TYPE
     ]
-    bus = LocalEventBus.of(cloudformation)
-    endpoint = LocalDataExchange(
-        state_file=arguments.state_dir / "dataexchange.json", s3_root=arguments.state_dir / "s3", events=bus.put
-    )
     for data_set_id in dict.fromkeys(data_sets):
         publication = endpoint.publish(data_set_id, arguments.assets, arguments.fail)
         _step(f"The provider publishes revision {publication.revision['Id']} to data set {data_set_id}")
@@ -220,8 +266,7 @@ def _status(arguments: argparse.Namespace) -> None:
         print(f"{STACK_NAME} (offline): {state.stack_id}")
         for logical_id, resource in state.resources.items():
             print(f"  {logical_id} {resource.resource_type} {resource.physical_id}")
-    with _endpoint(arguments) as endpoint:
-        actions = endpoint.event_actions()
+    actions = OfflineAws(state_dir=arguments.state_dir).dataexchange.event_actions()
     print(f"Local endpoint: {len(actions)} event action(s)")
     for action in actions:
         print(f"  {action['Id']} data set {action['Event']['RevisionPublished']['DataSetId']}")

@@ -14,13 +14,13 @@ import hashlib
 import json
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
 from .account import ACCOUNT, PARTITION, REGION
-from .assembly import SynthesizedStack
+from .assembly import LambdaFunction, SynthesizedStack
 from .files import write_atomically
 from .lambda_runtime import Execution, InvocationTimeoutError, LambdaRuntime
 from .response_server import MAX_RESPONSE_BYTES, ResponseServer
@@ -224,7 +224,10 @@ class OfflineCloudFormation:
         """Delivers one request (again, if it was delivered before) and reads the handler's answer."""
         if self._responses is None:
             raise RuntimeError("OfflineCloudFormation serves ResponseURLs only inside its `with` block")
-        function = self.stack.function(self._function_of(request["ServiceToken"]))
+        found = self.lambda_function(request["ServiceToken"])
+        if found is None:
+            raise LifecycleError(f"ServiceToken {request['ServiceToken']} is not a Lambda function of this stack")
+        function = found[0]
         response_url, signature = self._responses.new_url(request["RequestId"])
         before = len(self._responses.responses_for(request["RequestId"]))
         try:
@@ -253,11 +256,15 @@ class OfflineCloudFormation:
         self.invocations.append(invocation)
         return invocation
 
-    def _function_of(self, service_token: str) -> str:
+    def lambda_function(self, name: str) -> tuple[LambdaFunction, str] | None:
+        """The function of this stack with this name or ARN, as deployed (its environment resolved), and its ARN."""
         for logical_id in self.stack.of_type("AWS::Lambda::Function"):
-            if service_token == self.function_arn(logical_id):
-                return logical_id
-        raise LifecycleError(f"ServiceToken {service_token} is not a Lambda function of this stack")
+            arn = self.function_arn(logical_id)
+            if name in (arn, self.physical_name(logical_id)):
+                function = self.stack.function(logical_id)
+                environment = {key: str(value) for key, value in self.resolve(dict(function.environment)).items()}
+                return replace(function, environment=environment), arn
+        return None
 
     # --- what CloudFormation resolves -----------------------------------------------------------
 
@@ -330,6 +337,8 @@ class OfflineCloudFormation:
         resource_type = self.stack.resources.get(target, {}).get("Type", "")
         if attribute == "Arn" and resource_type == "AWS::Lambda::Function":
             return self.function_arn(target)
+        if attribute == "Arn" and resource_type == "AWS::S3::Bucket":
+            return f"arn:{PARTITION}:s3:::{self.physical_name(target)}"
         if attribute == "Arn" and resource_type == "AWS::Logs::LogGroup":
             return f"arn:{PARTITION}:logs:{REGION}:{ACCOUNT}:log-group:{self.physical_name(target)}:*"
         if attribute == "Arn" and resource_type == "AWS::KMS::Key":

@@ -1,4 +1,5 @@
-"""EventBridge's part: the default bus of the offline account, with the rules of a synthesized stack.
+"""EventBridge's part: the default bus of the offline account, with the rules of a synthesized stack,
+and its PutEvents API (`LocalEventBridge`) for functions that send events of their own.
 
 An event put on the bus is matched against every enabled rule's pattern by moto's implementation of
 EventBridge's pattern language (moto.events.models.EventPattern: equals-ignore-case, prefix,
@@ -11,13 +12,18 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from moto.events.models import EventPattern
 
+from .account import ACCOUNT, PARTITION
 from .cloudformation import OfflineCloudFormation
+from .endpoints.protocol import Operation, Request
+from .endpoints.server import LocalEndpoint
 
 _PLACEHOLDER = re.compile(r"<([A-Za-z0-9_\-]+)>")
 _STEP = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
@@ -105,6 +111,37 @@ class LocalEventBus:
     def matched(self, event: Mapping[str, Any]) -> list[str]:
         """The rules that match an event, whether or not they have targets."""
         return [rule.name for rule in self.rules if rule.matches(event)]
+
+
+class LocalEventBridge(LocalEndpoint):
+    """PutEvents onto the default bus: each entry becomes an event in the shape EventBridge delivers."""
+
+    def __init__(self, bus: LocalEventBus) -> None:
+        operations: dict[str, Operation] = {"PutEvents": self._put_events}
+        super().__init__("events", operations)
+        self.bus = bus
+
+    def _put_events(self, params: dict[str, Any], request: Request) -> dict[str, Any]:
+        entries = []
+        for entry in params["Entries"]:
+            bus_name = entry.get("EventBusName", "default")
+            request.authorize(
+                "events:PutEvents", f"arn:{PARTITION}:events:{request.region}:{ACCOUNT}:event-bus/{bus_name}"
+            )
+            event = {
+                "version": "0",
+                "id": str(uuid.uuid4()),
+                "detail-type": entry["DetailType"],
+                "source": entry["Source"],
+                "account": ACCOUNT,
+                "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "region": request.region,
+                "resources": entry.get("Resources", []),
+                "detail": json.loads(entry.get("Detail") or "{}"),
+            }
+            self.bus.put(event)
+            entries.append({"EventId": event["id"]})
+        return {"FailedEntryCount": 0, "Entries": entries}
 
 
 def _value_at(event: Any, path: str) -> Any:

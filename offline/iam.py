@@ -20,7 +20,7 @@ from typing import Any
 
 from .account import ACCOUNT, PARTITION, REGION
 from .cloudformation import OfflineCloudFormation
-from .endpoints.restjson import Authorization
+from .endpoints.protocol import Authorization
 
 _OPERATORS = {
     "StringEquals": (False, False),
@@ -29,6 +29,9 @@ _OPERATORS = {
     "ArnLike": (True, False),
     "StringNotEquals": (False, True),
     "StringNotLike": (True, True),
+    # For a key with one value, as every key of this project's requests has.
+    "ForAnyValue:StringEquals": (False, False),
+    "ForAnyValue:StringLike": (True, False),
 }
 
 
@@ -86,18 +89,21 @@ class Statement:
 
 @dataclass(frozen=True)
 class Grant:
-    """One action of one statement, as the coverage check counts it."""
+    """One action of one statement of one role's policies, as the coverage check counts it."""
 
+    role: str
     statement: tuple[str, ...]
     action: str
 
 
 class IdentityPolicy:
-    def __init__(self, statements: Iterable[Mapping[str, Any]]) -> None:
+    def __init__(self, statements: Iterable[Mapping[str, Any]], role: str = "") -> None:
         self.statements = [Statement.parse(raw) for raw in statements]
+        self.role = role
 
     def grants(self) -> set[Grant]:
-        return {Grant(s.actions, action) for s in self.statements if s.effect == "Allow" for action in s.actions}
+        allows = (statement for statement in self.statements if statement.effect == "Allow")
+        return {Grant(self.role, statement.actions, action) for statement in allows for action in statement.actions}
 
     def allowing(self, request: Authorization) -> Grant | None:
         """The grant that allows the request, or None when IAM would deny it."""
@@ -106,7 +112,7 @@ class IdentityPolicy:
         for statement in self.statements:
             action = statement.matching_action(request) if statement.effect == "Allow" else None
             if action is not None:
-                return Grant(statement.actions, action)
+                return Grant(self.role, statement.actions, action)
         return None
 
 
@@ -127,7 +133,8 @@ def role_policy(cloudformation: OfflineCloudFormation, function_id: str) -> Iden
         if policy["Type"] == "AWS::IAM::Policy" and {"Ref": role_id} in policy["Properties"].get("Roles", [])
     ]
     resolved = cloudformation.resolve(documents)
-    return IdentityPolicy(statement for document in resolved for statement in _as_statements(document["Statement"]))
+    statements = (statement for document in resolved for statement in _as_statements(document["Statement"]))
+    return IdentityPolicy(statements, role_id)
 
 
 def _as_statements(statements: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
@@ -164,5 +171,7 @@ class PermissionAudit:
             else:
                 self.used.add(grant)
 
-    def unused(self) -> list[Grant]:
-        return sorted(self.granted - self.used, key=lambda grant: (grant.statement, grant.action))
+    def unused(self, role_prefix: str = "") -> list[Grant]:
+        """The grants no call used, of the roles whose logical id starts with `role_prefix`."""
+        unused = [grant for grant in self.granted - self.used if grant.role.startswith(role_prefix)]
+        return sorted(unused, key=lambda grant: (grant.role, grant.statement, grant.action))

@@ -14,13 +14,19 @@ os.environ.update(QUIET_ENVIRONMENT)
 
 import subprocess
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
 import pytest
 from botocore.retries.standard import ExponentialBackoff
-from support import ALERT_EMAIL, DATA_SET, CliSynth, ThreeExports, build_three, cdk_synth
+from support import ALERT_EMAIL, DATA_SET, AuditedRuntime, CliSynth, Runner, ThreeExports, build_three, cdk_synth
 
+from app import STACK_NAME
+from offline.assembly import SynthesizedStack
+from offline.aws import OfflineAws
+from offline.cloudformation import OfflineCloudFormation
 from offline.endpoints import LocalDataExchange
 from offline.iam import PermissionAudit
 from offline.toolchain import LAMBDA_VENVS
@@ -61,9 +67,9 @@ def three(new_cdk_app: Callable[..., cdk.App]) -> ThreeExports:
 # ---------------------------------------------------------------------------------------------------
 @pytest.fixture
 def endpoint(request: pytest.FixtureRequest) -> Iterator[LocalDataExchange]:
-    """A fresh endpoint on a free port of 127.0.0.1, no state file. Parametrize it indirectly with how it
-    answers an Action ("defaults filled in", "defaults left out"); the default echoes it as sent."""
-    with LocalDataExchange(answers=getattr(request, "param", "as sent")) as local:
+    """A fresh endpoint on a free port of 127.0.0.1, no state file. Parametrize it indirectly with keyword
+    arguments of LocalDataExchange, such as how it answers an Action: {"answers": "defaults left out"}."""
+    with LocalDataExchange(**getattr(request, "param", {})) as local:
         yield local
 
 
@@ -98,6 +104,59 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 def permission_audit() -> PermissionAudit:
     """The calls the functions made in one test, against their roles."""
     return PermissionAudit()
+
+
+@pytest.fixture(scope="module", params=list(LAMBDA_VENVS))
+def lambda_python(request: pytest.FixtureRequest) -> Path:
+    """Each Lambda-like runtime in turn: a module that runs functions runs once per runtime."""
+    python = LAMBDA_VENVS[request.param][0] / "bin" / "python"
+    if not python.exists():
+        pytest.fail(f"{python} is missing: run `make setup` (the README's test command does)")
+    return python
+
+
+@pytest.fixture(scope="session")
+def example_app(example_synth: CliSynth) -> SynthesizedStack:
+    """The example app as `cdk deploy` would see it."""
+    assert example_synth.returncode == 0, example_synth.output
+    return SynthesizedStack(example_synth.outdir, STACK_NAME)
+
+
+@pytest.fixture
+def state_file(tmp_path: Path) -> Path:
+    return tmp_path / "stack.json"
+
+
+@pytest.fixture
+def aws(endpoint: LocalDataExchange) -> Iterator[OfflineAws]:
+    """The offline account's services around the test's Data Exchange endpoint."""
+    with OfflineAws(dataexchange=endpoint) as services:
+        yield services
+
+
+@pytest.fixture
+def cloudformation(
+    aws: OfflineAws, state_file: Path, lambda_python: Path, permission_audit: PermissionAudit
+) -> Iterator[Runner]:
+    """Makes runners whose functions call the test's services; one stack (state file) unless told otherwise,
+    and a function's timeout shortened by logical id. Afterwards, every call a function made must have
+    been allowed by its role."""
+    with ExitStack() as runners:
+
+        def runner(
+            stack: SynthesizedStack,
+            *,
+            state: Path = state_file,
+            timeouts: dict[str, int] | None = None,
+            **parameters: str,
+        ) -> OfflineCloudFormation:
+            runtime = AuditedRuntime(lambda_python, aws, permission_audit, timeouts)
+            runtime.cloudformation = runners.enter_context(aws.cloudformation(stack, state, runtime, parameters))
+            return runtime.cloudformation
+
+        yield runner
+        aws.lambda_.wait()
+    assert permission_audit.denied == [], "the role does not allow calls the functions made"
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -14,10 +14,11 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Template
 
+from app import AutoExportStack
 from cdk_dataexchange_auto_export import AutoExportEventAction
-from offline.assembly import LambdaFunction
+from offline.assembly import LambdaFunction, SynthesizedStack
+from offline.aws import OfflineAws
 from offline.cloudformation import OfflineCloudFormation
-from offline.endpoints import LocalDataExchange
 from offline.iam import PermissionAudit, lambda_logging
 from offline.lambda_runtime import Execution, LambdaRuntime, access_key_of
 from offline.toolchain import REPO
@@ -30,6 +31,7 @@ ACCOUNT = "111111111111"
 REGION = "eu-west-1"
 ENV = cdk.Environment(account=ACCOUNT, region=REGION)
 PARTITION = {"Ref": "AWS::Partition"}
+Runner = Callable[..., OfflineCloudFormation]
 # The example app's alert address, as `make demo` deploys it.
 ALERT_EMAIL = "data-team@example.com"
 
@@ -99,12 +101,14 @@ def build_three(new_cdk_app: Callable[..., cdk.App]) -> ThreeExports:
 
 
 class AuditedRuntime(LambdaRuntime):
-    """A Lambda runtime that checks, after each invocation, every call the function made to the endpoint
-    (and the logging Lambda does for it) against the function's role in the runner's stack."""
+    """A Lambda runtime that checks, after each invocation, every call the function made to the offline
+    services (and the logging Lambda does for it) against the function's role in the runner's stack."""
 
-    def __init__(self, python: Path, endpoint: LocalDataExchange, audit: PermissionAudit) -> None:
-        super().__init__(python, {"AWS_ENDPOINT_URL_DATAEXCHANGE": endpoint.url})
-        self.endpoint = endpoint
+    def __init__(
+        self, python: Path, aws: OfflineAws, audit: PermissionAudit, timeouts: Mapping[str, int] | None = None
+    ) -> None:
+        super().__init__(python, aws.environment(), timeouts)
+        self.endpoints = (aws.dataexchange, aws.lambda_, aws.eventbridge)
         self.audit = audit
         self.cloudformation: OfflineCloudFormation | None = None
 
@@ -116,12 +120,13 @@ class AuditedRuntime(LambdaRuntime):
         environment: Mapping[str, str] | None = None,
     ) -> Execution:
         assert self.cloudformation is not None, "bind the runtime to its runner first"
-        before = len(self.endpoint.calls)
+        before = [len(endpoint.calls) for endpoint in self.endpoints]
         execution = super().invoke(function, function_arn, event, environment)
         caller = access_key_of(function_arn)
-        requests = [
-            request for call in self.endpoint.calls[before:] if call.caller == caller for request in call.authorizations
+        calls = [
+            call for endpoint, first in zip(self.endpoints, before, strict=True) for call in endpoint.calls[first:]
         ]
+        requests = [request for call in calls if call.caller == caller for request in call.authorizations]
         requests += lambda_logging(self.cloudformation, function.logical_id)
         self.audit.check(self.cloudformation, function.logical_id, requests)
         return execution
@@ -146,3 +151,12 @@ def cdk_synth(outdir: Path, **context: str) -> CliSynth:
         raise AssertionError(f"{cdk} or npx is missing: run `make setup` (npm ci installs the pinned CDK CLI)")
     result = run_cdk_synth(outdir, context)
     return CliSynth(result.returncode, result.stdout + result.stderr, outdir)
+
+
+def synthesize_example(
+    new_cdk_app: Callable[..., cdk.App], stack_name: str = "DataExchangeAutoExport", **props: Any
+) -> SynthesizedStack:
+    """The example stack with other settings, synthesized in-process (quicker than a second `cdk synth`)."""
+    app = new_cdk_app()
+    AutoExportStack(app, stack_name, **props)
+    return SynthesizedStack(Path(app.synth().directory), stack_name)

@@ -20,8 +20,10 @@ from support import DATA_SET, ENV, ThreeExports, logical_id, only
 from cdk_dataexchange_auto_export import AutoExportEventAction
 from offline.eventbridge import Rule
 
-FAILED = {"equals-ignore-case": "Auto-export Job Failed"}
-COMPLETED = {"equals-ignore-case": "Auto-export Job Completed"}
+# Data Exchange's detail-type, then the backfill worker's, each ignoring case
+FAILED = [{"equals-ignore-case": "Auto-export Job Failed"}, {"equals-ignore-case": "Backfill Failed"}]
+COMPLETED = [{"equals-ignore-case": "Auto-export Job Completed"}, {"equals-ignore-case": "Backfill Completed"}]
+SOURCES = ["aws.dataexchange", "cdk-dataexchange-auto-export"]
 
 
 @dataclass
@@ -79,8 +81,8 @@ def rule(monitored: Monitored, construct: events.Rule) -> dict[str, Any]:
 def test_on_export_failed_matches_failures_of_this_data_set_ignoring_case(monitored: Monitored) -> None:
     failed = rule(monitored, monitored.failed)
     assert failed["Properties"]["EventPattern"] == {
-        "source": ["aws.dataexchange"],
-        "detail-type": [FAILED],
+        "source": SOURCES,
+        "detail-type": FAILED,
         "detail": {"DataSetIds": [DATA_SET]},
     }
     assert (failed["Properties"]["Description"], failed["Properties"]["Name"]) == ("failures", "f")
@@ -92,8 +94,8 @@ def test_on_export_completed_merges_the_users_pattern_on_top(monitored: Monitore
     completed = rule(monitored, monitored.completed)
     assert completed["Properties"]["EventPattern"] == {
         "detail": {"Revisions": {"Comment": [{"prefix": "daily"}]}, "DataSetIds": [DATA_SET]},
-        "source": ["aws.dataexchange"],
-        "detail-type": [COMPLETED],
+        "source": SOURCES,
+        "detail-type": COMPLETED,
     }
     assert "Targets" not in completed["Properties"]
 
@@ -109,7 +111,7 @@ def test_the_metric_counts_the_matches_of_a_rule_of_its_own(monitored: Monitored
     alert_rule_id, alert_rule = only(
         {key: value for key, value in rules.items() if key.startswith("ExportFailedExports")}
     )
-    assert alert_rule["Properties"]["EventPattern"]["detail-type"] == [FAILED]
+    assert alert_rule["Properties"]["EventPattern"]["detail-type"] == FAILED
     monitored.template.has_resource_properties(
         "AWS::CloudWatch::Alarm",
         {
@@ -139,7 +141,7 @@ def test_metrics_default_to_the_sum_over_five_minutes_and_make_their_rule_once(
     )
     assert second.label == "done"
     rules = Template.from_stack(stack).find_resources("AWS::Events::Rule")
-    assert [r["Properties"]["EventPattern"]["detail-type"] for r in rules.values()] == [[COMPLETED]]
+    assert [r["Properties"]["EventPattern"]["detail-type"] for r in rules.values()] == [COMPLETED]
 
 
 def test_the_alert_topic_gets_every_failure_with_the_failure_notification(monitored: Monitored) -> None:
@@ -150,7 +152,7 @@ def test_the_alert_topic_gets_every_failure_with_the_failure_notification(monito
         if r["Properties"].get("Targets", [{}])[0].get("Arn") == {"Ref": topic_id}
     ]
     [alert] = alert_rules
-    assert alert["Properties"]["EventPattern"]["detail-type"] == [FAILED]
+    assert alert["Properties"]["EventPattern"]["detail-type"] == FAILED
     transformer = alert["Properties"]["Targets"][0]["InputTransformer"]
     assert transformer["InputPathsMap"] == {
         "detail-type": "$.detail-type",
@@ -221,6 +223,21 @@ def documented_event(detail_type: str, data_sets: list[str]) -> dict[str, Any]:
     }
 
 
+def backfill_event(detail_type: str, data_set: str) -> dict[str, Any]:
+    """The backfill worker's end event, as it puts it on the default bus."""
+    return {
+        "version": "0",
+        "id": "6a7e8feb-b491-4cf7-a9f1-bf3703467718",
+        "detail-type": detail_type,
+        "source": "cdk-dataexchange-auto-export",
+        "account": "123456789012",
+        "time": "2026-11-27T12:00:00Z",
+        "region": "us-east-1",
+        "resources": [f"arn:aws:dataexchange:us-east-1:123456789012:event-actions/{'a' * 32}"],
+        "detail": {"DataSetId": data_set, "DataSetIds": [data_set], "RevisionIds": [], "Exported": 1, "Failed": 0},
+    }
+
+
 @pytest.mark.parametrize(
     ("event", "failed", "completed"),
     [
@@ -231,6 +248,9 @@ def documented_event(detail_type: str, data_sets: list[str]) -> dict[str, Any]:
         (documented_event("Auto-export Job Completed", [OTHER_DATA_SET]), False, False),
         (documented_event("Auto-Export job failed", [OTHER_DATA_SET, DATA_SET]), True, False),
         ({**documented_event("Auto-export Job Failed", [DATA_SET]), "source": "aws.s3"}, False, False),
+        (backfill_event("Backfill Failed", DATA_SET), True, False),
+        (backfill_event("Backfill Completed", DATA_SET), False, True),
+        (backfill_event("Backfill Failed", OTHER_DATA_SET), False, False),
     ],
     ids=[
         "completed",
@@ -240,6 +260,9 @@ def documented_event(detail_type: str, data_sets: list[str]) -> dict[str, Any]:
         "completed-for-another-data-set-of-the-product",
         "failed-for-several-data-sets-ours-among-them",
         "another-source",
+        "backfill-failed",
+        "backfill-completed",
+        "backfill-failed-for-another-data-set",
     ],
 )
 def test_the_rules_match_exactly_the_documented_events_of_their_data_set(

@@ -20,7 +20,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError, ReadTimeoutError
 
 from offline.endpoints import Call, Fault, LocalDataExchange, local_client
-from offline.endpoints.restjson import Authorization
+from offline.endpoints.protocol import Authorization
 
 ROOT = Path(__file__).resolve().parents[1]
 # botocore's "max_attempts" counts retries after the first call; "total_max_attempts" counts every call.

@@ -19,13 +19,16 @@ KMS_KEY_ARN = "arn:aws:kms:us-east-1:111111111111:key/1234abcd-12ab-34cd-56ef-12
 
 @pytest.fixture(scope="module")
 def existing_bucket_synth(tmp_path_factory: pytest.TempPathFactory) -> CliSynth:
-    """Every optional context key: an existing bucket, a key pattern with ${DataSet.Name}, a KMS key."""
+    """Every optional context key: an existing bucket, a key pattern with ${DataSet.Name}, a KMS key, adoption
+    and the newest 25 existing revisions."""
     return cdk_synth(
         tmp_path_factory.mktemp("existing") / "cdk.out",
         dataSetId=DATA_SET,
         bucketName="existing-bucket",
         keyPattern="${DataSet.Name}/${Revision.CreatedAt}/${Asset.Name}",
         kmsKeyArn=KMS_KEY_ARN,
+        adoptExisting="true",
+        exportExisting="25",
     )
 
 
@@ -77,7 +80,10 @@ def test_alert_email_makes_an_encrypted_tls_only_topic_that_failed_exports_reach
     assert (subscription["Properties"]["Protocol"], subscription["Properties"]["Endpoint"]) == ("email", ALERT_EMAIL)
     denied = [s for s in topic_policy["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Deny"]
     assert denied and all(s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in denied)
-    assert rule["Properties"]["EventPattern"]["detail-type"] == [{"equals-ignore-case": "Auto-export Job Failed"}]
+    assert rule["Properties"]["EventPattern"]["detail-type"] == [
+        {"equals-ignore-case": "Auto-export Job Failed"},
+        {"equals-ignore-case": "Backfill Failed"},
+    ]
     assert rule["Properties"]["Targets"][0]["Arn"] == {"Ref": topic_id}
 
 
@@ -113,6 +119,10 @@ def test_an_existing_bucket_prints_the_statement_to_add(existing_bucket_synth: C
     assert resource["Properties"]["Bucket"] == "existing-bucket"
     assert resource["Properties"]["KmsKeyArn"] == KMS_KEY_ARN
     assert resource["Properties"]["KeyPattern"] == "${DataSet.Name}/${Revision.CreatedAt}/${Asset.Name}"
+    assert (resource["Properties"]["AdoptExisting"], resource["Properties"]["ExportExistingRevisions"]) == (
+        "true",
+        "25",
+    )
 
 
 def test_synth_without_data_set_id_says_how_to_pass_it(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from offline.endpoints.restjson import Authorization
+from offline.endpoints.protocol import Authorization
 from offline.iam import Grant, IdentityPolicy
 
 JOBS = "arn:aws:dataexchange:us-east-1:123456789012:jobs/*"
@@ -68,13 +68,13 @@ def test_a_negated_operator_holds_when_the_key_is_missing() -> None:
     assert allowed([statement], "dataexchange:CreateJob", JOBS)
 
 
-def test_the_grant_used_names_its_statement_and_action() -> None:
-    policy = IdentityPolicy([EXPORT_JOBS])
+def test_the_grant_used_names_its_role_statement_and_action() -> None:
+    policy = IdentityPolicy([EXPORT_JOBS], role="WorkerRole")
     used = policy.allowing(
         Authorization("dataexchange:StartJob", JOBS, {"dataexchange:JobType": "EXPORT_REVISIONS_TO_S3"})
     )
-    assert used == Grant(("dataexchange:CreateJob", "dataexchange:StartJob"), "dataexchange:StartJob")
-    assert policy.grants() - {used} == {Grant(used.statement, "dataexchange:CreateJob")}
+    assert used == Grant("WorkerRole", ("dataexchange:CreateJob", "dataexchange:StartJob"), "dataexchange:StartJob")
+    assert policy.grants() - {used} == {Grant("WorkerRole", used.statement, "dataexchange:CreateJob")}
 
 
 @pytest.mark.parametrize(

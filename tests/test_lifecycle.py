@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +17,9 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
-from support import AuditedRuntime, CliSynth
+from support import Runner, synthesize_example
 
-from app import STACK_NAME, AutoExportStack
+from app import STACK_NAME
 from cdk_dataexchange_auto_export import RESOURCE_TYPE, AutoExportEventAction
 from dataexchange_auto_export_handler.properties import LOGICAL_ID_TAG, STACK_ID_TAG
 from offline.assembly import SynthesizedStack
@@ -30,53 +29,8 @@ from offline.iam import PermissionAudit
 from offline.lambda_runtime import LambdaRuntime
 from offline.toolchain import LAMBDA_VENVS
 
-Runner = Callable[..., OfflineCloudFormation]
 DATA_SET = "8d494cba5e4720172a1e69a6e1b8fed5"
 OTHER_DATA_SET = "aaaaaaaaaabbbbbbbbbbcccccccccc12"
-
-
-@pytest.fixture(scope="module", params=list(LAMBDA_VENVS))
-def lambda_python(request: pytest.FixtureRequest) -> Path:
-    python = LAMBDA_VENVS[request.param][0] / "bin" / "python"
-    if not python.exists():
-        pytest.fail(f"{python} is missing: run `make setup` (the README's test command does)")
-    return python
-
-
-@pytest.fixture(scope="module")
-def example_app(example_synth: CliSynth) -> SynthesizedStack:
-    """The example app as `cdk deploy` would see it."""
-    assert example_synth.returncode == 0, example_synth.output
-    return SynthesizedStack(example_synth.outdir, STACK_NAME)
-
-
-def synthesize(new_cdk_app: Callable[..., cdk.App], stack_name: str = STACK_NAME, **props: Any) -> SynthesizedStack:
-    """The example stack with other settings, synthesized in-process (a second `cdk synth`)."""
-    app = new_cdk_app()
-    AutoExportStack(app, stack_name, **props)
-    return SynthesizedStack(Path(app.synth().directory), stack_name)
-
-
-@pytest.fixture
-def state_file(tmp_path: Path) -> Path:
-    return tmp_path / "stack.json"
-
-
-@pytest.fixture
-def cloudformation(
-    endpoint: LocalDataExchange, state_file: Path, lambda_python: Path, permission_audit: PermissionAudit
-) -> Iterator[Runner]:
-    """Makes runners whose handler calls the test's endpoint; one stack (state file) unless told otherwise.
-    Afterwards, every call the handler made must have been allowed by its role."""
-    with ExitStack() as runners:
-
-        def runner(stack: SynthesizedStack, *, state: Path = state_file, **parameters: str) -> OfflineCloudFormation:
-            runtime = AuditedRuntime(lambda_python, endpoint, permission_audit)
-            runtime.cloudformation = runners.enter_context(OfflineCloudFormation(stack, state, runtime, parameters))
-            return runtime.cloudformation
-
-        yield runner
-    assert permission_audit.denied == [], "the role does not allow calls the handler made"
 
 
 def create_elsewhere(endpoint: LocalDataExchange, data_set: str = DATA_SET, **destination: Any) -> str:
@@ -133,7 +87,7 @@ def test_update_of_the_key_pattern_keeps_the_event_action(
     cloudformation: Runner,
 ) -> None:
     first = cloudformation(example_app).deploy()
-    changed = synthesize(new_cdk_app, data_set_id=DATA_SET, key_pattern="${Revision.Id}/${Asset.Name}")
+    changed = synthesize_example(new_cdk_app, data_set_id=DATA_SET, key_pattern="${Revision.Id}/${Asset.Name}")
 
     runner = cloudformation(changed)
     second = runner.deploy()
@@ -152,7 +106,7 @@ def test_update_to_another_data_set_replaces_the_event_action(
     cloudformation: Runner,
 ) -> None:
     first = cloudformation(example_app).deploy()
-    moved = synthesize(new_cdk_app, data_set_id=OTHER_DATA_SET)
+    moved = synthesize_example(new_cdk_app, data_set_id=OTHER_DATA_SET)
 
     runner = cloudformation(moved)
     second = runner.deploy()
@@ -348,7 +302,7 @@ def test_the_same_data_set_change_delivered_twice_leaves_one_event_action_on_the
     cloudformation: Runner,
 ) -> None:
     first = cloudformation(example_app).deploy()
-    moved = synthesize(new_cdk_app, data_set_id=OTHER_DATA_SET)
+    moved = synthesize_example(new_cdk_app, data_set_id=OTHER_DATA_SET)
     runner = cloudformation(moved)
     [logical_id] = moved.of_type(RESOURCE_TYPE)
     request = runner.request("Update", logical_id)
@@ -387,7 +341,7 @@ def test_two_stacks_with_the_same_logical_id_get_an_event_action_each(
     new_cdk_app: Callable[..., cdk.App], endpoint: LocalDataExchange, cloudformation: Runner, tmp_path: Path
 ) -> None:
     # Given dev and prod from one app in one account: same construct path, so the same logical id
-    dev, prod = (synthesize(new_cdk_app, name, data_set_id=DATA_SET) for name in ("Dev", "Prod"))
+    dev, prod = (synthesize_example(new_cdk_app, name, data_set_id=DATA_SET) for name in ("Dev", "Prod"))
     assert dev.of_type(RESOURCE_TYPE) == prod.of_type(RESOURCE_TYPE)
 
     outputs = [cloudformation(stack, state=tmp_path / f"{stack.stack_name}.json").deploy() for stack in (dev, prod)]
@@ -450,14 +404,19 @@ def test_a_whole_lifecycle_uses_every_grant_of_the_role(
 # --- adoption --------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("endpoint", ["as sent", "defaults filled in", "defaults left out"], indirect=True)
+@pytest.mark.parametrize(
+    "endpoint",
+    [{"answers": "as sent"}, {"answers": "defaults filled in"}, {"answers": "defaults left out"}],
+    indirect=True,
+    ids=["as-sent", "defaults-filled-in", "defaults-left-out"],
+)
 def test_adopt_existing_takes_over_an_event_action_made_elsewhere(
     new_cdk_app: Callable[..., cdk.App], endpoint: LocalDataExchange, cloudformation: Runner
 ) -> None:
     # Given the console made an event action to the stack's bucket (default pattern, SSE-S3, in whatever
     # form the service answers)
     existing = create_elsewhere(endpoint, Bucket="existing-bucket")
-    stack = synthesize(new_cdk_app, data_set_id=DATA_SET, bucket_name="existing-bucket", adopt_existing=True)
+    stack = synthesize_example(new_cdk_app, data_set_id=DATA_SET, bucket_name="existing-bucket", adopt_existing=True)
     runner = cloudformation(stack)
 
     outputs = runner.deploy()
@@ -479,7 +438,7 @@ def test_without_adopt_existing_an_event_action_made_elsewhere_fails_the_create(
 ) -> None:
     # The default pattern spelled out there, left out here: the same destination.
     existing = create_elsewhere(endpoint, Bucket="existing-bucket", KeyPattern="${Revision.CreatedAt}/${Asset.Name}")
-    stack = synthesize(new_cdk_app, data_set_id=DATA_SET, bucket_name="existing-bucket")
+    stack = synthesize_example(new_cdk_app, data_set_id=DATA_SET, bucket_name="existing-bucket")
 
     with pytest.raises(
         LifecycleError,
@@ -497,7 +456,7 @@ def test_an_event_action_to_another_destination_is_neither_adopted_nor_in_the_wa
     new_cdk_app: Callable[..., cdk.App], endpoint: LocalDataExchange, cloudformation: Runner
 ) -> None:
     other = create_elsewhere(endpoint, Bucket="existing-bucket", KeyPattern="${Asset.Id}")
-    stack = synthesize(new_cdk_app, data_set_id=DATA_SET, bucket_name="existing-bucket", adopt_existing=True)
+    stack = synthesize_example(new_cdk_app, data_set_id=DATA_SET, bucket_name="existing-bucket", adopt_existing=True)
 
     outputs = cloudformation(stack).deploy()
 
@@ -510,7 +469,7 @@ def test_adoption_survives_a_duplicate_create_delivery(
     new_cdk_app: Callable[..., cdk.App], endpoint: LocalDataExchange, cloudformation: Runner
 ) -> None:
     existing = create_elsewhere(endpoint, Bucket="existing-bucket")
-    stack = synthesize(new_cdk_app, data_set_id=DATA_SET, bucket_name="existing-bucket", adopt_existing=True)
+    stack = synthesize_example(new_cdk_app, data_set_id=DATA_SET, bucket_name="existing-bucket", adopt_existing=True)
     runner = cloudformation(stack)
     request = runner.request("Create", stack.of_type(RESOURCE_TYPE)[0])
 
@@ -520,7 +479,12 @@ def test_adoption_survives_a_duplicate_create_delivery(
     assert [item["Id"] for item in endpoint.event_actions()] == [existing]
 
 
-@pytest.mark.parametrize("endpoint", ["defaults filled in", "defaults left out"], indirect=True)
+@pytest.mark.parametrize(
+    "endpoint",
+    [{"answers": "defaults filled in"}, {"answers": "defaults left out"}],
+    indirect=True,
+    ids=["defaults-filled-in", "defaults-left-out"],
+)
 def test_an_equivalent_answer_is_not_a_change(
     example_app: SynthesizedStack, endpoint: LocalDataExchange, cloudformation: Runner
 ) -> None:

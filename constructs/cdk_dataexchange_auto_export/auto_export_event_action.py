@@ -21,6 +21,7 @@ from dataexchange_auto_export_handler.properties import (
     check_tags,
 )
 
+from .existing_revisions import ExistingRevisions
 from .provider import DATA_SERVICE_PRINCIPAL, WRITE_ACTIONS, AutoExportEventActionProvider
 
 if TYPE_CHECKING:
@@ -57,6 +58,7 @@ class AutoExportEventAction(Construct):
         removal_policy: RemovalPolicy = RemovalPolicy.DESTROY,
         adopt_existing: bool = False,
         alert_topic: sns.ITopic | None = None,
+        export_existing_revisions: ExistingRevisions = ExistingRevisions.NONE,
     ) -> None:
         """
         :param data_set_id: id of the entitled data set whose new revisions are exported.
@@ -78,6 +80,12 @@ class AutoExportEventAction(Construct):
             ``failure_notification()`` as the message (``on_export_failed`` with that target). For a topic
             encrypted with a key of this app, EventBridge is allowed to use the key.
             Default: - no alert (see ``on_export_failed`` and ``metric_failed_exports``)
+        :param export_existing_revisions: revisions published before the event action existed to export too,
+            once: ``ExistingRevisions.ALL`` or ``ExistingRevisions.latest(n)``, oldest first, one export job
+            each, to the same bucket, key pattern and encryption, skipping any already exported there. A worker
+            function does it after the deploy, which never waits for it nor fails because of it; it reports with
+            a ``Backfill Completed`` or ``Backfill Failed`` event (``on_export_completed``/``on_export_failed``
+            match them). Also on an update that asks for more. Default: ExistingRevisions.NONE
         """
         super().__init__(scope, id)
         tags = dict(tags or {})
@@ -86,7 +94,11 @@ class AutoExportEventAction(Construct):
         provider = AutoExportEventActionProvider.of(self)
         if encryption_key is not None:
             provider.allow_key(encryption_key)
-        if key_pattern is not None and (Token.is_unresolved(key_pattern) or "${DataSet.Name}" in key_pattern):
+        # The service reads the data set's name as the caller for such a pattern (or one not known yet).
+        names_data_set = key_pattern is not None and (
+            Token.is_unresolved(key_pattern) or "${DataSet.Name}" in key_pattern
+        )
+        if names_data_set:
             provider.allow_data_set_name_lookup(data_set_id)
 
         properties = EventActionProperties(
@@ -96,7 +108,12 @@ class AutoExportEventAction(Construct):
             kms_key_arn=encryption_key.key_arn if encryption_key is not None else None,
             tags=tags,
             adopt_existing=adopt_existing,
+            existing_revisions=export_existing_revisions.value,
         )
+        if export_existing_revisions.value is not None:
+            from .backfill_worker import BackfillWorker
+
+            BackfillWorker.of(self).allow(data_set_id, bucket, encryption_key, names_data_set)
         self.resource = CustomResource(
             self,
             "Resource",

@@ -1,4 +1,5 @@
-"""What Data Exchange tells EventBridge about auto-exports, as rules, metrics and a message.
+"""What Data Exchange tells EventBridge about auto-exports (and the backfill worker about its exports), as
+rules, metrics and a message.
 
 Data Exchange sends `Auto-export Job Completed` and `Auto-export Job Failed` events (source
 `aws.dataexchange`, best-effort delivery) to the default bus of the data set's Region. They carry
@@ -18,16 +19,22 @@ from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_events as events
 
+from dataexchange_auto_export_handler.properties import BACKFILL_SOURCE
+
 Outcome = Literal["failed", "completed"]
-SOURCE = "aws.dataexchange"
-DETAIL_TYPES: dict[Outcome, str] = {"failed": "Auto-export Job Failed", "completed": "Auto-export Job Completed"}
+SOURCES = ["aws.dataexchange", BACKFILL_SOURCE]
+# Data Exchange's, then the backfill worker's, which carries detail.DataSetIds and RevisionIds alike.
+DETAIL_TYPES: dict[Outcome, tuple[str, str]] = {
+    "failed": ("Auto-export Job Failed", "Backfill Failed"),
+    "completed": ("Auto-export Job Completed", "Backfill Completed"),
+}
 
 
 def export_events(outcome: Outcome, data_set_id: str) -> dict[str, Any]:
-    """The event pattern of one outcome of auto-exports of one data set, as `Rule.add_event_pattern` takes it."""
+    """The event pattern of one outcome of exports of one data set, as `Rule.add_event_pattern` takes it."""
     return {
-        "source": [SOURCE],
-        "detail_type": events.Match.equals_ignore_case(DETAIL_TYPES[outcome]),
+        "source": SOURCES,
+        "detail_type": [item for name in DETAIL_TYPES[outcome] for item in events.Match.equals_ignore_case(name)],
         "detail": {"DataSetIds": [data_set_id]},
     }
 

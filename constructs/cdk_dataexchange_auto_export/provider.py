@@ -79,6 +79,8 @@ class AutoExportEventActionProvider(Construct):
             "dataexchange:ListEventActions supports no resource-level permissions; the statement allows only "
             "that read-only action, which a repeated Create uses to find the event action it already made.",
         )
+        # Shared with the backfill worker, if the stack has one: one asset, staged once.
+        self.code = handler_code()
         self.function = lambda_.Function(
             self,
             "Handler",
@@ -88,7 +90,7 @@ class AutoExportEventActionProvider(Construct):
             memory_size=128,
             timeout=HANDLER_TIMEOUT,
             handler="dataexchange_auto_export_handler.index.handler",
-            code=handler_code(),
+            code=self.code,
             role=self.role,
             log_group=self.log_group,
         )

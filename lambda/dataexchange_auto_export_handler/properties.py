@@ -63,8 +63,23 @@ _KMS_KEY_ARN = re.compile(
 
 # ServiceToken and ServiceTimeout are CloudFormation's own; it passes them along with ours.
 _KNOWN_PROPERTIES = frozenset(
-    {"ServiceToken", "ServiceTimeout", "DataSetId", "Bucket", "KeyPattern", "KmsKeyArn", "Tags", "AdoptExisting"}
+    {
+        "ServiceToken",
+        "ServiceTimeout",
+        "DataSetId",
+        "Bucket",
+        "KeyPattern",
+        "KmsKeyArn",
+        "Tags",
+        "AdoptExisting",
+        "ExportExistingRevisions",
+    }
 )
+# The source of the events the backfill worker sends when it ends ("Backfill Completed" / "Backfill Failed").
+BACKFILL_SOURCE = "cdk-dataexchange-auto-export"
+# A data set holds at most this many revisions (the service's quota), so no backfill asks for more.
+MAX_REVISIONS = 10_000
+ALL_REVISIONS = "ALL"
 
 
 class PropertyError(ValueError):
@@ -114,6 +129,14 @@ def check_tags(tags: Mapping[str, str], name: str = "Tags", skip: Callable[[str]
             )
 
 
+def check_existing_revisions(value: str, name: str = "ExportExistingRevisions") -> None:
+    """ALL, or how many of the newest revisions: 1 to MAX_REVISIONS."""
+    if value != ALL_REVISIONS and not (value.isdigit() and 1 <= int(value) <= MAX_REVISIONS):
+        raise PropertyError(
+            f"{name} {value!r} must be {ALL_REVISIONS} or a number of revisions from 1 to {MAX_REVISIONS}"
+        )
+
+
 def check_bucket_name(value: str, name: str = "Bucket") -> None:
     if (
         not _BUCKET_NAME.match(value)
@@ -160,6 +183,7 @@ class EventActionProperties:
     kms_key_arn: str | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
     adopt_existing: bool = False
+    existing_revisions: str | None = None  # ALL, or the number of newest revisions to export; None: none
 
     @classmethod
     def from_resource_properties(cls, properties: Mapping[str, Any]) -> EventActionProperties:
@@ -184,7 +208,11 @@ class EventActionProperties:
         if kms_key_arn is not None:
             check_kms_key_arn(kms_key_arn)
         check_tags(tags)
-        return cls(data_set_id, bucket, key_pattern, kms_key_arn, dict(tags), _boolean(properties, "AdoptExisting"))
+        existing_revisions = _optional_string(properties, "ExportExistingRevisions")
+        if existing_revisions is not None:
+            check_existing_revisions(existing_revisions)
+        adopt_existing = _boolean(properties, "AdoptExisting")
+        return cls(data_set_id, bucket, key_pattern, kms_key_arn, dict(tags), adopt_existing, existing_revisions)
 
     def to_resource_properties(self) -> dict[str, Any]:
         """The inverse of `from_resource_properties`; what is not set is left out of the template."""
@@ -197,7 +225,19 @@ class EventActionProperties:
             properties["Tags"] = dict(self.tags)
         if self.adopt_existing:
             properties["AdoptExisting"] = "true"
+        if self.existing_revisions is not None:
+            properties["ExportExistingRevisions"] = self.existing_revisions
         return properties
+
+    def widens_backfill_of(self, old: EventActionProperties | None) -> bool:
+        """Whether these properties ask for existing revisions that `old` (None: a new event action) did not."""
+        if self.existing_revisions is None:
+            return False
+        if old is None or old.existing_revisions is None or old.data_set_id != self.data_set_id:
+            return True
+        if old.existing_revisions == ALL_REVISIONS:
+            return False
+        return self.existing_revisions == ALL_REVISIONS or int(self.existing_revisions) > int(old.existing_revisions)
 
     @property
     def effective_key_pattern(self) -> str:

@@ -1,7 +1,7 @@
 """Local AWS endpoints that unmodified boto3 clients can call: today, AWS Data Exchange.
 
 Point a client at one with ``endpoint_url=`` or ``AWS_ENDPOINT_URL_DATAEXCHANGE=http://127.0.0.1:PORT``.
-`restjson` speaks the REST-JSON protocol from botocore's own service model and `server` serves a
+`protocol` speaks the REST-JSON protocol from botocore's own service model and `server` serves a
 table of operations over HTTP with a call log; `faults` injects failures; `dataexchange` holds the
 Data Exchange state and operations, and `dataexchange_rules` what that service enforces beyond
 botocore's model.

@@ -5,17 +5,17 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
-import boto3
 from botocore.config import Config
 
 from ..account import ACCOUNT, REGION, partition_of
 from . import dataexchange_rules as rules
-from .dataexchange_exports import EventSink, Exports, Publication
+from .dataexchange_jobs import JOB_TICKS, Jobs
+from .dataexchange_revisions import EventSink, Publication, Revisions
 from .dataexchange_state import Item, State, new_id, now, page
-from .restjson import Operation, Request, ServiceError, validation_error
-from .server import LocalEndpoint
+from .protocol import Operation, Request, ServiceError, validation_error
+from .server import LocalEndpoint, client
 
 if TYPE_CHECKING:
     from mypy_boto3_dataexchange import DataExchangeClient
@@ -23,14 +23,7 @@ if TYPE_CHECKING:
 
 def local_client(url: str, *, region: str = REGION, config: Config | None = None) -> DataExchangeClient:
     """An unmodified boto3 Data Exchange client for a local endpoint, with throwaway credentials."""
-    return boto3.client(
-        "dataexchange",
-        region_name=region,
-        endpoint_url=url,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        config=config,
-    )
+    return cast("DataExchangeClient", client("dataexchange", url, region=region, config=config))
 
 
 def _data_set_of(event: Mapping[str, Any] | None) -> str:
@@ -68,7 +61,7 @@ class LocalDataExchange(LocalEndpoint):
 
     An event action may name any well-formed data set id: the account is taken to be entitled to it.
     `s3_root` is where exports write objects (none: nowhere); `events` receives what Data Exchange
-    sends EventBridge.
+    sends EventBridge; an export job runs for `job_ticks` requests.
     """
 
     def __init__(
@@ -78,12 +71,14 @@ class LocalDataExchange(LocalEndpoint):
         answers: Answers = "as sent",
         s3_root: Path | None = None,
         events: EventSink | None = None,
+        job_ticks: int = JOB_TICKS,
     ) -> None:
         self._state_file = state_file
         self._state = State.load(state_file)
         self._account = account
         self._answers = answers
-        self._exports = Exports(self._state, account, s3_root, events)
+        self._jobs = Jobs(self._state, account, s3_root, job_ticks)
+        self._revisions = Revisions(self._state, account, self._jobs, events)
         operations: dict[str, Operation] = {
             "CreateEventAction": self._create_event_action,
             "GetEventAction": self._get_event_action,
@@ -93,18 +88,25 @@ class LocalDataExchange(LocalEndpoint):
             "TagResource": self._tag_resource,
             "UntagResource": self._untag_resource,
             "ListTagsForResource": self._list_tags_for_resource,
-            "GetDataSet": self._exports.get_data_set,
-            "ListDataSetRevisions": self._exports.list_data_set_revisions,
-            "GetRevision": self._exports.get_revision,
-            "GetJob": self._exports.get_job,
-            "ListJobs": self._exports.list_jobs,
+            "GetDataSet": self._revisions.get_data_set,
+            "ListDataSetRevisions": self._revisions.list_data_set_revisions,
+            "GetRevision": self._revisions.get_revision,
+            "CreateJob": self._jobs.create_job,
+            "StartJob": self._jobs.start_job,
+            "CancelJob": self._jobs.cancel_job,
+            "GetJob": self._jobs.get_job,
+            "ListJobs": self._jobs.list_jobs,
         }
-        super().__init__("dataexchange", operations)
+        super().__init__("dataexchange", {name: self._ticking(operation) for name, operation in operations.items()})
 
     def event_actions(self) -> list[Item]:
         """What the endpoint stores: every Action as it was sent."""
         with self.lock:
             return copy.deepcopy(list(self._state.event_actions.values()))
+
+    def revisions(self, data_set_id: str) -> list[Item]:
+        with self.lock:
+            return copy.deepcopy([item for item in self._state.revisions.values() if item["DataSetId"] == data_set_id])
 
     def jobs(self) -> list[Item]:
         with self.lock:
@@ -113,17 +115,40 @@ class LocalDataExchange(LocalEndpoint):
     def entitle(self, data_set_id: str, name: str | None = None) -> Item:
         """The account subscribes to a data set (made on first use)."""
         with self.lock:
-            data_set = copy.deepcopy(self._exports.entitle(data_set_id, name))
+            data_set = copy.deepcopy(self._revisions.entitle(data_set_id, name))
             self._save()
         return data_set
 
+    def add_revision(
+        self, data_set_id: str, asset_names: Sequence[str], *, finalized: bool = True, revoked: bool = False
+    ) -> Item:
+        """A revision the provider published before (no event action runs), for a backfill to find."""
+        with self.lock:
+            revision = self._revisions.add_revision(data_set_id, asset_names, finalized=finalized, revoked=revoked)
+            self._save()
+            return copy.deepcopy(revision)
+
     def publish(self, data_set_id: str, asset_names: Sequence[str], fail: str | None = None) -> Publication:
         """The provider publishes a revision; every event action on the data set exports it, or fails to
-        (`fail`: a cause of `dataexchange_exports.FAILURES`), and Data Exchange sends its events."""
+        (`fail`: a cause of `dataexchange_jobs.FAILURES`), and Data Exchange sends its events."""
         with self.lock:
-            publication = self._exports.publish(data_set_id, asset_names, fail)
+            publication = self._revisions.publish(data_set_id, asset_names, fail)
             self._save()
         return copy.deepcopy(publication)
+
+    def fail_next_export(self, revision_id: str, cause: str) -> None:
+        """The next export job of the revision ends in ERROR for `cause` (of `dataexchange_jobs.FAILURES`)."""
+        with self.lock:
+            self._jobs.fail_next_export(revision_id, cause)
+
+    def _ticking(self, operation: Operation) -> Operation:
+        def ticked(params: dict[str, Any], request: Request) -> Mapping[str, Any] | None:
+            self._jobs.tick()
+            output = operation(params, request)
+            self._save()
+            return output
+
+        return ticked
 
     def _save(self) -> None:
         self._state.save(self._state_file)
@@ -207,7 +232,6 @@ class LocalDataExchange(LocalEndpoint):
             "UpdatedAt": created,
         }
         self._state.event_actions[event_action_id] = item
-        self._save()
         return self._answer(item)
 
     def _get_event_action(self, params: dict[str, Any], request: Request) -> dict[str, Any]:
@@ -220,7 +244,6 @@ class LocalDataExchange(LocalEndpoint):
             self._authorize_as_caller(request, params["Action"], _data_set_of(item["Event"]), "kms:CreateGrant")
             item["Action"] = params["Action"]
         item["UpdatedAt"] = now()
-        self._save()
         return self._answer(item)
 
     def _delete_event_action(self, params: dict[str, Any], request: Request) -> None:
@@ -230,7 +253,6 @@ class LocalDataExchange(LocalEndpoint):
         if key:
             request.authorize("kms:RevokeGrant", key)
         del self._state.event_actions[item["Id"]]
-        self._save()
 
     def _list_event_actions(self, params: dict[str, Any], request: Request) -> dict[str, Any]:
         # No resource-level permissions: "*" is the only resource the action accepts.
@@ -250,12 +272,10 @@ class LocalDataExchange(LocalEndpoint):
         tags = {**item["Tags"], **params["Tags"]}
         rules.check_tags(tags)
         item["Tags"] = tags
-        self._save()
 
     def _untag_resource(self, params: dict[str, Any], request: Request) -> None:
         item = self._by_arn(params["ResourceArn"], request, "dataexchange:UntagResource")
         item["Tags"] = {key: value for key, value in item["Tags"].items() if key not in params["TagKeys"]}
-        self._save()
 
     def _list_tags_for_resource(self, params: dict[str, Any], request: Request) -> dict[str, Any]:
         return {"Tags": self._by_arn(params["ResourceArn"], request, "dataexchange:ListTagsForResource")["Tags"]}

@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from .restjson import ServiceError, validation_error
+from .protocol import ServiceError, validation_error
 
 IDENTIFIER = re.compile(r"^[a-zA-Z0-9]{30,40}$")
 TAGS_PER_RESOURCE = 50

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import base64
 import binascii
-import copy
 import json
 import secrets
 import string
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from ..account import partition_of
 from ..files import write_atomically
-from .restjson import validation_error
+from .protocol import validation_error
 
 # The service's default page size is undocumented. A small one makes every client that forgets to
 # follow NextToken miss results here, as it eventually would against the service.
@@ -31,9 +31,17 @@ def new_id() -> str:
     return "".join(secrets.choice(_ID_ALPHABET) for _ in range(30 + secrets.randbelow(11)))
 
 
+_last = datetime.min.replace(tzinfo=UTC)
+_clock_lock = threading.Lock()
+
+
 def now() -> str:
-    # Microseconds internally keep creation order and UpdatedAt > CreatedAt; the wire gets milliseconds.
-    return datetime.now(UTC).isoformat(timespec="microseconds")
+    """The time, at least a millisecond after the last one this process gave: the wire carries milliseconds,
+    and two items made by two requests are never made at the same instant by the service either."""
+    global _last
+    with _clock_lock:
+        _last = max(datetime.now(UTC), _last + timedelta(milliseconds=1))
+        return _last.isoformat(timespec="microseconds")
 
 
 def arn(region: str, account: str, resource: str) -> str:
@@ -72,12 +80,14 @@ def page(items: list[Item], params: Mapping[str, Any], key: str, *, newest_first
 
 @dataclass
 class State:
-    """Every item by id. Revisions carry their DataSetId and their Assets; jobs their Details."""
+    """Every item by id (revisions carry their DataSetId and Assets, jobs their Details), and the clock
+    jobs run by: one tick per request."""
 
     event_actions: dict[str, Item] = field(default_factory=dict)
     data_sets: dict[str, Item] = field(default_factory=dict)
     revisions: dict[str, Item] = field(default_factory=dict)
     jobs: dict[str, Item] = field(default_factory=dict)
+    clock: int = 0
 
     _KEYS = ("EventActions", "DataSets", "Revisions", "Jobs")
 
@@ -86,13 +96,13 @@ class State:
         if path is None or not path.exists() or not path.stat().st_size:
             return cls()
         raw = json.loads(path.read_text(encoding="utf-8"))
-        return cls(*({item["Id"]: item for item in raw.get(key, [])} for key in cls._KEYS))
+        event_actions, data_sets, revisions, jobs = (
+            {item["Id"]: item for item in raw.get(key, [])} for key in cls._KEYS
+        )
+        return cls(event_actions, data_sets, revisions, jobs, raw.get("Clock", 0))
 
     def save(self, path: Path | None) -> None:
         if path is not None:
             tables = (self.event_actions, self.data_sets, self.revisions, self.jobs)
-            state = {key: list(table.values()) for key, table in zip(self._KEYS, tables, strict=True)}
-            write_atomically(path, json.dumps(state, indent=2, sort_keys=True))
-
-    def copy(self) -> State:
-        return copy.deepcopy(self)
+            state: dict[str, Any] = {key: list(table.values()) for key, table in zip(self._KEYS, tables, strict=True)}
+            write_atomically(path, json.dumps({**state, "Clock": self.clock}, indent=2, sort_keys=True))

@@ -8,7 +8,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Literal, get_args
 
-from .restjson import ServiceError, enum_of, service_model
+from .protocol import ServiceError, enum_of, service_model
 
 WILDCARD = "*"
 FaultKind = Literal["throttle", "internal", "access_denied", "validation", "not_found", "latency"]

@@ -13,10 +13,14 @@ from types import TracebackType
 from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
+import boto3
+from botocore.config import Config
+
 from ..account import REGION
 from .faults import Fault, Faults
-from .restjson import (
+from .protocol import (
     Authorization,
+    HttpRequest,
     Operation,
     Request,
     Response,
@@ -87,6 +91,10 @@ class LocalEndpoint:
         self.stop()
 
     @property
+    def running(self) -> bool:
+        return self._server is not None
+
+    @property
     def url(self) -> str:
         if self._server is None:
             raise RuntimeError("The endpoint is not running: call start() first")
@@ -105,7 +113,8 @@ class LocalEndpoint:
         """Answers one HTTP request; separate from the HTTP server so the logic has no socket in it."""
         request_id = str(uuid.uuid4())
         url = urlsplit(target)
-        routed = self._router.match(method, url.path)
+        http = HttpRequest(method, url.path, parse_qs(url.query, keep_blank_values=True), headers, body)
+        routed = self._router.match(http)
         name = routed[0].name if routed else _UNKNOWN_OPERATION
         request = Request(*_credential_scope(headers.get("authorization")))
         try:
@@ -113,7 +122,7 @@ class LocalEndpoint:
                 raise ServiceError("UnknownOperationException", f"No operation for {method} {url.path}")
             operation, labels = routed
             self._faults.apply(name)
-            params = read_input(operation, labels, parse_qs(url.query, keep_blank_values=True), body)
+            params = read_input(operation, labels, http)
             # Serialised under the lock too: the output may be stored state that another request changes.
             with self.lock:
                 response = success_response(operation, self._operations[name](params, request), request_id)
@@ -126,6 +135,18 @@ class LocalEndpoint:
         with self.lock:
             self._calls.append(Call(name, response.status, request.caller, tuple(request.authorizations)))
         return response
+
+
+def client(service_name: str, url: str, *, region: str = REGION, config: Config | None = None) -> Any:
+    """An unmodified boto3 client for a local endpoint, with throwaway credentials (access key `testing`)."""
+    return boto3.client(
+        service_name,  # type: ignore[call-overload]  # boto3-stubs types each service's name as a Literal
+        region_name=region,
+        endpoint_url=url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=config,
+    )
 
 
 def _credential_scope(authorization: str | None) -> tuple[str, str]:

@@ -1,8 +1,10 @@
-"""A REST-JSON protocol layer driven by a botocore service model: routing, parsing, validation, serializing.
+"""AWS's JSON protocols, driven by a botocore service model: routing, parsing, validation, serializing.
 
-Routes, parameter locations and shapes come from botocore's own model, so requests are read exactly
-as boto3 serialises them and answers are parsed exactly as boto3 expects. Nothing here knows a
-particular service: `service.py` supplies the operations.
+REST-JSON (Data Exchange, Lambda: the operation from the method and path, parameters from the path,
+query string, headers and a JSON or raw body) and JSON 1.1 (EventBridge: the operation from the
+X-Amz-Target header, parameters in a JSON body). Routes, parameter locations and shapes come from
+botocore's own model, so requests are read exactly as boto3 serialises them and answers are parsed
+exactly as boto3 expects. Nothing here knows a particular service: each endpoint supplies operations.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ _PYTHON_TYPES: dict[str, type | tuple[type, ...]] = {
     "map": dict,
     "list": list,
     "string": str,
-    "blob": str,
+    "blob": (str, bytes),
     "integer": int,
     "long": int,
     "boolean": bool,
@@ -77,11 +79,22 @@ class _Route:
     operation: OperationModel
 
 
+@dataclass(frozen=True)
+class HttpRequest:
+    method: str
+    path: str
+    query: Mapping[str, list[str]]
+    headers: Mapping[str, str]  # names in lower case
+    body: bytes
+
+
 class Router:
-    """Finds the operation an HTTP method and path address, and the path's labels."""
+    """Finds the operation a request addresses, and its path labels."""
 
     def __init__(self, model: ServiceModel, operations: Mapping[str, object]) -> None:
+        self._model = model
         self._routes = tuple(self._route(model.operation_model(name)) for name in operations)
+        self._names = set(operations)
 
     @staticmethod
     def _route(operation: OperationModel) -> _Route:
@@ -95,10 +108,15 @@ class Router:
         pattern += re.escape(template[position:])
         return _Route(operation.http["method"], re.compile(f"^{pattern}$"), operation)
 
-    def match(self, method: str, path: str) -> tuple[OperationModel, dict[str, str]] | None:
+    def match(self, request: HttpRequest) -> tuple[OperationModel, dict[str, str]] | None:
+        if self._model.metadata["protocol"] == "json":
+            prefix, _, name = request.headers.get("x-amz-target", "").partition(".")
+            if prefix == self._model.metadata["targetPrefix"] and name in self._names:
+                return self._model.operation_model(name), {}
+            return None
         for route in self._routes:
-            matched = route.path.match(path)
-            if matched and route.method == method:
+            matched = route.path.match(request.path)
+            if matched and route.method == request.method:
                 return route.operation, {name: unquote(value) for name, value in matched.groupdict().items()}
         return None
 
@@ -211,28 +229,36 @@ def _check(shape: Shape, value: Any, path: str) -> None:
             raise validation_error(f"{path}: {value!r} does not match the pattern {shape.metadata['pattern']}")
 
 
-def read_input(
-    operation: OperationModel, labels: Mapping[str, str], query: Mapping[str, list[str]], body: bytes
-) -> dict[str, Any]:
-    """The operation's parameters from the path labels, the query string and the JSON body, validated."""
+def read_input(operation: OperationModel, labels: Mapping[str, str], request: HttpRequest) -> dict[str, Any]:
+    """The operation's parameters from the path labels, query string, headers and body, validated."""
     shape = operation.input_shape
     if shape is None:
         return {}
-    try:
-        payload = json.loads(body) if body.strip() else {}
-    except ValueError:
-        raise validation_error("The request body is not valid JSON") from None
-    if not isinstance(payload, dict):
-        raise validation_error("The request body must be a JSON object")
+    raw_payload = shape.serialization.get("payload")
     params: dict[str, Any] = {}
+    if raw_payload is not None and shape.members[raw_payload].type_name == "blob":
+        # The whole body is one member (Lambda's Invoke Payload), not a JSON object of members.
+        payload: dict[str, Any] = {}
+        if request.body:
+            params[raw_payload] = request.body
+    else:
+        try:
+            payload = json.loads(request.body) if request.body.strip() else {}
+        except ValueError:
+            raise validation_error("The request body is not valid JSON") from None
+        if not isinstance(payload, dict):
+            raise validation_error("The request body must be a JSON object")
     for name, member in shape.members.items():
         location = member.serialization.get("location")
         wire_name = member.serialization.get("name", name)
         if location == "uri":
             if wire_name in labels:
                 params[name] = _from_text(member, labels[wire_name], name)
+        elif location == "header":
+            if wire_name.lower() in request.headers:
+                params[name] = _from_text(member, request.headers[wire_name.lower()], name)
         elif location == "querystring":
-            values = query.get(wire_name)
+            values = request.query.get(wire_name)
             if values:
                 params[name] = (
                     [_from_text(member.member, value, name) for value in values]
@@ -246,16 +272,36 @@ def read_input(
 
 
 def success_response(operation: OperationModel, output: Mapping[str, Any] | None, request_id: str) -> Response:
+    """The answer: status and header members where the model puts them, then a raw or JSON body."""
     status = int(operation.http.get("responseCode", 200))
     headers = {"x-amzn-RequestId": request_id}
-    if operation.output_shape is None or output is None:
+    shape = operation.output_shape
+    if shape is None or output is None:
         return Response(status, headers)
-    headers["Content-Type"] = "application/json"
-    return Response(status, headers, json.dumps(to_wire(operation.output_shape, output)).encode())
+    for name, member in shape.members.items():
+        location = member.serialization.get("location")
+        if output.get(name) is None:
+            continue
+        if location == "statusCode":
+            status = int(output[name])
+        elif location == "header":
+            headers[member.serialization.get("name", name)] = str(output[name])
+    raw_payload = shape.serialization.get("payload")
+    if raw_payload is not None and shape.members[raw_payload].type_name == "blob":
+        body = output.get(raw_payload) or b""
+        return Response(status, headers, body.encode() if isinstance(body, str) else body)
+    json_1_1 = operation.service_model.metadata["protocol"] == "json"
+    headers["Content-Type"] = "application/x-amz-json-1.1" if json_1_1 else "application/json"
+    return Response(status, headers, json.dumps(to_wire(shape, output)).encode())
 
 
 def error_response(model: ServiceModel, error: ServiceError, request_id: str) -> Response:
-    if error.code in model.shape_names:
+    if model.metadata["protocol"] == "json":
+        # JSON 1.1 names the error in the body; botocore reads `__type` and `message`.
+        shape = model.shape_for(error.code) if error.code in model.shape_names else None
+        status = int(shape.metadata.get("error", {}).get("httpStatusCode", 400)) if shape else 400
+        body = {"__type": error.code, "message": error.message, **error.members}
+    elif error.code in model.shape_names:
         shape = model.shape_for(error.code)
         status = int(shape.metadata["error"]["httpStatusCode"])
         body = to_wire(shape, {"Message": error.message, **error.members})

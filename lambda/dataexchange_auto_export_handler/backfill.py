@@ -1,0 +1,364 @@
+"""Export the revisions published before an event action existed: plain functions over boto3 clients.
+
+An event action exports only revisions published after it exists. The backfill exports the others
+(CreatedAt up to the event action's own), oldest first, one EXPORT_REVISIONS_TO_S3 job per revision,
+to the event action's bucket, key pattern and encryption, skipping every revision that already has a
+COMPLETED or IN_PROGRESS export job to that bucket and pattern. It keeps at most MAX_IN_FLIGHT jobs
+running (the account's 5 concurrent export jobs are shared with auto-export and everyone else),
+waits out a full quota, hands over to a fresh invocation of its function before its own runs out
+(the hand-over payload is a cursor), stops when the event action is gone, and ends with an
+EventBridge event. Nothing here fails a deployment: the worker runs on its own, after it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from botocore.exceptions import ClientError
+
+from .properties import BACKFILL_SOURCE, DEFAULT_KEY_PATTERN
+
+if TYPE_CHECKING:
+    from mypy_boto3_dataexchange import DataExchangeClient
+    from mypy_boto3_dataexchange.type_defs import (
+        ActionTypeDef,
+        ExportRevisionsToS3RequestDetailsTypeDef,
+        ExportServerSideEncryptionTypeDef,
+        GetEventActionResponseTypeDef,
+        GetJobResponseTypeDef,
+    )
+    from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_lambda import LambdaClient
+
+logger = logging.getLogger(__name__)
+
+MAX_IN_FLIGHT = 2
+# Hand over with this much of the invocation left (a quarter of it at most): enough for the hand-over
+# and a last poll.
+HANDOVER_MARGIN_MS = 120_000
+# A StartJob refused for the quota, or a job ended by it, is tried again this many times in all.
+ATTEMPTS_PER_REVISION = 5
+# The end event lists this many failures at most (an event may hold 1 MB, a hand-over payload too).
+LISTED_FAILURES = 50
+PAGE = 200  # the most ListDataSetRevisions and ListJobs return at once
+_BUSY = ("ServiceLimitExceededException", "ConflictException", "ThrottlingException", "TooManyRequestsException")
+_RUNNING_OR_DONE = ("IN_PROGRESS", "COMPLETED")
+# A manual export job's default key pattern, unlike an event action's.
+_JOB_DEFAULT_KEY_PATTERN = "${Asset.Name}"
+
+
+class LambdaContext(Protocol):
+    invoked_function_arn: str
+
+    def get_remaining_time_in_millis(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class Clients:
+    dataexchange: DataExchangeClient
+    lambda_: LambdaClient
+    events: EventBridgeClient
+
+
+@dataclass
+class Cursor:
+    """Where a backfill stands: the whole state a hand-over carries, whatever the data set's size."""
+
+    data_set_id: str
+    event_action_arn: str
+    latest: int | None = None  # the newest n revisions, or None for all
+    oldest: tuple[str, str] | None = None  # (CreatedAt, Id) of the oldest revision in scope, fixed at the start
+    after: tuple[str, str] | None = None  # (CreatedAt, Id) of the newest revision dealt with so far
+    in_flight: list[dict[str, Any]] = field(default_factory=list)  # {JobId, RevisionId, Attempt, Started}
+    retry: list[dict[str, Any]] = field(default_factory=list)  # {RevisionId, Attempt}: ended by the quota
+    exported: int = 0
+    skipped: int = 0
+    failed: int = 0
+    failures: list[dict[str, Any]] = field(default_factory=list)  # {RevisionId, Errors}, at most LISTED_FAILURES
+    invocation: int = 1
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> Cursor:
+        cursor = cls(**payload)
+        cursor.oldest = tuple(cursor.oldest) if cursor.oldest else None  # type: ignore[assignment]
+        cursor.after = tuple(cursor.after) if cursor.after else None  # type: ignore[assignment]
+        return cursor
+
+    def to_payload(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Destination:
+    bucket: str
+    key_pattern: str
+    encryption: ExportServerSideEncryptionTypeDef | None
+
+    @classmethod
+    def of_event_action(cls, action: ActionTypeDef) -> Destination:
+        export = action["ExportRevisionToS3"]
+        destination = export["RevisionDestination"]
+        return cls(
+            destination["Bucket"], destination.get("KeyPattern") or DEFAULT_KEY_PATTERN, export.get("Encryption")
+        )
+
+    def receives(self, job: dict[str, Any]) -> list[str]:
+        """The revisions an export job exports (or exported) here: same bucket, same key pattern."""
+        details = job.get("Details", {}).get("ExportRevisionsToS3") or {}
+        default = DEFAULT_KEY_PATTERN if details.get("EventActionArn") else _JOB_DEFAULT_KEY_PATTERN
+        return [
+            destination["RevisionId"]
+            for destination in details.get("RevisionDestinations", [])
+            if destination["Bucket"] == self.bucket and (destination.get("KeyPattern") or default) == self.key_pattern
+        ]
+
+
+def _position(revision: dict[str, Any]) -> tuple[str, str]:
+    """Where a revision stands in publication order: comparable as strings, and small enough for a cursor."""
+    created: datetime = revision["CreatedAt"]
+    return created.isoformat(timespec="microseconds"), revision["Id"]
+
+
+def _pages(call: Callable[..., Any], key: str, **params: Any) -> Iterator[list[dict[str, Any]]]:
+    token = None
+    while True:
+        page = call(**params, MaxResults=PAGE, **({"NextToken": token} if token else {}))
+        yield page[key]
+        token = page.get("NextToken")
+        if not token:
+            return
+
+
+def revisions_in_scope(dataexchange: DataExchangeClient, cursor: Cursor, until: datetime) -> list[dict[str, Any]]:
+    """The finalized, unrevoked revisions still to deal with, oldest first: published no later than
+    `until`, within the newest `latest` (fixed, as `cursor.oldest`, on the first call), and after
+    `cursor.after`. The listing comes newest first and stops once it reaches what is done."""
+    found: list[dict[str, Any]] = []
+    floor = cursor.after or cursor.oldest
+    for page in _pages(dataexchange.list_data_set_revisions, "Revisions", DataSetId=cursor.data_set_id):
+        found += [r for r in page if r["CreatedAt"] <= until and r.get("Finalized") and not r.get("Revoked")]
+        if page and floor is not None and _position(page[-1]) <= floor:
+            break
+        if cursor.oldest is None and cursor.latest is not None and len(found) >= cursor.latest:
+            break
+    found.sort(key=_position)
+    if cursor.oldest is None:
+        in_scope = found[-cursor.latest :] if cursor.latest is not None else found
+        cursor.oldest = _position(in_scope[0]) if in_scope else None
+    if cursor.oldest is None:
+        return []
+    oldest = cursor.oldest
+    return [r for r in found if _position(r) >= oldest and (cursor.after is None or _position(r) > cursor.after)]
+
+
+def already_exported(dataexchange: DataExchangeClient, data_set_id: str, destination: Destination) -> set[str]:
+    """Revisions with a completed or running export job to the destination: the data set's jobs read once
+    (the service keeps them 90 days), not once per revision. The event action's own auto-exports count."""
+    exported: set[str] = set()
+    for page in _pages(dataexchange.list_jobs, "Jobs", DataSetId=data_set_id):
+        for job in page:
+            if job["Type"] == "EXPORT_REVISIONS_TO_S3" and job["State"] in _RUNNING_OR_DONE:
+                exported.update(destination.receives(job))
+    return exported
+
+
+class Backfill:
+    """One invocation's share of a backfill. `sleep` and the context's remaining time pace it."""
+
+    def __init__(
+        self, clients: Clients, cursor: Cursor, context: LambdaContext, sleep: Callable[[float], None] = time.sleep
+    ) -> None:
+        self.clients = clients
+        self.cursor = cursor
+        self.context = context
+        self.sleep = sleep
+        # How long to wait before polling jobs again at first; it grows to a minute while nothing changes.
+        self.poll_seconds = float(os.environ.get("BACKFILL_POLL_SECONDS", "5"))
+        self.margin_ms = min(HANDOVER_MARGIN_MS, context.get_remaining_time_in_millis() // 4)
+
+    def run(self) -> str:
+        """Works until the backfill is done ("completed" or "failed", with its event sent), the invocation
+        is nearly over ("handed over" to a new one), or the event action is gone ("stopped")."""
+        cursor, dataexchange = self.cursor, self.clients.dataexchange
+        event_action = self._event_action()
+        if event_action is None:
+            return self._stop()
+        destination = Destination.of_event_action(event_action["Action"])
+        done = already_exported(dataexchange, cursor.data_set_id, destination)
+        # (revision, attempt, where it stands): a retry already stands behind the cursor, hence no position.
+        queue: deque[tuple[str, int, tuple[str, str] | None]] = deque(
+            (r["Id"], 1, _position(r)) for r in revisions_in_scope(dataexchange, cursor, event_action["CreatedAt"])
+        )
+        while True:
+            queue.extendleft((entry["RevisionId"], entry["Attempt"], None) for entry in reversed(cursor.retry))
+            cursor.retry = []
+            if not queue and not cursor.in_flight:
+                return self._finish()
+            if not queue:
+                if not self._poll():
+                    return self._hand_over()
+                continue
+            revision_id, attempt, position = queue.popleft()
+            if position is not None and revision_id in done:
+                cursor.skipped += 1
+                logger.info("Revision %s: skipped, already exported to s3://%s", revision_id, destination.bucket)
+            else:
+                if not self._slot_free():
+                    if position is None:
+                        cursor.retry.append({"RevisionId": revision_id, "Attempt": attempt})
+                    return self._hand_over()
+                if self._event_action() is None:
+                    return self._stop()
+                self._start(revision_id, attempt, destination)
+            if position is not None:
+                cursor.after = position
+
+    # --- the jobs ------------------------------------------------------------------------------
+
+    def _start(self, revision_id: str, attempt: int, destination: Destination) -> None:
+        export: ExportRevisionsToS3RequestDetailsTypeDef = {
+            "DataSetId": self.cursor.data_set_id,
+            "RevisionDestinations": [
+                {"Bucket": destination.bucket, "KeyPattern": destination.key_pattern, "RevisionId": revision_id}
+            ],
+        }
+        if destination.encryption:
+            export["Encryption"] = destination.encryption
+        job = self.clients.dataexchange.create_job(
+            Type="EXPORT_REVISIONS_TO_S3", Details={"ExportRevisionsToS3": export}
+        )
+        self.cursor.in_flight.append(
+            {"JobId": job["Id"], "RevisionId": revision_id, "Attempt": attempt, "Started": False}
+        )
+        logger.info("Revision %s: export job %s created (attempt %d)", revision_id, job["Id"], attempt)
+
+    def _slot_free(self) -> bool:
+        """Polls until fewer than MAX_IN_FLIGHT jobs run and every job is started; False when out of time."""
+        while len(self.cursor.in_flight) >= MAX_IN_FLIGHT or any(not job["Started"] for job in self.cursor.in_flight):
+            if not self._poll():
+                return False
+        return True
+
+    def _poll(self) -> bool:
+        """One round: start what waits, read what runs; waits with backoff while nothing changes. False when
+        the invocation must hand over instead."""
+        delay = self.poll_seconds
+        while True:
+            if self.context.get_remaining_time_in_millis() < self.margin_ms:
+                return False
+            if self._advance():
+                return True
+            self.sleep(delay)
+            delay = min(delay * 1.5, 60)
+
+    def _advance(self) -> bool:
+        """Whether anything changed: a job started, or one ended."""
+        changed = False
+        for job in list(self.cursor.in_flight):
+            if not job["Started"]:
+                changed |= self._try_start(job)
+                continue
+            state = self.clients.dataexchange.get_job(JobId=job["JobId"])
+            if state["State"] in ("WAITING", "IN_PROGRESS"):
+                continue
+            self.cursor.in_flight.remove(job)
+            self._ended(job, state)
+            changed = True
+        return changed
+
+    def _try_start(self, job: dict[str, Any]) -> bool:
+        try:
+            self.clients.dataexchange.start_job(JobId=job["JobId"])
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") not in _BUSY:
+                raise
+            logger.info("Revision %s: waiting, the export quota is in use (%s)", job["RevisionId"], error)
+            return False
+        job["Started"] = True
+        return True
+
+    def _ended(self, job: dict[str, Any], state: GetJobResponseTypeDef) -> None:
+        cursor, revision_id = self.cursor, job["RevisionId"]
+        errors = [{"Code": error["Code"], "Message": error["Message"]} for error in state.get("Errors", [])]
+        if state["State"] == "COMPLETED":
+            cursor.exported += 1
+            logger.info("Revision %s: exported by job %s", revision_id, job["JobId"])
+        elif (
+            any(e["Code"] == "SERVICE_QUOTA_EXCEEDED_EXCEPTION" for e in errors)
+            and job["Attempt"] < ATTEMPTS_PER_REVISION
+        ):
+            cursor.retry.append({"RevisionId": revision_id, "Attempt": job["Attempt"] + 1})
+            logger.info("Revision %s: job %s hit the export quota; trying again", revision_id, job["JobId"])
+        else:
+            cursor.failed += 1
+            if len(cursor.failures) < LISTED_FAILURES:
+                cursor.failures.append({"RevisionId": revision_id, "Errors": errors})
+            logger.warning("Revision %s: job %s ended %s: %s", revision_id, job["JobId"], state["State"], errors)
+
+    # --- the ends ------------------------------------------------------------------------------
+
+    def _event_action(self) -> GetEventActionResponseTypeDef | None:
+        try:
+            found = self.clients.dataexchange.get_event_action(
+                EventActionId=self.cursor.event_action_arn.rsplit("/", 1)[1]
+            )
+        except self.clients.dataexchange.exceptions.ResourceNotFoundException:
+            return None
+        return found
+
+    def _hand_over(self) -> str:
+        self.cursor.invocation += 1
+        self.clients.lambda_.invoke(
+            FunctionName=self.context.invoked_function_arn,
+            InvocationType="Event",
+            Payload=json.dumps(self.cursor.to_payload()).encode(),
+        )
+        logger.info("Handed over to invocation %d: %s", self.cursor.invocation, self._counts())
+        return "handed over"
+
+    def _stop(self) -> str:
+        """The event action is gone (the stack was deleted or replaced): nothing to export for any more."""
+        logger.info("Stopped: event action %s no longer exists; %s", self.cursor.event_action_arn, self._counts())
+        return "stopped"
+
+    def _finish(self) -> str:
+        cursor = self.cursor
+        failed = [failure["RevisionId"] for failure in cursor.failures]
+        detail = {
+            "DataSetId": cursor.data_set_id,
+            "EventActionArn": cursor.event_action_arn,
+            "Exported": cursor.exported,
+            "Skipped": cursor.skipped,
+            "Failed": cursor.failed,
+            "Failures": cursor.failures,
+            "FailuresNotListed": cursor.failed - len(cursor.failures),
+            # As Data Exchange's own events have them, so the same rules and message serve both.
+            "DataSetIds": [cursor.data_set_id],
+            "RevisionIds": failed,
+        }
+        outcome = "Backfill Failed" if cursor.failed else "Backfill Completed"
+        self.clients.events.put_events(
+            Entries=[
+                {
+                    "Source": BACKFILL_SOURCE,
+                    "DetailType": outcome,
+                    "Detail": json.dumps(detail),
+                    "Resources": [cursor.event_action_arn],
+                }
+            ]
+        )
+        logger.info("%s: %s", outcome, self._counts())
+        return "failed" if cursor.failed else "completed"
+
+    def _counts(self) -> str:
+        cursor = self.cursor
+        counts = f"{cursor.exported} exported, {cursor.skipped} skipped, {cursor.failed} failed"
+        return f"{counts}, in {cursor.invocation} invocation(s)"

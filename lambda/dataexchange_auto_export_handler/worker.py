@@ -1,0 +1,26 @@
+"""The backfill worker's Lambda glue: `dataexchange_auto_export_handler.worker.handler`, invoked
+asynchronously by the custom resource's handler and by itself, with a `backfill.Cursor` as the event."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import boto3
+
+from . import backfill
+from .api_model import prefer_bundled_model
+from .event_actions import RETRY_CONFIG
+
+prefer_bundled_model()
+# The runtime's root logger stops at WARNING: a line per revision and the summary are INFO.
+logging.getLogger(backfill.__name__).setLevel(logging.INFO)
+clients = backfill.Clients(
+    boto3.client("dataexchange", config=RETRY_CONFIG),
+    boto3.client("lambda", config=RETRY_CONFIG),
+    boto3.client("events", config=RETRY_CONFIG),
+)
+
+
+def handler(event: dict[str, Any], context: Any) -> str:
+    return backfill.Backfill(clients, backfill.Cursor.from_payload(event), context).run()

@@ -1,0 +1,69 @@
+"""The offline account's services, together: Data Exchange, Lambda's Invoke and EventBridge's default bus,
+served on loopback while a `with` block runs, and how a Lambda-like process reaches them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+from .assembly import SynthesizedStack
+from .cloudformation import OfflineCloudFormation
+from .endpoints import LocalDataExchange
+from .eventbridge import LocalEventBridge, LocalEventBus
+from .lambda_runtime import LambdaRuntime
+from .lambda_service import LocalLambda
+
+# The backfill worker waits this long between job polls at first; the local jobs run in ticks, not minutes.
+OFFLINE_POLL_SECONDS = "0.02"
+
+
+class OfflineAws:
+    def __init__(self, dataexchange: LocalDataExchange | None = None, state_dir: Path | None = None) -> None:
+        self.bus = LocalEventBus([])
+        self.dataexchange = dataexchange or LocalDataExchange(
+            state_file=state_dir / "dataexchange.json" if state_dir else None,
+            s3_root=state_dir / "s3" if state_dir else None,
+            events=self.bus.put,
+        )
+        self.lambda_ = LocalLambda()
+        self.eventbridge = LocalEventBridge(self.bus)
+
+    def __enter__(self) -> Self:
+        for endpoint in (self.dataexchange, self.lambda_, self.eventbridge):
+            if endpoint.running:
+                continue
+            endpoint.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        for endpoint in (self.eventbridge, self.lambda_, self.dataexchange):
+            endpoint.stop()
+
+    def environment(self) -> dict[str, str]:
+        """What a Lambda-like process needs to reach these services instead of AWS."""
+        return {
+            "AWS_ENDPOINT_URL_DATAEXCHANGE": self.dataexchange.url,
+            "AWS_ENDPOINT_URL_LAMBDA": self.lambda_.url,
+            "AWS_ENDPOINT_URL_EVENTBRIDGE": self.eventbridge.url,
+            "BACKFILL_POLL_SECONDS": OFFLINE_POLL_SECONDS,
+        }
+
+    def runtime(self, python: Path, timeouts: Mapping[str, int] | None = None) -> LambdaRuntime:
+        return LambdaRuntime(python, self.environment(), timeouts)
+
+    def cloudformation(
+        self,
+        stack: SynthesizedStack,
+        state_file: Path,
+        runtime: LambdaRuntime,
+        parameters: Mapping[str, str] | None = None,
+    ) -> OfflineCloudFormation:
+        """CloudFormation for the stack, whose functions Lambda can invoke and whose rules the bus has."""
+        cloudformation = OfflineCloudFormation(stack, state_file, runtime, parameters)
+        self.lambda_.serve(cloudformation.lambda_function, runtime)
+        self.bus.rules += LocalEventBus.of(cloudformation).rules
+        return cloudformation

@@ -1,0 +1,247 @@
+"""Export jobs of the local Data Exchange, made by CreateJob or by an event action, run over simulated time.
+
+Time is the endpoint's own clock, which every request moves on by one tick: a started job is
+IN_PROGRESS for `job_ticks` ticks (JOB_TICKS unless told otherwise), then COMPLETED (each asset
+written to `S3_ROOT/BUCKET/KEY`) or in ERROR (a failure planned for its revision). At most
+CONCURRENT_EXPORTS export jobs run at once in the account (the service's quota, not adjustable); a
+StartJob beyond it is refused with ServiceLimitExceededException, one of the three ways the quota
+may show (undocumented). Job error codes are the service's; their messages are illustrative.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from . import dataexchange_rules as rules
+from .dataexchange_state import Item, State, arn, new_id, now, page
+from .protocol import Request, ServiceError, validation_error
+
+EXPORT_REVISIONS_TO_S3 = "EXPORT_REVISIONS_TO_S3"
+JOB_TICKS = 10
+CONCURRENT_EXPORTS = 5
+CONCURRENCY_LIMIT_NAME = "Concurrent in progress jobs to export revisions to Amazon S3"
+# What makes an export fail -> JobError Code and an illustrative Message.
+FAILURES: Mapping[str, tuple[str, str]] = {
+    "S3AccessDenied": ("ACCESS_DENIED_EXCEPTION", "Access denied writing to bucket {bucket}"),
+    "KmsKeyDisabled": ("ACCESS_DENIED_EXCEPTION", "The KMS key used to encrypt objects in {bucket} is disabled"),
+    "QuotaExceeded": ("SERVICE_QUOTA_EXCEEDED_EXCEPTION", "Too many concurrent export jobs in this account"),
+    "MalwareDetected": ("MALWARE_DETECTED", "Malware was detected in an asset of the revision"),
+}
+
+
+def entitled_arn(region: str, resource: str) -> str:
+    """An entitled data set belongs to its provider: its ARN (and its revisions') has no account."""
+    return arn(region, "", resource)
+
+
+def render_key(pattern: str, data_set: Item, revision: Item, asset: Item) -> str:
+    """The object key of an asset. ${Revision.CreatedAt}'s exact text is undocumented: ISO 8601 here."""
+    created = datetime.fromisoformat(revision["CreatedAt"])
+    values = {
+        "Asset.Id": asset["Id"],
+        "Asset.Name": asset["Name"],
+        "DataSet.Id": data_set["Id"],
+        "DataSet.Name": data_set["Name"],
+        "Revision.Id": revision["Id"],
+        "Revision.CreatedAt": created.strftime("%Y-%m-%dT%H:%M:%S.") + f"{created.microsecond // 1000:03d}Z",
+        "Revision.CreatedAt.Year": f"{created.year:04d}",
+        "Revision.CreatedAt.Month": f"{created.month:02d}",
+        "Revision.CreatedAt.Day": f"{created.day:02d}",
+    }
+    for variable, value in values.items():
+        pattern = pattern.replace("${" + variable + "}", value)
+    return pattern
+
+
+def details(job: Mapping[str, Any]) -> Item:
+    found: Item = job["Details"].get("ExportRevisionsToS3", {})
+    return found
+
+
+class Jobs:
+    def __init__(self, state: State, account: str, s3_root: Path | None, job_ticks: int = JOB_TICKS) -> None:
+        self._state = state
+        self._account = account
+        self._s3_root = s3_root
+        self._job_ticks = job_ticks
+        self._failures: dict[str, str] = {}  # revision id -> a FAILURES cause for its next export
+        self._running = {job["Id"] for job in state.jobs.values() if job["State"] == "IN_PROGRESS"}
+
+    def fail_next_export(self, revision_id: str, cause: str) -> None:
+        if cause not in FAILURES:
+            raise ValueError(f"Unknown failure {cause!r}: expected one of {', '.join(FAILURES)}")
+        self._failures[revision_id] = cause
+
+    def tick(self) -> None:
+        """One request's worth of time: running jobs whose time is up finish."""
+        self._state.clock += 1
+        for job_id in sorted(self._running):
+            job = self._state.jobs[job_id]
+            if self._state.clock - job["StartedTick"] >= self._job_ticks:
+                self._running.discard(job_id)
+                job["EndedTick"] = self._state.clock
+                self.run(job)
+
+    def new_job(self, region: str, export: Item) -> Item:
+        job_id, created = new_id(), now()
+        job = {
+            "Id": job_id,
+            "Arn": arn(region, self._account, f"jobs/{job_id}"),
+            "Type": EXPORT_REVISIONS_TO_S3,
+            "State": "WAITING",
+            "Details": {"ExportRevisionsToS3": export},
+            "Errors": [],
+            "CreatedAt": created,
+            "UpdatedAt": created,
+        }
+        self._state.jobs[job_id] = job
+        return job
+
+    def run(self, job: Item, fail: str | None = None) -> list[str]:
+        """Runs a job to its end now: every asset written (their s3://BUCKET/KEY returned), or the job in
+        ERROR with one error and nothing written."""
+        export = details(job)
+        data_set = self._state.data_sets[export["DataSetId"]]
+        written = []
+        for destination in export["RevisionDestinations"]:
+            revision = self._state.revisions[destination["RevisionId"]]
+            cause = fail or self._failures.pop(revision["Id"], None)
+            if cause is not None:
+                code, message = FAILURES[cause]
+                error = {"Code": code, "Message": message.format(bucket=destination["Bucket"])}
+                job.update(State="ERROR", UpdatedAt=now())
+                job["Errors"] = [{**error, "ResourceId": revision["Id"], "ResourceType": "REVISION"}]
+                return []
+            pattern = destination.get("KeyPattern", "${Asset.Name}")  # a manual export's default
+            for asset in revision["Assets"]:
+                written.append(
+                    self._write(destination["Bucket"], render_key(pattern, data_set, revision, asset), asset)
+                )
+        job.update(State="COMPLETED", UpdatedAt=now())
+        return written
+
+    def _write(self, bucket: str, key: str, asset: Item) -> str:
+        if self._s3_root is not None:
+            path = self._s3_root / bucket / key
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(f"Asset {asset['Name']} ({asset['Id']}), exported by the local Data Exchange\n")
+        return f"s3://{bucket}/{key}"
+
+    # --- the API ------------------------------------------------------------------------------
+
+    def _job(self, params: dict[str, Any], request: Request, action: str) -> Item:
+        job_id = params["JobId"]
+        rules.check_identifier(job_id, "JobId")
+        job = self._state.jobs.get(job_id)
+        context = {"dataexchange:JobType": job["Type"]} if job and action != "dataexchange:GetJob" else {}
+        request.authorize(action, arn(request.region, self._account, f"jobs/{job_id}"), **context)
+        if job is None:
+            raise ServiceError(
+                "ResourceNotFoundException", f"Job {job_id} was not found", ResourceId=job_id, ResourceType="JOB"
+            )
+        return job
+
+    def create_job(self, params: dict[str, Any], request: Request) -> Item:
+        if params["Type"] != EXPORT_REVISIONS_TO_S3:
+            raise validation_error(f"Type {params['Type']}: only {EXPORT_REVISIONS_TO_S3} jobs are served offline")
+        export = params["Details"].get("ExportRevisionsToS3")
+        if export is None:
+            raise validation_error("Details.ExportRevisionsToS3: required for an EXPORT_REVISIONS_TO_S3 job")
+        job = self.new_job(request.region, export)
+        request.authorize("dataexchange:CreateJob", job["Arn"], **{"dataexchange:JobType": job["Type"]})
+        try:
+            rules.check_encryption(export.get("Encryption"))
+            data_set = self._state.data_sets.get(export["DataSetId"])
+            if data_set is None:
+                raise ServiceError(
+                    "ResourceNotFoundException",
+                    f"Data set {export['DataSetId']} was not found",
+                    ResourceType="DATA_SET",
+                )
+            for destination in export["RevisionDestinations"]:
+                rules.check_bucket(destination["Bucket"])
+                if "KeyPattern" in destination:
+                    rules.check_key_pattern(destination["KeyPattern"])
+                revision = self._state.revisions.get(destination["RevisionId"])
+                if revision is None or revision["DataSetId"] != data_set["Id"]:
+                    raise ServiceError(
+                        "ResourceNotFoundException",
+                        f"Revision {destination['RevisionId']} was not found",
+                        ResourceType="REVISION",
+                    )
+                if not revision["Finalized"] or revision["Revoked"]:
+                    raise validation_error(
+                        f"Revision {revision['Id']} is not finalized, or revoked: it cannot be exported"
+                    )
+        except ServiceError:
+            del self._state.jobs[job["Id"]]
+            raise
+        return job
+
+    def start_job(self, params: dict[str, Any], request: Request) -> None:
+        job = self._job(params, request, "dataexchange:StartJob")
+        if job["State"] != "WAITING":
+            raise ServiceError("ConflictException", f"Job {job['Id']} is {job['State']}: only a WAITING job starts")
+        self._authorize_as_caller(job, request)
+        if len(self._running) >= CONCURRENT_EXPORTS:
+            raise ServiceError(
+                "ServiceLimitExceededException",
+                f"{CONCURRENT_EXPORTS} export jobs are in progress in this account",
+                LimitName=CONCURRENCY_LIMIT_NAME,
+                LimitValue=CONCURRENT_EXPORTS,
+            )
+        job.update(State="IN_PROGRESS", UpdatedAt=now(), StartedTick=self._state.clock)
+        self._running.add(job["Id"])
+
+    def _authorize_as_caller(self, job: Item, request: Request) -> None:
+        """What running an export does with the caller's permissions: read each revision and its assets
+        (from Data Exchange's own buckets, called via the service), write each object, use the KMS key,
+        and read the data set's name for a ${DataSet.Name} pattern."""
+        export, region = details(job), request.region
+        data_set = self._state.data_sets[export["DataSetId"]]
+        key = (export.get("Encryption") or {}).get("KmsKeyArn")
+        for destination in export["RevisionDestinations"]:
+            revision = self._state.revisions[destination["RevisionId"]]
+            request.authorize(
+                "dataexchange:GetRevision",
+                entitled_arn(region, f"data-sets/{data_set['Id']}/revisions/{revision['Id']}"),
+            )
+            pattern = destination.get("KeyPattern", "${Asset.Name}")
+            if "${DataSet.Name}" in pattern:
+                request.authorize("dataexchange:GetDataSet", entitled_arn(region, f"data-sets/{data_set['Id']}"))
+            for asset in revision["Assets"]:
+                stored = (
+                    f"arn:aws:s3:::aws-data-exchange-assets-{region}/{data_set['Id']}/{revision['Id']}/{asset['Id']}"
+                )
+                request.authorize("s3:GetObject", stored, **{"aws:CalledVia": "dataexchange.amazonaws.com"})
+                written = f"arn:aws:s3:::{destination['Bucket']}/{render_key(pattern, data_set, revision, asset)}"
+                request.authorize("s3:PutObject", written)
+                if key:
+                    request.authorize("kms:GenerateDataKey", key)
+                    request.authorize("kms:Decrypt", key)
+
+    def cancel_job(self, params: dict[str, Any], request: Request) -> None:
+        job = self._job(params, request, "dataexchange:CancelJob")
+        if job["State"] != "WAITING":
+            raise ServiceError(
+                "ConflictException", f"Job {job['Id']} is {job['State']}: only a WAITING job is cancelled"
+            )
+        job.update(State="CANCELLED", UpdatedAt=now())
+
+    def get_job(self, params: dict[str, Any], request: Request) -> Item:
+        return self._job(params, request, "dataexchange:GetJob")
+
+    def list_jobs(self, params: dict[str, Any], request: Request) -> Item:
+        # No resource-level permissions: "*" is the only resource the action accepts.
+        request.authorize("dataexchange:ListJobs", "*")
+        data_set_id, revision_id = params.get("DataSetId"), params.get("RevisionId")
+        jobs = [
+            job
+            for job in self._state.jobs.values()
+            if data_set_id in (None, details(job).get("DataSetId"))
+            and revision_id in (None, *(d["RevisionId"] for d in details(job).get("RevisionDestinations", [])))
+        ]
+        return page(jobs, params, "Jobs", newest_first=True)

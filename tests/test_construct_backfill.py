@@ -1,0 +1,223 @@
+"""export_existing_revisions as CloudFormation sees it: the property, one worker per stack, its role, and the
+provider's right to start it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk.assertions import Template
+from cdk_nag import AwsSolutionsChecks
+from support import ACCOUNT, DATA_SET, ENV, OTHER_DATA_SET, PARTITION, REGION, ThreeExports, logical_id, only
+
+from cdk_dataexchange_auto_export import RESOURCE_TYPE, AutoExportEventAction, ExistingRevisions
+from cdk_dataexchange_auto_export.backfill_worker import BackfillWorker
+
+EXPORT_JOBS = {"StringEquals": {"dataexchange:JobType": "EXPORT_REVISIONS_TO_S3"}}
+
+
+@dataclass
+class Backfilled:
+    stack: cdk.Stack
+    bucket: s3.Bucket
+    key: kms.Key
+    template: Template
+
+
+@pytest.fixture(scope="module")
+def backfilled(new_cdk_app: Callable[..., cdk.App]) -> Backfilled:
+    """Two constructs asking for existing revisions (one with a key and ${DataSet.Name}), one not."""
+    stack = cdk.Stack(new_cdk_app(), "Backfilled", env=ENV)
+    bucket, key = s3.Bucket(stack, "Destination"), kms.Key(stack, "ExportKey")
+    AutoExportEventAction(
+        stack,
+        "All",
+        data_set_id=DATA_SET,
+        bucket=bucket,
+        key_pattern="${DataSet.Name}/${Asset.Name}",
+        encryption_key=key,
+        export_existing_revisions=ExistingRevisions.ALL,
+    )
+    AutoExportEventAction(
+        stack,
+        "Latest",
+        data_set_id=OTHER_DATA_SET,
+        bucket=bucket,
+        export_existing_revisions=ExistingRevisions.latest(25),
+    )
+    AutoExportEventAction(stack, "None", data_set_id=DATA_SET, bucket=bucket, key_pattern="${Asset.Id}")
+    return Backfilled(stack, bucket, key, Template.from_stack(stack))
+
+
+def worker_of(backfilled: Backfilled) -> tuple[str, Any]:
+    functions = backfilled.template.find_resources("AWS::Lambda::Function")
+    return only({key: value for key, value in functions.items() if key.startswith("AutoExportBackfillWorker")})
+
+
+def test_the_property_says_which_existing_revisions(backfilled: Backfilled) -> None:
+    scopes = {
+        resource["Properties"]["DataSetId"] + "/" + resource["Properties"].get("KeyPattern", "-"): resource[
+            "Properties"
+        ].get("ExportExistingRevisions")
+        for resource in backfilled.template.find_resources(RESOURCE_TYPE).values()
+    }
+    assert scopes == {
+        f"{DATA_SET}/${{DataSet.Name}}/${{Asset.Name}}": "ALL",
+        f"{OTHER_DATA_SET}/-": "25",
+        f"{DATA_SET}/${{Asset.Id}}": None,
+    }
+
+
+def test_one_worker_per_stack_runs_the_same_asset_for_fifteen_minutes(backfilled: Backfilled) -> None:
+    _, worker = worker_of(backfilled)
+    handler = only(
+        {k: v for k, v in backfilled.template.find_resources("AWS::Lambda::Function").items() if "Handler" in k}
+    )[1]
+    assert worker["Properties"]["Code"] == handler["Properties"]["Code"]
+    assert {
+        key: worker["Properties"][key] for key in ("Handler", "Runtime", "Architectures", "MemorySize", "Timeout")
+    } == {
+        "Handler": "dataexchange_auto_export_handler.worker.handler",
+        "Runtime": "python3.14",
+        "Architectures": ["arm64"],
+        "MemorySize": 256,
+        "Timeout": 900,
+    }
+    backfilled.template.has_resource_properties("AWS::Lambda::EventInvokeConfig", {"MaximumRetryAttempts": 2})
+
+
+def test_the_provider_may_start_the_worker_and_knows_its_name(backfilled: Backfilled) -> None:
+    worker_id, _ = worker_of(backfilled)
+    worker_arn = {"Fn::GetAtt": [worker_id, "Arn"]}
+    backfilled.template.has_resource_properties(
+        "AWS::Lambda::Function",
+        {
+            "Handler": "dataexchange_auto_export_handler.index.handler",
+            "Environment": {"Variables": {"BACKFILL_FUNCTION": worker_arn}},
+        },
+    )
+    policies = backfilled.template.find_resources("AWS::IAM::Policy")
+    provider_statements = next(p for k, p in policies.items() if k.startswith("AutoExportEventActionProviderRole"))
+    assert {"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": worker_arn} in provider_statements[
+        "Properties"
+    ]["PolicyDocument"]["Statement"]
+
+
+def test_the_workers_role_allows_exactly_what_export_jobs_need(backfilled: Backfilled) -> None:
+    policies = backfilled.template.find_resources("AWS::IAM::Policy")
+    default = next(p for k, p in policies.items() if k.startswith("AutoExportBackfillWorkerRoleDefaultPolicy"))
+    statements = default["Properties"]["PolicyDocument"]["Statement"]
+
+    def arn(service: str, resource: str, account: str = ACCOUNT) -> dict[str, Any]:
+        return {"Fn::Join": ["", ["arn:", PARTITION, f":{service}:{REGION}:{account}:{resource}"]]}
+
+    bucket_objects = {
+        "Fn::Join": ["", [{"Fn::GetAtt": [logical_id(backfilled.stack, backfilled.bucket), "Arn"]}, "/*"]]
+    }
+    key = {"Fn::GetAtt": [logical_id(backfilled.stack, backfilled.key), "Arn"]}
+    assert statements[1:] == [
+        {
+            "Effect": "Allow",
+            "Action": ["dataexchange:CreateJob", "dataexchange:StartJob"],
+            "Resource": arn("dataexchange", "jobs/*"),
+            "Condition": EXPORT_JOBS,
+        },
+        {"Effect": "Allow", "Action": "dataexchange:GetJob", "Resource": arn("dataexchange", "jobs/*")},
+        {"Effect": "Allow", "Action": "dataexchange:ListJobs", "Resource": "*"},
+        {
+            "Effect": "Allow",
+            "Action": "dataexchange:GetEventAction",
+            "Resource": arn("dataexchange", "event-actions/*"),
+        },
+        {
+            "Effect": "Allow",
+            "Action": "s3:GetObject",
+            "Resource": "arn:aws:s3:::*aws-data-exchange*",
+            "Condition": {"ForAnyValue:StringEquals": {"aws:CalledVia": "dataexchange.amazonaws.com"}},
+        },
+        {"Effect": "Allow", "Action": "events:PutEvents", "Resource": arn("events", "event-bus/default")},
+        # For the first construct: its data set, bucket, ${DataSet.Name} and key
+        {
+            "Effect": "Allow",
+            "Action": "dataexchange:ListDataSetRevisions",
+            "Resource": arn("dataexchange", f"data-sets/{DATA_SET}", "*"),
+        },
+        {
+            "Effect": "Allow",
+            "Action": "dataexchange:GetRevision",
+            "Resource": arn("dataexchange", f"data-sets/{DATA_SET}/revisions/*", "*"),
+        },
+        {"Effect": "Allow", "Action": "s3:PutObject", "Resource": bucket_objects},
+        {
+            "Effect": "Allow",
+            "Action": "dataexchange:GetDataSet",
+            "Resource": arn("dataexchange", f"data-sets/{DATA_SET}", "*"),
+        },
+        {"Effect": "Allow", "Action": ["kms:GenerateDataKey", "kms:Decrypt"], "Resource": key},
+        # For the second: its data set (the bucket's statement is already there)
+        {
+            "Effect": "Allow",
+            "Action": "dataexchange:ListDataSetRevisions",
+            "Resource": arn("dataexchange", f"data-sets/{OTHER_DATA_SET}", "*"),
+        },
+        {
+            "Effect": "Allow",
+            "Action": "dataexchange:GetRevision",
+            "Resource": arn("dataexchange", f"data-sets/{OTHER_DATA_SET}/revisions/*", "*"),
+        },
+    ]
+    invoke_itself = next(p for k, p in policies.items() if k.startswith("AutoExportBackfillWorkerInvokeItself"))
+    worker_id, _ = worker_of(backfilled)
+    assert invoke_itself["Properties"]["PolicyDocument"]["Statement"] == [
+        {"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": {"Fn::GetAtt": [worker_id, "Arn"]}}
+    ]
+
+
+def test_without_existing_revisions_there_is_no_worker(three: ThreeExports) -> None:
+    assert BackfillWorker.ID not in [child.node.id for child in three.stack.node.children]
+    assert not [
+        r for r in three.template.find_resources(RESOURCE_TYPE).values() if "ExportExistingRevisions" in r["Properties"]
+    ]
+
+
+@pytest.mark.parametrize("count", [0, 10_001, 2.5, -3])
+def test_latest_takes_a_whole_number_from_1_to_10000(count: float) -> None:
+    with pytest.raises(
+        ValueError, match=rf"ExistingRevisions.latest\({count!r}\): expected a whole number from 1 to 10000"
+    ):
+        ExistingRevisions.latest(count)
+
+
+def test_a_count_from_a_parameter_is_checked_at_deploy(new_cdk_app: Callable[..., cdk.App]) -> None:
+    stack = cdk.Stack(new_cdk_app(), "Parameter", env=ENV)
+    count = cdk.CfnParameter(stack, "Count", type="Number").value_as_number
+    AutoExportEventAction(
+        stack,
+        "Export",
+        data_set_id=DATA_SET,
+        bucket=s3.Bucket(stack, "B"),
+        export_existing_revisions=ExistingRevisions.latest(count),
+    )
+    Template.from_stack(stack).has_resource_properties(RESOURCE_TYPE, {"ExportExistingRevisions": {"Ref": "Count"}})
+
+
+def test_cdk_nag_finds_nothing_unacknowledged_with_a_worker(new_cdk_app: Callable[..., cdk.App]) -> None:
+    app = new_cdk_app()
+    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    stack = cdk.Stack(app, "Nagged", env=ENV)
+    bucket = s3.Bucket(stack, "Destination", enforce_ssl=True, server_access_logs_prefix="access-logs/")
+    AutoExportEventAction(
+        stack,
+        "Export",
+        data_set_id=DATA_SET,
+        bucket=bucket,
+        key_pattern="${DataSet.Name}/${Asset.Name}",
+        encryption_key=kms.Key(stack, "ExportKey", enable_key_rotation=True),
+        export_existing_revisions=ExistingRevisions.ALL,
+    )
+    app.synth()
