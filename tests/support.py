@@ -43,10 +43,10 @@ def only(resources: Mapping[str, Any]) -> tuple[str, Any]:
 
 
 def logical_id(stack: cdk.Stack, construct: Any) -> str:
-    """The logical id CloudFormation sees for an L2 construct's CfnResource."""
-    default_child = construct.node.default_child
-    assert isinstance(default_child, cdk.CfnResource)
-    return str(stack.resolve(default_child.logical_id))
+    """The logical id CloudFormation sees for a CfnResource, or for an L2 construct's."""
+    resource = construct if isinstance(construct, cdk.CfnResource) else construct.node.default_child
+    assert isinstance(resource, cdk.CfnResource)
+    return str(stack.resolve(resource.logical_id))
 
 
 def statements(template: Template) -> list[dict[str, Any]]:

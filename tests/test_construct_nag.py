@@ -59,8 +59,11 @@ def test_cdk_nag_still_reports_what_the_construct_does_not_own(new_cdk_app: Call
     stack = cdk.Stack(app, "Mine", env=ENV)
     bucket = s3.Bucket(stack, "Destination", server_access_logs_prefix="access-logs/")
     AutoExportEventAction(stack, "AutoExport", data_set_id=DATA_SET, bucket=bucket)
-    AutoExportEventActionProvider.of(stack).role.add_to_principal_policy(
-        iam.PolicyStatement(actions=["s3:GetObject"], resources=["arn:aws:s3:::other-bucket/*"])
+    iam.Policy(
+        stack,
+        "Extra",
+        roles=[iam.Role.from_role_name(stack, "HandlerRole", AutoExportEventActionProvider.of(stack).role.ref)],
+        statements=[iam.PolicyStatement(actions=["s3:GetObject"], resources=["arn:aws:s3:::other-bucket/*"])],
     )
     # When synthesized, then exactly those two are reported: the construct's acknowledgements are per finding
     with pytest.raises(RuntimeError, match="ValidationFailed") as failure:
@@ -90,7 +93,7 @@ def test_cdk_nag_finds_nothing_unacknowledged_in_the_example_app(new_cdk_app: Ca
 
 
 def test_the_construct_acknowledges_only_its_own_wildcards_each_with_a_reason(three: ThreeExports) -> None:
-    role = AutoExportEventActionProvider.of(three.stack).role
+    role = AutoExportEventActionProvider.of(three.stack).role_scope
     acknowledged: dict[str, str] = {}
     for entry in role.node.metadata:
         if entry.type == "aws:cdk:acknowledged-rules":

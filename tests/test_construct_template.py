@@ -271,20 +271,22 @@ def test_a_bucket_in_another_stack_gets_the_statement_there(new_cdk_app: Callabl
     Annotations.from_stack(exports).has_no_warning("*", Match.string_like_regexp("is imported"))
 
 
-def test_an_imported_bucket_gets_a_warning_with_the_statement_to_add(new_cdk_app: Callable[..., cdk.App]) -> None:
-    # Given a bucket imported by name
+def test_an_imported_bucket_gets_one_warning_with_the_statement_to_add(new_cdk_app: Callable[..., cdk.App]) -> None:
+    # Given a bucket imported by name, and two constructs exporting to it
     app = new_cdk_app()
     stack = cdk.Stack(app, "Imported", env=ENV)
     bucket = s3.Bucket.from_bucket_name(stack, "Destination", "existing-bucket")
     AutoExportEventAction(stack, "AutoExport", data_set_id=DATA_SET, bucket=bucket)
+    AutoExportEventAction(stack, "Another", data_set_id=OTHER_DATA_SET, bucket=bucket)
     # When synthesized
     annotations = Annotations.from_stack(stack)
-    # Then one warning on the construct names the bucket and carries the exact statement, and nothing fails
+    # Then one warning on the bucket names it, both constructs and the exact statement, and nothing fails
     annotations.has_no_error("*", Match.any_value())
     (warning,) = annotations.find_warning("*", Match.any_value())
-    assert warning.id == "/Imported/AutoExport"
+    assert warning.id == "/Imported/Destination"
     message = str(warning.entry.data)
-    assert "existing-bucket" in message
+    assert "Bucket existing-bucket is imported" in message
+    assert "the event actions of AutoExport, Another fail with InsufficientS3BucketPolicy" in message
     statement, _ = json.JSONDecoder().raw_decode(message[message.index("{") :])
     assert statement == {
         "Effect": "Allow",

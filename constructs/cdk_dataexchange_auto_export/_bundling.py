@@ -12,8 +12,16 @@ from pathlib import Path
 from typing import Any
 
 import jsii
-from aws_cdk import AssetHashType, BundlingOptions, ILocalBundling
-from aws_cdk import aws_lambda as lambda_
+from aws_cdk import (
+    AssetHashType,
+    AssetStaging,
+    BundlingOptions,
+    DockerImage,
+    FileAssetPackaging,
+    ILocalBundling,
+    Stack,
+)
+from constructs import Construct
 
 import dataexchange_auto_export_handler
 
@@ -43,14 +51,27 @@ class _CopyHandlerAndCrhelper:
         return True
 
 
-def handler_code() -> lambda_.Code:
-    return lambda_.Code.from_asset(
-        str(HANDLER_SOURCE),
-        # Hashing the output, not the source, makes a crhelper upgrade produce a new asset.
-        asset_hash_type=AssetHashType.OUTPUT,
-        bundling=BundlingOptions(
-            # Required by the API but never pulled: local bundling always succeeds.
-            image=lambda_.Runtime.PYTHON_3_14.bundling_image,
-            local=_CopyHandlerAndCrhelper(),
-        ),
-    )
+class HandlerAsset:
+    """The asset staged in the cloud assembly and published with the stack: where its zip will be in S3."""
+
+    def __init__(self, scope: Construct, id: str) -> None:
+        staging = AssetStaging(
+            scope,
+            id,
+            source_path=str(HANDLER_SOURCE),
+            # Hashing the output, not the source, makes a crhelper upgrade produce a new asset.
+            asset_hash_type=AssetHashType.OUTPUT,
+            bundling=BundlingOptions(
+                # Required by the API but never pulled: local bundling always succeeds.
+                image=DockerImage.from_registry("public.ecr.aws/sam/build-python3.14"),
+                local=_CopyHandlerAndCrhelper(),
+            ),
+        )
+        stack = Stack.of(scope)
+        location = stack.synthesizer.add_file_asset(
+            source_hash=staging.asset_hash,
+            file_name=staging.relative_staged_path(stack),
+            packaging=FileAssetPackaging.ZIP_DIRECTORY,
+        )
+        self.bucket_name: str = location.bucket_name
+        self.object_key: str = location.object_key

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
-from aws_cdk import Annotations, CfnResource, CustomResource, Duration, RemovalPolicy, Stack, Token
-from aws_cdk import aws_kms as kms
-from aws_cdk import aws_s3 as s3
+from aws_cdk import CfnResource, RemovalPolicy
 from constructs import Construct
 
 from dataexchange_auto_export_handler.properties import (
@@ -22,11 +19,13 @@ from dataexchange_auto_export_handler.properties import (
 )
 
 from .existing_revisions import ExistingRevisions
-from .provider import DATA_SERVICE_PRINCIPAL, WRITE_ACTIONS, AutoExportEventActionProvider
+from .provider import HANDLER_TIMEOUT_SECONDS, AutoExportEventActionProvider
 
 if TYPE_CHECKING:
     from aws_cdk import aws_cloudwatch as cloudwatch
     from aws_cdk import aws_events as events
+    from aws_cdk import aws_kms as kms
+    from aws_cdk import aws_s3 as s3
     from aws_cdk import aws_sns as sns
 
     from .monitoring import Outcome
@@ -34,8 +33,14 @@ if TYPE_CHECKING:
 RESOURCE_TYPE = "Custom::DataExchangeEventAction"
 # Just above the handler's timeout: if the handler dies without answering, CloudFormation gives up
 # after this instead of waiting its default hour.
-SERVICE_TIMEOUT = Duration.seconds(90)
-BUCKET_POLICY_WARNING_ID = "@cdk-dataexchange-auto-export/bucketPolicy"
+SERVICE_TIMEOUT_SECONDS = HANDLER_TIMEOUT_SECONDS + 30
+# How aws-cdk-lib marks a token in a string (its Token.asString encoding), so that values known only at
+# deploy time are left to the handler without a round trip into jsii for each.
+_TOKEN_MARKER = "${Token["
+
+
+def _is_token(value: str) -> bool:
+    return _TOKEN_MARKER in value
 
 
 class AutoExportEventAction(Construct):
@@ -89,64 +94,66 @@ class AutoExportEventAction(Construct):
         """
         super().__init__(scope, id)
         tags = dict(tags or {})
-        self._validate(data_set_id, bucket, key_pattern, encryption_key, tags)
-
-        provider = AutoExportEventActionProvider.of(self)
+        provider = AutoExportEventActionProvider.of(scope)
+        bucket_name, bucket_policy = provider.bucket(bucket, id)
+        kms_key_arn = encryption_key.key_arn if encryption_key is not None else None
+        self._validate(data_set_id, bucket_name, key_pattern, kms_key_arn, tags)
         if encryption_key is not None:
             provider.allow_key(encryption_key)
         # The service reads the data set's name as the caller for such a pattern (or one not known yet).
-        names_data_set = key_pattern is not None and (
-            Token.is_unresolved(key_pattern) or "${DataSet.Name}" in key_pattern
-        )
+        names_data_set = key_pattern is not None and (_is_token(key_pattern) or "${DataSet.Name}" in key_pattern)
         if names_data_set:
             provider.allow_data_set_name_lookup(data_set_id)
 
         properties = EventActionProperties(
             data_set_id=data_set_id,
-            bucket=bucket.bucket_name,
+            bucket=bucket_name,
             key_pattern=key_pattern,
-            kms_key_arn=encryption_key.key_arn if encryption_key is not None else None,
+            kms_key_arn=kms_key_arn,
             tags=tags,
             adopt_existing=adopt_existing,
             existing_revisions=export_existing_revisions.value,
         )
+        # One CloudFormation resource, made with everything it holds: what a CustomResource would render,
+        # at a fraction of the round trips into jsii.
+        self.resource = CfnResource(
+            self,
+            "Resource",
+            type=RESOURCE_TYPE,
+            properties={
+                "ServiceToken": provider.service_token,
+                "ServiceTimeout": str(SERVICE_TIMEOUT_SECONDS),
+                **properties.to_resource_properties(),
+            },
+        )
+        """The custom resource (also ``node.default_child``)."""
+        # Delete, CloudFormation's default, needs no DeletionPolicy: ~70 template bytes less per construct.
+        if removal_policy != RemovalPolicy.DESTROY:
+            self.resource.apply_removal_policy(removal_policy)
+        # Created after, and deleted before, the permissions it needs. The role's policy needs no DependsOn
+        # here: the ServiceToken's Fn::GetAtt waits for the function, which depends on its role and that
+        # role's policy. The bucket policy has no such path, hence the explicit dependency.
+        if bucket_policy is not None:
+            self.resource.add_resource_dependency(bucket_policy)
         if export_existing_revisions.value is not None:
             from .backfill_worker import BackfillWorker
 
-            BackfillWorker.of(self).allow(data_set_id, bucket, encryption_key, names_data_set)
-        self.resource = CustomResource(
-            self,
-            "Resource",
-            service_token=provider.function.function_arn,
-            resource_type=RESOURCE_TYPE,
-            properties=properties.to_resource_properties(),
-            service_timeout=SERVICE_TIMEOUT,
-            removal_policy=removal_policy,
-        )
-        if removal_policy == RemovalPolicy.DESTROY:
-            # Delete is CloudFormation's default for both policies: stating it costs ~70 template bytes
-            # per construct, which adds up against the template size limit in stacks with many exports.
-            cfn_options = cast(CfnResource, self.resource.node.default_child).cfn_options
-            cfn_options.deletion_policy = None
-            cfn_options.update_replace_policy = None
-        # Created after, and deleted before, the permissions it needs. The role's policy needs no DependsOn
-        # here: the ServiceToken's Fn::GetAtt waits for the function, which CDK makes depend on its role
-        # and that role's policy. The bucket policy has no such path, hence the explicit dependency.
-        bucket_policy = provider.allow_data_exchange_to_write(bucket)
-        if bucket_policy is not None:
-            self.resource.node.add_dependency(bucket_policy)
-        else:
-            self._warn_bucket_policy_needed(bucket)
-
-        self.event_action_arn: str = self.resource.get_att_string("Arn")
-        """The event action's ARN."""
-        self.event_action_id: str = self.resource.get_att_string("Id")
-        """The event action's id (also its physical resource id)."""
+            BackfillWorker.of(provider).allow(data_set_id, bucket, encryption_key, names_data_set)
         self._data_set_id = data_set_id
-        self._bucket_name = bucket.bucket_name
+        self._bucket_name = bucket_name
         self._event_rules: dict[str, events.Rule] = {}
         if alert_topic is not None:
             self._alert(alert_topic)
+
+    @property
+    def event_action_arn(self) -> str:
+        """The event action's ARN."""
+        return self.resource.get_att("Arn").to_string()
+
+    @property
+    def event_action_id(self) -> str:
+        """The event action's id (also its physical resource id)."""
+        return self.resource.get_att("Id").to_string()
 
     # --- monitoring: CDK's onXxx/metricXxx idioms over Data Exchange's auto-export events -------------
 
@@ -257,38 +264,21 @@ class AutoExportEventAction(Construct):
     def _validate(
         self,
         data_set_id: str,
-        bucket: s3.IBucket,
+        bucket_name: str,
         key_pattern: str | None,
-        encryption_key: kms.IKey | None,
+        kms_key_arn: str | None,
         tags: Mapping[str, str],
     ) -> None:
         # Tokens resolve at deploy time; the handler checks them then, with the same rules.
-        checks = [(check_data_set_id, data_set_id, "data_set_id"), (check_bucket_name, bucket.bucket_name, "bucket")]
+        checks = [(check_data_set_id, data_set_id, "data_set_id"), (check_bucket_name, bucket_name, "bucket")]
         if key_pattern is not None:
             checks.append((check_key_pattern, key_pattern, "key_pattern"))
-        if encryption_key is not None:
-            checks.append((check_kms_key_arn, encryption_key.key_arn, "encryption_key"))
+        if kms_key_arn is not None:
+            checks.append((check_kms_key_arn, kms_key_arn, "encryption_key"))
         try:
             for check, value, name in checks:
-                if not Token.is_unresolved(value):
+                if not _is_token(value):
                     check(value, name)
-            check_tags(tags, "tags", skip=Token.is_unresolved)
+            check_tags(tags, "tags", skip=_is_token)
         except PropertyError as error:
             raise ValueError(f"{self.node.path}: {error}") from None
-
-    def _warn_bucket_policy_needed(self, bucket: s3.IBucket) -> None:
-        account = Stack.of(self).account
-        name = "<bucket-name>" if Token.is_unresolved(bucket.bucket_name) else bucket.bucket_name
-        account_id = "<account-id>" if Token.is_unresolved(account) else account
-        wanted = {
-            "Effect": "Allow",
-            "Principal": {"Service": DATA_SERVICE_PRINCIPAL},
-            "Action": WRITE_ACTIONS,
-            "Resource": f"arn:aws:s3:::{name}/*",
-            "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
-        }
-        Annotations.of(self).add_warning_v2(
-            BUCKET_POLICY_WARNING_ID,
-            f"Bucket {name} is imported, so its policy cannot be changed here. Add this statement to it "
-            f"before deploying, or the event action fails with InsufficientS3BucketPolicy: {json.dumps(wanted)}",
-        )

@@ -1,153 +1,192 @@
-"""The one handler function per stack that serves every AutoExportEventAction in it, with its role and log group."""
+"""The one handler function per stack that serves every AutoExportEventAction in it, with its role and log group.
+
+Everything a construct asks of it (the bucket statement, a key, a data set name, the stack) is found or
+added once per stack, bucket, key or data set, and looked up in Python afterwards: with a hundred
+constructs in a stack, what each one costs at synth is what matters.
+"""
 
 from __future__ import annotations
 
 import json
+import weakref
+from typing import TYPE_CHECKING
 
-from aws_cdk import Duration, Stack
-from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
-from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
-from aws_cdk import aws_s3 as s3
-from constructs import Construct, IDependable
+import jsii
+from aws_cdk import Annotations, CfnResource, IAspect, Stack, Token
+from constructs import Construct, IConstruct
 
-from ._bundling import handler_code
+from ._bundling import HandlerAsset
+from ._function import LambdaFunction
 from ._nag import acknowledge_wildcard
 
-HANDLER_TIMEOUT = Duration.seconds(60)
+if TYPE_CHECKING:
+    from aws_cdk import aws_kms as kms
+    from aws_cdk import aws_s3 as s3
+
+HANDLER_TIMEOUT_SECONDS = 60
 DATA_SERVICE_PRINCIPAL = "dataexchange.amazonaws.com"
 WRITE_ACTIONS = ["s3:PutObject", "s3:PutObjectAcl"]
+BUCKET_POLICY_WARNING_ID = "@cdk-dataexchange-auto-export/bucketPolicy"
+
+# Scope -> the provider of its stack, so that a construct does not look up its stack each time.
+_providers: weakref.WeakKeyDictionary[IConstruct, AutoExportEventActionProvider] = weakref.WeakKeyDictionary()
 
 
 class AutoExportEventActionProvider(Construct):
-    """The Lambda function, role and log group shared by every AutoExportEventAction in a stack."""
+    """The Lambda function, role and log group shared by every AutoExportEventAction in a stack.
+
+    `function`, `role` and `log_group` are the CloudFormation resources; `role_scope` is the construct
+    that holds the role and its policy.
+    """
 
     ID = "AutoExportEventActionProvider"
 
     @classmethod
-    def of(cls, scope: Construct) -> AutoExportEventActionProvider:
-        stack = Stack.of(scope)
-        existing = stack.node.try_find_child(cls.ID)
-        if isinstance(existing, cls):
-            return existing
-        return cls(stack, cls.ID)
+    def of(cls, scope: IConstruct) -> AutoExportEventActionProvider:
+        found = _providers.get(scope)
+        if found is None:
+            stack = Stack.of(scope)
+            found = _providers.get(stack)
+            if found is None:
+                existing = stack.node.try_find_child(cls.ID)
+                found = existing if isinstance(existing, cls) else cls(stack, cls.ID)
+                _providers[stack] = found
+            _providers[scope] = found
+        return found
 
     def __init__(self, scope: Construct, id: str) -> None:
         super().__init__(scope, id)
-        stack = Stack.of(self)
-        self.log_group = logs.LogGroup(self, "LogGroup", retention=logs.RetentionDays.ONE_MONTH)
-        # A role of its own rather than AWSLambdaBasicExecutionRole: it may write to this log group only.
-        self.role = iam.Role(
+        self.stack = Stack.of(self)
+        # Shared with the backfill worker, if the stack has one: one asset, staged once.
+        self.asset = HandlerAsset(self, "Code")
+        handler = LambdaFunction(
             self,
-            "Role",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description="Creates, updates and deletes Data Exchange event actions for AutoExportEventAction",
+            "Handler",
+            asset=self.asset,
+            handler="dataexchange_auto_export_handler.index.handler",
+            description="Custom::DataExchangeEventAction handler (AutoExportEventAction)",
+            role_description="Creates, updates and deletes Data Exchange event actions for AutoExportEventAction",
+            memory_mb=128,
+            timeout_seconds=HANDLER_TIMEOUT_SECONDS,
         )
-        self.log_group.grant_write(self.role)
-        event_actions = stack.format_arn(service="dataexchange", resource="event-actions", resource_name="*")
-        self.role.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=[
-                    "dataexchange:CreateEventAction",
-                    "dataexchange:GetEventAction",
-                    "dataexchange:UpdateEventAction",
-                    "dataexchange:DeleteEventAction",
-                    "dataexchange:TagResource",
-                    "dataexchange:UntagResource",
-                ],
-                # Ids are assigned by the service at creation, so no narrower pattern exists.
-                resources=[event_actions],
-            )
+        self.handler = handler
+        self.function, self.role, self.log_group = handler.function, handler.role, handler.log_group
+        self.role_scope = handler.role_scope
+        self.service_token = handler.arn
+        event_actions = self.stack.format_arn(service="dataexchange", resource="event-actions", resource_name="*")
+        # Ids are assigned by the service at creation, so no narrower pattern exists.
+        handler.policy.allow(
+            [
+                "dataexchange:CreateEventAction",
+                "dataexchange:GetEventAction",
+                "dataexchange:UpdateEventAction",
+                "dataexchange:DeleteEventAction",
+                "dataexchange:TagResource",
+                "dataexchange:UntagResource",
+            ],
+            [event_actions],
         )
         acknowledge_wildcard(
-            self.role,
+            self.role_scope,
             event_actions,
             "Event action ids are assigned by the service at creation, so the role cannot name them in advance; "
             "the wildcard is limited to event actions of this stack's account and region.",
         )
-        self.role.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=["dataexchange:ListEventActions"],
-                # ListEventActions supports no resource-level permissions: "*" is the only resource it accepts.
-                resources=["*"],
-            )
-        )
+        # ListEventActions supports no resource-level permissions: "*" is the only resource it accepts.
+        handler.policy.allow(["dataexchange:ListEventActions"], ["*"])
         acknowledge_wildcard(
-            self.role,
+            self.role_scope,
             "*",
             "dataexchange:ListEventActions supports no resource-level permissions; the statement allows only "
             "that read-only action, which a repeated Create uses to find the event action it already made.",
         )
-        # Shared with the backfill worker, if the stack has one: one asset, staged once.
-        self.code = handler_code()
-        self.function = lambda_.Function(
-            self,
-            "Handler",
-            description="Custom::DataExchangeEventAction handler (AutoExportEventAction)",
-            runtime=lambda_.Runtime.PYTHON_3_14,
-            architecture=lambda_.Architecture.ARM_64,
-            memory_size=128,
-            timeout=HANDLER_TIMEOUT,
-            handler="dataexchange_auto_export_handler.index.handler",
-            code=self.code,
-            role=self.role,
-            log_group=self.log_group,
-        )
-        self._allowed_keys: set[str] = set()
-        self._allowed_data_sets: set[str] = set()
-        self._bucket_policies: dict[str, IDependable | None] = {}
+        self._keys: set[str] = set()
+        self._data_sets: set[str] = set()
+        self._buckets: dict[s3.IBucket, tuple[str, CfnResource | None, list[str]]] = {}
 
-    def allow_data_exchange_to_write(self, bucket: s3.IBucket) -> IDependable | None:
-        """Adds the bucket policy statement that lets Data Exchange write exported objects, once per bucket.
+    def bucket(self, bucket: s3.IBucket, construct_id: str) -> tuple[str, CfnResource | None]:
+        """The bucket's name, and what an event action exporting to it must depend on: the statement that
+        lets Data Exchange write, added to its policy once, or None for an imported bucket, whose policy
+        cannot be changed here (one warning per bucket then names every construct that needs it)."""
+        known = self._buckets.get(bucket)
+        if known is None:
+            known = (bucket.bucket_name, self._allow_data_exchange_to_write(bucket), [])
+            self._buckets[bucket] = known
+            if known[1] is None:
+                from aws_cdk import Aspects
 
-        Returns what the event action must depend on, or None when the bucket is imported and its policy
-        cannot be changed here.
-        """
-        # Once per bucket, not per construct: each statement costs a dozen jsii round trips at synth.
-        address = bucket.node.addr
-        if address not in self._bucket_policies:
-            result = bucket.add_to_resource_policy(
-                iam.PolicyStatement(
-                    principals=[iam.ServicePrincipal(DATA_SERVICE_PRINCIPAL)],
-                    actions=WRITE_ACTIONS,
-                    resources=[bucket.arn_for_objects("*")],
-                    conditions={"StringEquals": {"aws:SourceAccount": Stack.of(self).account}},
-                )
+                Aspects.of(bucket).add(_BucketPolicyWarning(bucket, known[0], self.stack.account, known[2]))
+        name, dependency, constructs = known
+        constructs.append(construct_id)
+        return name, dependency
+
+    def _allow_data_exchange_to_write(self, bucket: s3.IBucket) -> CfnResource | None:
+        from aws_cdk import aws_iam as iam
+
+        result = bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                principals=[iam.ServicePrincipal(DATA_SERVICE_PRINCIPAL)],
+                actions=WRITE_ACTIONS,
+                resources=[bucket.arn_for_objects("*")],
+                conditions={"StringEquals": {"aws:SourceAccount": self.stack.account}},
             )
-            self._bucket_policies[address] = result.policy_dependable if result.statement_added else None
-        return self._bucket_policies[address]
+        )
+        if not result.statement_added or result.policy_dependable is None:
+            return None
+        policy = result.policy_dependable
+        child = policy.node.default_child if isinstance(policy, Construct) else None
+        return child if isinstance(child, CfnResource) else None
 
     def allow_key(self, key: kms.IKey) -> None:
         """Creating an SSE-KMS event action makes Data Exchange take a grant on the key as the caller,
         and deleting it revokes that grant (the native AWS::DataExchange::EventAction handler needs both)."""
-        key_arn = Stack.of(self).resolve(key.key_arn)
-        if json.dumps(key_arn, sort_keys=True) in self._allowed_keys:
-            return
-        self._allowed_keys.add(json.dumps(key_arn, sort_keys=True))
-        self.role.add_to_principal_policy(
-            iam.PolicyStatement(actions=["kms:CreateGrant", "kms:RevokeGrant"], resources=[key.key_arn])
-        )
+        key_arn = key.key_arn
+        if key_arn not in self._keys:
+            self._keys.add(key_arn)
+            self.handler.policy.allow(["kms:CreateGrant", "kms:RevokeGrant"], [key_arn])
 
     def allow_data_set_name_lookup(self, data_set_id: str) -> None:
         """A key pattern with ${DataSet.Name} makes the service read the data set as the caller."""
-        resolved = json.dumps(Stack.of(self).resolve(data_set_id), sort_keys=True)
-        if resolved in self._allowed_data_sets:
+        if data_set_id in self._data_sets:
             return
-        self._allowed_data_sets.add(resolved)
-        data_set = Stack.of(self).format_arn(
+        self._data_sets.add(data_set_id)
+        # An entitled data set belongs to the provider's account, which the subscriber cannot name.
+        data_set = self.stack.format_arn(
             service="dataexchange", account="*", resource="data-sets", resource_name=data_set_id
         )
-        self.role.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=["dataexchange:GetDataSet"],
-                # An entitled data set belongs to the provider's account, which the subscriber cannot name.
-                resources=[data_set],
-            )
-        )
+        self.handler.policy.allow(["dataexchange:GetDataSet"], [data_set])
         acknowledge_wildcard(
-            self.role,
+            self.role_scope,
             data_set,
             "An entitled data set belongs to its provider's account, which the subscriber cannot name; "
             "the statement names the one data set and allows only dataexchange:GetDataSet.",
+        )
+
+
+@jsii.implements(IAspect)
+class _BucketPolicyWarning:
+    """Warns, once the constructs are all there, that an imported bucket needs a statement in its policy."""
+
+    def __init__(self, bucket: s3.IBucket, name: str, account: str, constructs: list[str]) -> None:
+        self._bucket, self._name, self._account, self._constructs = bucket, name, account, constructs
+        self._warned = False
+
+    def visit(self, node: IConstruct) -> None:
+        if self._warned:
+            return
+        self._warned = True
+        name = "<bucket-name>" if Token.is_unresolved(self._name) else self._name
+        account = "<account-id>" if Token.is_unresolved(self._account) else self._account
+        wanted = {
+            "Effect": "Allow",
+            "Principal": {"Service": DATA_SERVICE_PRINCIPAL},
+            "Action": WRITE_ACTIONS,
+            "Resource": f"arn:aws:s3:::{name}/*",
+            "Condition": {"StringEquals": {"aws:SourceAccount": account}},
+        }
+        Annotations.of(self._bucket).add_warning_v2(
+            BUCKET_POLICY_WARNING_ID,
+            f"Bucket {name} is imported, so its policy cannot be changed here. Add this statement to it before "
+            f"deploying, or the event actions of {', '.join(self._constructs)} fail with InsufficientS3BucketPolicy: "
+            f"{json.dumps(wanted)}",
         )
