@@ -1,5 +1,6 @@
 """Synth cost, template footprint and handler cold start of AutoExportEventAction beside CfnEventAction and
-AwsCustomResource: `make bench` writes BENCHMARKS.md and its chart. Not a test: it takes minutes, on a quiet machine."""
+AwsCustomResource, and its backfill at scale: `make bench` writes BENCHMARKS.md and its chart. Not a test: it takes
+minutes, on a quiet machine."""
 
 
 class BenchmarkError(Exception):

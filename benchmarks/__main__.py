@@ -21,8 +21,10 @@ from offline.lambda_runtime import InvocationTimeoutError
 from offline.toolchain import LAMBDA_PYTHON, REPO, cdk_command, cdk_environment
 
 from . import BenchmarkError
+from .backfill import QUICK_SEEDED, SEEDED, run_backfill_benchmark
 from .measure import run_handler_benchmark, run_synth_benchmark
-from .report import SuiteResult, evaluate, render, write_chart
+from .report import render, write_chart
+from .targets import SuiteResult, evaluate
 
 MARKDOWN, CHART = REPO / "BENCHMARKS.md", REPO / "benchmarks" / "chart.png"
 PACKAGES = ("aws-cdk-lib", "constructs", "jsii", "boto3", "botocore", "crhelper")
@@ -32,10 +34,16 @@ FAILURES = (BenchmarkError, AssemblyError, LifecycleError, InvocationTimeoutErro
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--runs", type=int, default=5, help="runs per cell and handler rounds (default: %(default)s)")
-    parser.add_argument("--quick", action="store_true", help="one run per cell, N = 1 and 10 only (overrides --runs)")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"one run per cell, N = 1 and 10 only (overrides --runs), a backfill of {QUICK_SEEDED:,} revisions, "
+        f"not {SEEDED:,}",
+    )
     parser.add_argument("--with-tests", action="store_true", help="also time the test suite (python -m pytest -q)")
     arguments = parser.parse_args(argv)
     runs, counts = (1, (1, 10)) if arguments.quick else (max(arguments.runs, 1), (1, 10, 100))
+    seeded = QUICK_SEEDED if arguments.quick else SEEDED
     started = time.perf_counter()
 
     def progress(step: str) -> None:
@@ -49,15 +57,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="benchmarks-") as workdir:
             synth = run_synth_benchmark(counts, runs, Path(workdir), progress)
             handler = run_handler_benchmark(synth.ours_assembly, runs, progress)
+            backfill = run_backfill_benchmark(seeded, runs, Path(workdir), progress)
         suite = run_test_suite(progress) if arguments.with_tests else None
     except FAILURES as error:
         print(f"benchmark failed: {error}", file=sys.stderr)
         return 1
-    targets = evaluate(synth, handler, suite)
+    targets = evaluate(synth, handler, backfill, suite)
     write_chart(synth, CHART)
     seconds = time.perf_counter() - started
     command = " ".join(["python -m benchmarks", *(sys.argv[1:] if argv is None else argv)])
-    MARKDOWN.write_text(render(command, seconds, machine, synth, handler, suite, targets, str(CHART.relative_to(REPO))))
+    chart = str(CHART.relative_to(REPO))
+    MARKDOWN.write_text(render(command, seconds, machine, synth, handler, backfill, suite, targets, chart))
     print("\n" + "\n".join(target.replace("|", " | ") for target in targets))
     print(f"\nWrote {MARKDOWN.relative_to(REPO)} and {CHART.relative_to(REPO)} in {seconds / 60:.1f} min")
     return 0

@@ -1,6 +1,8 @@
 """The measurements, from /proc (Linux): synth time, memory and template footprint of each stack kind of stacks.py,
-each synth a whole process; and our handler's asset, cold start against the bare-boto3 floor, requests and memory,
-run by the offline CloudFormation player against the local Data Exchange endpoint in a Lambda-like process."""
+each synth a whole process, the jsii round trips of a few more and each kind's cost per construct timed inside one
+process; and our handler's asset, cold start against the
+bare-boto3 floor, requests and memory, run by the offline CloudFormation player against the local Data Exchange
+endpoint in a Lambda-like process."""
 
 from __future__ import annotations
 
@@ -28,10 +30,18 @@ from offline.toolchain import LAMBDA_PYTHON, REPO, cdk_environment
 
 from . import BenchmarkError
 
-STACKS_APP, FLOOR = Path(__file__).with_name("stacks.py"), Path(__file__).with_name("cold_start_floor.py")
-STACK_NAME = "BenchStack"  # as stacks.py names it (that script imports nothing of the benchmark's)
-# Compared at every N, in this order in a round; native is the baseline of every ratio.
-KINDS = {"ours": "AutoExportEventAction (ours)", "native": "CfnEventAction (native)", "awscr": "AwsCustomResource"}
+HERE = Path(__file__).parent
+STACKS_APP, ROUND_TRIPS, IN_PROCESS = HERE / "stacks.py", HERE / "round_trips.py", HERE / "in_process.py"
+FLOOR = HERE / "cold_start_floor.py"
+# As stacks.py names them: the benchmark does not import it (that would load aws-cdk-lib), nor it the benchmark.
+STACK_NAME, IMPORTED = "BenchStack", "_imported"
+OWNED_KINDS = {
+    "ours": "AutoExportEventAction (ours)",
+    "native": "CfnEventAction (native)",
+    "awscr": "AwsCustomResource",
+}
+# Compared at every N, in this order in a round; each kind's baseline is native with the same bucket.
+KINDS = OWNED_KINDS | {kind + IMPORTED: f"{label}, imported bucket" for kind, label in OWNED_KINDS.items()}
 BASELINE = "native"
 # No event action, so N changes nothing: synthesized at the smallest N only, to explain ours' fixed cost.
 REFERENCE_KINDS = {
@@ -39,6 +49,8 @@ REFERENCE_KINDS = {
     "provider": "Our provider alone (function from the asset, role, log group), no event action",
 }
 LABELS = KINDS | REFERENCE_KINDS
+# The warning our construct leaves for an imported bucket, whose policy it cannot change (a CDK annotation).
+BUCKET_POLICY_WARNING = "@cdk-dataexchange-auto-export/bucketPolicy"
 COUNTED = {"Lambda functions": "Lambda::Function", "IAM policies": "IAM::Policy", "IAM roles": "IAM::Role"}
 REQUESTS = ("Create", "Delete")
 SAMPLE_SECONDS, HIGH_WATER_SAMPLE_SECONDS = 0.1, 0.005  # a synth takes seconds; an invocation well under one
@@ -75,9 +87,10 @@ class ProcessRun:
 
 @dataclass
 class Cell:
-    """The synths of one kind at one N (`runs[i]` in round i) and what their template holds."""
+    """The synths of one kind at one N (`runs[i]` in round i), what their template holds and the warnings of ours."""
 
     footprint: dict[str, int]  # Template bytes, Resources and each of COUNTED
+    warnings: list[str]  # the text of each BUCKET_POLICY_WARNING in the cloud assembly
     runs: list[ProcessRun] = field(default_factory=list)
 
     def __getitem__(self, figure: str) -> float:
@@ -88,21 +101,49 @@ class Cell:
 
 
 @dataclass(frozen=True)
+class Probe:
+    """One counted synth (round_trips.py): its jsii round trips by where they came from, and our modules it imported."""
+
+    round_trips: dict[str, int]
+    imported: list[str]
+
+
+@dataclass(frozen=True)
 class SynthResults:
     counts: tuple[int, ...]
     runs: int
     cells: dict[tuple[str, int], Cell]
+    probes: dict[tuple[str, int], Probe]  # each of OWNED_KINDS at the smallest and the largest N
+    in_process: dict[str, dict[str, list[float]]]  # per kind, in_process.py's seconds at the "low" and "high" N
     ours_assembly: Path  # of the first `ours` synth at the smallest N: the handler benchmark runs its asset
 
     def ratio(self, kind: str, count: int) -> float:
-        """The median of this kind's times over native's in the same round: load that drifts cancels out."""
-        pairs = zip(self.cells[kind, count].runs, self.cells[BASELINE, count].runs, strict=True)
+        """The median of this kind's times over native's (same bucket) in the same round: drifting load cancels out."""
+        pairs = zip(self.cells[kind, count].runs, self.cells[baseline(kind), count].runs, strict=True)
         return statistics.median(mine.seconds / native.seconds for mine, native in pairs)
 
     def slope(self, kind: str, figure: str) -> float:
         """How much `figure` grows per added construct, from the smallest N to the largest."""
         low, high = self.counts[0], self.counts[-1]
         return (self.cells[kind, high][figure] - self.cells[kind, low][figure]) / (high - low)
+
+    def in_process_ms(self, kind: str) -> float:
+        """Milliseconds per added construct, from the medians of the synths timed inside one process."""
+        seconds = self.in_process[kind]
+        grown = statistics.median(seconds["high"]) - statistics.median(seconds["low"])
+        return grown * 1000 / (self.counts[-1] - self.counts[0])
+
+    def round_trips(self, kind: str) -> dict[str, float]:
+        """jsii round trips per added construct, from the smallest N to the largest, by where they came from."""
+        low, high = (self.probes[kind, count].round_trips for count in (self.counts[0], self.counts[-1]))
+        grown = Counter(high)
+        grown.subtract(low)
+        return {origin: trips / (self.counts[-1] - self.counts[0]) for origin, trips in grown.most_common() if trips}
+
+
+def baseline(kind: str) -> str:
+    """What a kind's synth time is compared with: native, with the same kind of bucket."""
+    return BASELINE + IMPORTED if kind.endswith(IMPORTED) else BASELINE
 
 
 @dataclass
@@ -122,7 +163,7 @@ def run_synth_benchmark(counts: Sequence[int], runs: int, workdir: Path, progres
     back to back, so that ratios compare runs made under the same load, the first kind rotating each round."""
     for kind in LABELS:
         progress(f"warm-up synth: {kind} N={counts[0]} (discarded)")
-        _synthesize(kind, counts[0], workdir / f"warmup-{kind}")
+        synthesize(kind, counts[0], workdir / f"warmup-{kind}")
     cells: dict[tuple[str, int], Cell] = {}
     done, total = itertools.count(1), (len(KINDS) * len(counts) + len(REFERENCE_KINDS)) * runs
     for round_number, count in itertools.product(range(runs), counts):
@@ -130,17 +171,30 @@ def run_synth_benchmark(counts: Sequence[int], runs: int, workdir: Path, progres
         for kind in kinds[round_number % len(kinds) :] + kinds[: round_number % len(kinds)]:
             progress(f"synth {next(done)}/{total}: round {round_number + 1}/{runs}, {kind} N={count}")
             outdir = workdir / f"{kind}-{count}-{round_number}"
-            run = _synthesize(kind, count, outdir)
-            cells.setdefault((kind, count), Cell(_footprint(outdir))).runs.append(run)
-    return SynthResults(tuple(counts), runs, cells, workdir / f"ours-{counts[0]}-0")
+            run = synthesize(kind, count, outdir)
+            cells.setdefault((kind, count), Cell(_footprint(outdir), _warnings(outdir))).runs.append(run)
+    probes: dict[tuple[str, int], Probe] = {}
+    for kind, count in itertools.product(OWNED_KINDS, (counts[0], counts[-1])):
+        progress(f"jsii round trips, counted: {kind} N={count}")
+        result = workdir / f"round-trips-{kind}-{count}.json"
+        synthesize(kind, count, workdir / f"round-trips-{kind}-{count}", [str(ROUND_TRIPS), str(result)])
+        probes[kind, count] = Probe(**json.loads(result.read_text()))
+    in_process: dict[str, dict[str, list[float]]] = {}
+    for kind in KINDS:
+        progress(f"in one process: {kind} N={counts[0]} and N={counts[-1]}, {runs} time(s) each")
+        result, outdir = workdir / f"in-process-{kind}.json", workdir / f"in-process-{kind}"
+        synthesize(kind, counts[-1], outdir, [str(IN_PROCESS), str(result), str(counts[0]), str(runs)])
+        in_process[kind] = json.loads(result.read_text())
+    return SynthResults(tuple(counts), runs, cells, probes, in_process, workdir / f"ours-{counts[0]}-0")
 
 
-def _synthesize(kind: str, count: int, outdir: Path) -> ProcessRun:
+def synthesize(kind: str, count: int, outdir: Path, app: Sequence[str] = (str(STACKS_APP),)) -> ProcessRun:
+    """`python APP... KIND N OUTDIR` (stacks.py, round_trips.py RESULT or in_process.py RESULT LOW ROUNDS), timed."""
     # Nothing inherited that changes what synth does (CDK_VALIDATION, CDK_OUTDIR, CDK_CONTEXT_JSON...): the
     # built-in validation stays at its default, on, as users get it.
     environment = cdk_environment({key: value for key, value in os.environ.items() if not key.startswith("CDK_")})
     environment["PYTHONPATH"] = os.pathsep.join([str(REPO / "constructs"), str(REPO / "lambda")])
-    command = [sys.executable, str(STACKS_APP), kind, str(count), str(outdir)]
+    command = [sys.executable, *app, kind, str(count), str(outdir)]
     with tempfile.TemporaryFile() as output:
         started = time.perf_counter()
         process = subprocess.Popen(command, env=environment, cwd=outdir.parent, stdout=output, stderr=subprocess.STDOUT)
@@ -161,6 +215,20 @@ def _footprint(outdir: Path) -> dict[str, int]:
     types = Counter(resource["Type"] for resource in json.loads(path.read_text())["Resources"].values())
     counted = {name: types[f"AWS::{resource_type}"] for name, resource_type in COUNTED.items()}
     return {"Template bytes": path.stat().st_size, "Resources": types.total(), **counted}
+
+
+def _warnings(outdir: Path) -> list[str]:
+    """Each BUCKET_POLICY_WARNING the stack's cloud assembly holds (its metadata, in the manifest or beside it)."""
+    artifact = json.loads((outdir / "manifest.json").read_text())["artifacts"][STACK_NAME]
+    sources = [artifact.get("metadata", {})]
+    if "additionalMetadataFile" in artifact:
+        sources.append(json.loads((outdir / artifact["additionalMetadataFile"]).read_text()))
+    entries = [entry for metadata in sources for by_path in metadata.values() for entry in by_path]
+    return [
+        str(entry["data"])
+        for entry in entries
+        if entry["type"] == "aws:cdk:warning" and BUCKET_POLICY_WARNING in str(entry["data"])
+    ]
 
 
 def run_handler_benchmark(assembly: Path, runs: int, progress: Progress) -> HandlerResults:
@@ -194,7 +262,7 @@ def run_handler_benchmark(assembly: Path, runs: int, progress: Progress) -> Hand
         with OfflineCloudFormation(stack, Path(directory) / "memory.json", runtime) as cloudformation:
             steps = {"Floor": invoke_floor, "Create": cloudformation.deploy, "Delete": cloudformation.destroy}
             for name, step in steps.items():
-                with Sampler(lambda: _high_water_kb(BOOTSTRAP.name.encode()), HIGH_WATER_SAMPLE_SECONDS) as sampler:
+                with Sampler(lambda: high_water_kb(BOOTSTRAP.name.encode()), HIGH_WATER_SAMPLE_SECONDS) as sampler:
                     step()
                 if not sampler.peak_kb:
                     raise BenchmarkError(f"the {name} process ended before its memory could be sampled")
@@ -202,7 +270,7 @@ def run_handler_benchmark(assembly: Path, runs: int, progress: Progress) -> Hand
     return results
 
 
-def _high_water_kb(marker: bytes) -> int:
+def high_water_kb(marker: bytes) -> int:
     """The largest peak resident set (VmHWM) among this process's descendants whose command line holds `marker`.
     VmHWM starts afresh at exec, unlike ru_maxrss, which keeps the resident size a child was forked with."""
     return max((_status_kb(pid, b"VmHWM:") for pid in _tree(os.getpid()) if marker in _read(pid, "cmdline")), default=0)

@@ -1,12 +1,10 @@
-"""What a run concludes: the targets judged on its figures, BENCHMARKS.md and benchmarks/chart.png."""
+"""What a run says: BENCHMARKS.md, its targets judged (targets.py) and its figures, and benchmarks/chart.png."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from itertools import pairwise
 from pathlib import Path
 from statistics import median
-from typing import NamedTuple
 
 import matplotlib
 
@@ -15,69 +13,28 @@ matplotlib.use("Agg")  # no display here, and none wanted: the chart is a file
 import matplotlib.pyplot as plt
 import numpy as np
 
-from offline.assembly import ASSET_BUDGET_BYTES
-
+from . import backfill as bf
 from . import measure
-from .measure import BASELINE, KINDS, LABELS, REFERENCE_KINDS, REQUESTS, HandlerResults, SynthResults
+from .backfill import BackfillResults
+from .measure import (
+    BASELINE,
+    IMPORTED,
+    KINDS,
+    LABELS,
+    OWNED_KINDS,
+    REFERENCE_KINDS,
+    REQUESTS,
+    HandlerResults,
+    SynthResults,
+)
+from .round_trips import PACKAGE
+from .targets import BUCKETS, SuiteResult
 
-# The limits: synth time ours/native at these N, cold start over the floor's, Delete seconds, and the share of the
-# function's memory ("room to spare": a quarter left for what the real runtime adds and for larger responses).
-SYNTH_RATIO, SYNTH_RATIO_COUNTS, COLD_START, DELETE_SECONDS, MEMORY_SHARE = 1.10, (1, 100), 1.5, 2.0, 0.75
 FLOOR = "Floor: `import boto3` + one Data Exchange client"
-COLUMNS = "N|Stack|Wall s (median)|Ratio to native|CPU s, process tree|Peak MB, process tree|Peak MB, largest process"
-
-
-class SuiteResult(NamedTuple):
-    seconds: float
-    passed: bool
-    summary: str
-
-
-def evaluate(synth: SynthResults, handler: HandlerResults, suite: SuiteResult | None) -> list[str]:
-    """Each target as a row: what is held to a limit|met, not met or not measured|the figure."""
-    ours = {count: synth.cells["ours", count].footprint for count in synth.counts}
-    steps = [(a, b, ours[b]["Resources"] - ours[a]["Resources"]) for a, b in pairwise(synth.counts)]
-    one_each = all(footprint["Lambda functions"] == footprint["IAM roles"] == 1 for footprint in ours.values())
-    ours_b, native_b = synth.slope("ours", "Template bytes"), synth.slope("native", "Template bytes")
-    init, floor = median(handler.init_ms(*REQUESTS)), median(handler.init_ms("Floor"))
-    deletes = [execution.seconds for execution in handler.executions["Delete"]]
-    mb, peak = handler.memory_mb, max(handler.peak_kb[name] for name in REQUESTS) / 1024
-    zipped, share = handler.asset["Zipped bytes"], peak / mb
-    steps_text = "; ".join(f"N {a}→{b}: +{grown} for +{b - a}" for a, b, grown in steps)
-    each = ", ".join(f"N = {n}: {f['Lambda functions']} function(s), {f['IAM roles']} role(s)" for n, f in ours.items())
-    bytes_text = f"{ours_b:.0f} B vs {native_b:.0f} B (N {synth.counts[0]}→{synth.counts[-1]})"
-    cold_text = f"{init / floor:.2f}x ({init:.0f} ms vs {floor:.0f} ms)"
-    delete_text = f"slowest of {len(deletes)}: {max(deletes):.2f} s, fresh process to response"
-    asset_text = f"{zipped / 1024:.1f} KB zipped ({handler.asset['Unzipped bytes'] / 1024:.1f} KB unzipped)"
-    peak_text = f"peak {peak:.0f} MB = {share:.0%} of {mb} MB (VmHWM)"
-    suite_text = f"{suite.seconds:.0f} s: {suite.summary}" if suite else "run with --with-tests"
-    judged: list[tuple[str, bool | None, str]] = [
-        *(_synth_ratio(synth, count) for count in SYNTH_RATIO_COUNTS),
-        ("Resources grow by exactly one per added construct", all(g == b - a for a, b, g in steps), steps_text),
-        ("One Lambda function and one role for any N", one_each, each),
-        ("Template bytes per added construct ≤ native's", ours_b <= native_b, bytes_text),
-        (f"Handler cold start ≤ {COLD_START} x the bare-boto3 floor", init / floor <= COLD_START, cold_text),
-        (f"Delete answers in under {DELETE_SECONDS:.0f} s", max(deletes) < DELETE_SECONDS, delete_text),
-        (
-            f"Lambda asset ≤ {ASSET_BUDGET_BYTES // 1024} KB, zipped as uploaded",
-            zipped <= ASSET_BUDGET_BYTES,
-            asset_text,
-        ),
-        (f"An invocation fits in {mb} MB with room to spare (≤ {MEMORY_SHARE:.0%})", share <= MEMORY_SHARE, peak_text),
-        ("The test suite passes (its time is reported, against no limit)", suite.passed if suite else None, suite_text),
-    ]
-    status = {None: "not measured in this run", True: "met", False: "**not met**"}
-    return [f"{name}|{status[ok]}|{figure}" for name, ok, figure in judged]
-
-
-def _synth_ratio(synth: SynthResults, count: int) -> tuple[str, bool | None, str]:
-    name = f"Synth time ours/native ≤ {SYNTH_RATIO:.2f} at N = {count}"
-    if count not in synth.counts:
-        return name, None, f"N = {count} was not synthesized"
-    figure = f"{synth.ratio('ours', count):.2f} (median of same-round ratios)"
-    if ("bare_lambda", count) in synth.cells:
-        figure += f"; a bare Lambda function with no event action: {synth.ratio('bare_lambda', count):.2f}"
-    return name, synth.ratio("ours", count) <= SYNTH_RATIO, figure
+COLUMNS = (
+    "N|Stack|Wall s (median)|Ratio to native, same bucket|CPU s, process tree|Peak MB, process tree|"
+    "Peak MB, largest process"
+)
 
 
 def write_chart(synth: SynthResults, path: Path) -> None:
@@ -90,16 +47,22 @@ def write_chart(synth: SynthResults, path: Path) -> None:
     ]
     counts = list(synth.counts)
     for axis, (title, unit, name, scale) in zip(axes, panels, strict=True):
-        for kind, marker in zip(KINDS, "os^Dv<>", strict=False):
+        for kind in KINDS:  # a colour and marker per stack, dashed and hollow with an imported bucket
+            number, imported = list(OWNED_KINDS).index(kind.removesuffix(IMPORTED)), kind.endswith(IMPORTED)
+            colour = f"C{number}"
+            style = {"color": colour, "marker": "os^"[number], "markerfacecolor": "none" if imported else colour}
             values = np.array([synth.cells[kind, count][name] / scale for count in counts])
             seconds = np.array([[run.seconds for run in synth.cells[kind, count].runs] for count in counts])
             spread = [values - seconds.min(axis=1), seconds.max(axis=1) - values] if name == "seconds" else None
-            axis.errorbar(counts, values, yerr=spread, capsize=4, linewidth=2, marker=marker, label=LABELS[kind])
+            line = "--" if imported else "-"
+            axis.errorbar(
+                counts, values, yerr=spread, capsize=4, linewidth=2, linestyle=line, label=LABELS[kind], **style
+            )
         axis.set(title=title, xlabel="event actions per stack (N)", ylabel=unit, xscale="log", ylim=(0, None))
         axis.set(xticks=counts, xticklabels=counts)
         axis.minorticks_off()
         axis.grid(alpha=0.3)
-    axes[0].legend(fontsize=10, loc="lower right")
+    axes[0].legend(fontsize=9, loc="lower right")
     figure.suptitle("AutoExportEventAction vs CfnEventAction vs AwsCustomResource", fontsize=14)
     figure.savefig(path, dpi=110)
     plt.close(figure)
@@ -122,15 +85,16 @@ def render(
     machine: Mapping[str, str],
     synth: SynthResults,
     handler: HandlerResults,
+    backfill: BackfillResults,
     suite: SuiteResult | None,
     targets: list[str],
     chart: str,
 ) -> str:
-    low, high, runs, mb = synth.counts[0], synth.counts[-1], synth.runs, handler.memory_mb
+    low, high, runs = synth.counts[0], synth.counts[-1], synth.runs
     grid = [(count, kind, synth.cells[kind, count]) for count in synth.counts for kind in KINDS]
 
     def ratio(kind: str, count: int = low) -> str:
-        return "1 (baseline)" if kind == BASELINE else f"{synth.ratio(kind, count):.2f}"
+        return "1 (baseline)" if kind.removesuffix(IMPORTED) == BASELINE else f"{synth.ratio(kind, count):.2f}"
 
     times = [
         f"{n}|{LABELS[k]}|{c['seconds']:.2f}|{ratio(k, n)}|{c['cpu_seconds']:.2f}|"
@@ -140,8 +104,97 @@ def render(
     fixed = [
         f"{LABELS[k]}|{synth.cells[k, low]['seconds']:.2f}|{ratio(k)}" for k in (BASELINE, *REFERENCE_KINDS, "ours")
     ]
-    per_action = [f"{LABELS[k]}|{synth.slope(k, 'seconds') * 1000:.1f}" for k in (BASELINE, "ours")]
+    per_construct = [
+        f"{OWNED_KINDS[k]}|"
+        + "|".join(f"{synth.in_process_ms(k + suffix):.1f}" for suffix in BUCKETS)
+        + "|"
+        + "|".join(f"{synth.slope(k + suffix, 'seconds') * 1000:.1f}" for suffix in BUCKETS)
+        + f"|{sum(synth.round_trips(k).values()):g}"
+        for k in OWNED_KINDS
+    ]
+    origins = [f"`{origin}`|{trips:g}" for origin, trips in synth.round_trips("ours").items()]
+    imported = synth.probes["ours", high].imported
+    warnings = synth.cells["ours" + IMPORTED, high].warnings
+    warning_text = f"> {warnings[0][:600]}{' …' if len(warnings[0]) > 600 else ''}" if warnings else "(none)"
     growth = [f"{LABELS[k]}|{synth.slope(k, 'Template bytes'):.0f}|{synth.slope(k, 'Resources'):g}" for k in KINDS]
+    footprints = ["|".join(map(str, [n, LABELS[k], *c.footprint.values()])) for n, k, c in grid]
+    tests = f"`python -m pytest -q`: {suite.seconds:.0f} s, {suite.summary}." if suite else "Not measured in this run."
+    blocks = [
+        "# Benchmarks",
+        f"""AutoExportEventAction (ours) beside CloudFormation's native `AWS::DataExchange::EventAction`
+(`CfnEventAction`) and CDK's `AwsCustomResource` calling `createEventAction`/`deleteEventAction`: equivalent stacks
+of one bucket, owned by the stack or imported by name, and N = {", ".join(map(str, synth.counts))} event actions on
+the same data set, bucket and key pattern ([`benchmarks/stacks.py`](benchmarks/stacks.py)); the handler's cold start
+and requests; and a backfill of {backfill.seeded:,} existing revisions. Generated by `{command}` in
+{seconds / 60:.1f} min on {machine["Date (UTC)"]} UTC, {runs} run(s) per cell, on the machine below. **Absolute
+times depend on the machine and its load; compare the ratios**, which come from runs made back to back in the same
+round.""",
+        f"![Synth time, template size and resource count against N]({chart})",
+        "## Targets",
+        _table("Target|Status|Measured", targets),
+        "## Synth",
+        f"""Each synth is a whole process, `python benchmarks/stacks.py KIND N OUTDIR`, as `cdk synth` runs a user's app
+(less the CLI's own start-up, the same for every stack), with aws-cdk-lib's built-in CloudFormation validation at
+its default, on. With an owned bucket, native and `AwsCustomResource` add the bucket policy statement that lets Data
+Exchange write, once, as ours does; with an imported bucket (`s3.Bucket.from_bucket_name`) nobody can, so they skip
+it and ours warns instead. After a discarded warm-up synth per kind, each of {runs} round(s) synthesizes every
+kind at every N back to back, the first kind rotating. Medians; the ratio is the median of the same-round ratios to
+native with the same kind of bucket.""",
+        _table(COLUMNS, times),
+        f"""Memory in MB of 1024 KB: *process tree* is the largest sum of the resident sets of the app and jsii's node
+process, sampled from /proc every {measure.SAMPLE_SECONDS:g} s; *largest process* is `ru_maxrss` from `os.wait4`
+on the app, the peak of the largest single process among it and the descendants it waited for (jsii's node
+kernel, in practice), exact but not a sum. CPU: user + system time of the app and its waited children (`wait4`).""",
+        "## Where ours' synth time goes",
+        f"""Two stacks without event actions, synthesized at N = {low} in the same rounds, split ours' fixed cost. A
+bare Lambda function is what a Lambda-backed custom resource built on aws-cdk-lib's `aws_lambda.Function` pays
+first (the `aws_lambda` bindings imported, a function and its role built through jsii's node process); our provider
+alone is ours' function, role, policy and log group with the bundled asset (staged and hashed), however it builds
+them; the rest of ours at N = {low} is the construct itself.""",
+        _table("Stack|Wall s (median)|Ratio to native", fixed),
+        f"""Per added construct, in milliseconds, from N = {low} to N = {high}, with each kind of bucket: timed inside
+one process by [`benchmarks/in_process.py`](benchmarks/in_process.py) (after a discarded synth, the stack at
+N = {low} and at N = {high}, built and synthesized {runs} time(s) each, alternately; the difference of the medians
+over the {high - low} constructs added), which the targets use; and the slope of the whole-process medians above,
+which also carries the jitter of starting Python, node and jsii (on a shared machine, up to a second between two
+synths of the same stack). Then the jsii round trips (requests to jsii's node process, callbacks' answers
+included), counted by [`benchmarks/round_trips.py`](benchmarks/round_trips.py), which wraps jsii's
+`_NodeProcess.send` (`jsii._kernel.providers.process`) in one more, untimed synth of each stack with an owned
+bucket at N = {low} and N = {high}: the difference over the {high - low} constructs added.""",
+        _table(
+            "Stack|ms per added construct, one process, owned bucket|Imported bucket"
+            "|ms, whole processes, owned|Imported|jsii round trips, owned",
+            per_construct,
+        ),
+        f"""Where ours' round trips per added construct come from: the innermost frame of our construct's package,
+by module and function. The counted synth of a plain `ours` stack at N = {high} imported these modules of
+`{PACKAGE}`: """
+        + ", ".join(f"`{name.removeprefix(PACKAGE + '.')}`" for name in imported if name != PACKAGE)
+        + ".",
+        _table("Origin|Round trips per added construct", origins),
+        "## Imported bucket",
+        f"""With an imported bucket our construct cannot add the statement that lets Data Exchange write; it leaves a
+CDK warning (an annotation with id `{measure.BUCKET_POLICY_WARNING}`, in the cloud assembly's metadata as
+`aws:cdk:warning`) saying which statement to add. At N = {high}, one bucket: {len(warnings)} such warning(s). The
+first:""",
+        warning_text,
+        "## Template footprint",
+        _table("|".join(["N", "Stack", *grid[0][2].footprint]), footprints),
+        f"Per added construct, from N = {low} to N = {high} (bytes of `BenchStack.template.json`, as written):",
+        _table("Stack|Template bytes|Resources", growth),
+        *_handler_blocks(handler, low),
+        *_backfill_blocks(backfill),
+        "## Test suite",
+        f"{tests} In-process unit-test synths turn the built-in validation off (tests/conftest.py); the "
+        "example app's CLI synth keeps it on.",
+        "## Machine",
+        _table("|", (f"{name}|{value}" for name, value in machine.items())),
+    ]
+    return "\n\n".join(blocks) + "\n"
+
+
+def _handler_blocks(handler: HandlerResults, low: int) -> list[str]:
+    mb = handler.memory_mb
     module = "Handler: import of `dataexchange_auto_export_handler.index` until ready"
     cold = [f"{module}|{_stats(handler.init_ms(*REQUESTS))}", f"{FLOOR}|{_stats(handler.init_ms('Floor'))}"]
     requests = [
@@ -152,44 +205,7 @@ def render(
         f"{FLOOR if name == 'Floor' else f'{name} invocation'}|{kb / 1024:.0f}|{kb / 1024 / mb:.0%}"
         for name, kb in handler.peak_kb.items()
     ]
-    tests = f"`python -m pytest -q`: {suite.seconds:.0f} s, {suite.summary}." if suite else "Not measured in this run."
-    footprints = ["|".join(map(str, [n, LABELS[k], *c.footprint.values()])) for n, k, c in grid]
-    blocks = [
-        "# Benchmarks",
-        f"""AutoExportEventAction (ours) beside CloudFormation's native `AWS::DataExchange::EventAction`
-(`CfnEventAction`) and CDK's `AwsCustomResource` calling `createEventAction`/`deleteEventAction`: equivalent stacks
-of one bucket and N = {", ".join(map(str, synth.counts))} event actions on the same data set, bucket and key pattern
-([`benchmarks/stacks.py`](benchmarks/stacks.py)). Generated by `{command}` in {seconds / 60:.1f} min on
-{machine["Date (UTC)"]} UTC, {runs} run(s) per cell, on the machine below. **Absolute times depend on the machine
-and its load; compare the ratios**, which come from runs made back to back in the same round.""",
-        f"![Synth time, template size and resource count against N]({chart})",
-        "## Targets",
-        _table("Target|Status|Measured", targets),
-        "## Synth",
-        f"""Each synth is a whole process, `python benchmarks/stacks.py KIND N OUTDIR`, as `cdk synth` runs a user's app
-(less the CLI's own start-up, the same for every stack), with aws-cdk-lib's built-in CloudFormation validation at
-its default, on. After a discarded warm-up synth per kind, each of {runs} round(s) synthesizes every kind at every
-N back to back, the first kind rotating. Medians; the ratio is the median of the same-round ratios to native.""",
-        _table(COLUMNS, times),
-        f"""Memory in MB of 1024 KB: *process tree* is the largest sum of the resident sets of the app and jsii's node
-process, sampled from /proc every {measure.SAMPLE_SECONDS:g} s; *largest process* is `ru_maxrss` from `os.wait4`
-on the app, the peak of the largest single process among it and the descendants it waited for (jsii's node
-kernel, in practice), exact but not a sum. CPU: user + system time of the app and its waited children (`wait4`).""",
-        "## Where ours' synth time goes",
-        f"""Two stacks without event actions, synthesized at N = {low} in the same rounds, split ours' fixed cost. A
-bare Lambda function is what any Lambda-backed custom resource adds first (aws-cdk-lib's `aws_lambda` bindings
-imported, a function and its role built through jsii's node process); our provider adds the bundled asset (staged
-and hashed), the log group and the policy statements; the rest of ours at N = {low} is the construct itself.""",
-        _table("Stack|Wall s (median)|Ratio to native", fixed),
-        f"""Per added event action, in milliseconds (slope of the median synth time from N = {low} to N = {high}). A
-native event action is one jsii call with one nested struct; ours is a construct, a validation of each literal
-prop, a custom resource with its dependency and a lookup of the shared provider: about 25 jsii round trips to node
-(a cProfile of `benchmarks/stacks.py ours 100 OUTDIR` shows the time in jsii's `send`, waiting on node).""",
-        _table("Stack|ms per event action", per_action),
-        "## Template footprint",
-        _table("|".join(["N", "Stack", *grid[0][2].footprint]), footprints),
-        f"Per added construct, from N = {low} to N = {high} (bytes of `BenchStack.template.json`, as written):",
-        _table("Stack|Template bytes|Resources", growth),
+    return [
         "## Handler",
         f"""The handler runs from the staged asset of the N = {low} stack through `offline.cloudformation`, each
 request in a fresh Lambda-like process (`.venv-lambda`'s Python with `-I`: the standard library, boto3 and the
@@ -206,10 +222,46 @@ through the same bootstrap. The asset, as staged in `cdk.out` and zipped with de
 {measure.HIGH_WATER_SAMPLE_SECONDS * 1000:g} ms in one more, untimed invocation of each; not the bootstrap's
 `ru_maxrss`, which Linux carries over from the parent's resident size across fork and exec.""",
         _table(f"Process|Peak MB|Share of {mb} MB", memory),
-        "## Test suite",
-        f"{tests} In-process unit-test synths turn the built-in validation off (tests/conftest.py); the "
-        "example app's CLI synth keeps it on.",
-        "## Machine",
-        _table("|", (f"{name}|{value}" for name, value in machine.items())),
     ]
-    return "\n\n".join(blocks) + "\n"
+
+
+def _backfill_blocks(backfill: BackfillResults) -> list[str]:
+    exported, mb = max(backfill.exported, 1), backfill.memory_mb
+    sizes = backfill.payload_bytes
+    hand_overs = {number: size for number, size in sizes.items() if number > 1}
+    largest = max(hand_overs or sizes, key=lambda number: sizes[number])
+    figures = [
+        f"Revisions seeded (finalized, one asset each)|{backfill.seeded:,}",
+        f"End event|{backfill.outcome}: "
+        + ", ".join(f"{count:,} {name.lower()}" for name, count in backfill.counts.items()),
+        f"Wall time, deploy to the last invocation's end|{backfill.seconds:.0f} s "
+        f"({backfill.exported / backfill.seconds:.0f} exports per second)",
+        f"Worker invocations|{len(sizes)} ({len(hand_overs)} hand-over(s))",
+        f"Largest payload, JSON as sent|{sizes[largest]:,} B (invocation {largest}; "
+        f"{sizes[largest] / bf.ASYNC_PAYLOAD_LIMIT:.2%} of Lambda's 1 MB); the Create's: {sizes.get(1, 0):,} B",
+        f"Worker's peak memory (VmHWM)|{backfill.peak_kb / 1024:.0f} MB of its {mb} MB "
+        f"({backfill.peak_kb / 1024 / mb:.0%})",
+        f"Data Exchange calls|{sum(backfill.calls.values()):,}, {backfill.per_revision():.2f} per exported revision, "
+        f"{backfill.errors} answered with an error",
+    ]
+    calls = [f"{name}|{count:,}|{count / exported:.3f}" for name, count in backfill.calls.items()]
+    return [
+        "## Backfill",
+        f"""{backfill.seeded:,} finalized revisions of one small asset each are seeded into a local Data Exchange (in
+memory: saving its state file on every request would dominate), and the stack of `stacks.py backfill 1` (ours with
+`export_existing_revisions=ExistingRevisions.ALL`, an owned bucket) is deployed through `offline.aws.OfflineAws`:
+the Create and every worker invocation run from the same staged asset in the Lambda-like runtime, a fresh process
+each, the worker handing over to itself through the local Lambda Invoke (asynchronous). An export job ends after
+{bf.JOB_TICKS} requests to the endpoint (its simulated clock, `job_ticks`): short, so that {backfill.seeded:,} jobs
+take minutes rather than the hours they would in AWS, yet longer than one request. The worker's timeout is
+{bf.WORKER_TIMEOUT_SECONDS} s here instead of the template's 15 minutes, so that it hands over (with a quarter of it
+left) several times within the run. Calls are the endpoint's call log, those signed with the worker's access key;
+payloads as the invocations received them; memory sampled from /proc every {measure.SAMPLE_SECONDS:g} s, the
+largest VmHWM among the worker's processes, against the worker function's MemorySize in the template.""",
+        _table("Measured|Value", figures),
+        "The worker's Data Exchange calls by operation:",
+        _table("Operation|Calls|Per exported revision", calls),
+        f"""The Create with {bf.CREATE_SEEDED:,} revisions seeded, a fresh local Data Exchange each time (process start
+to response, as for the handler above); each stack is destroyed right after, which stops its worker:""",
+        _table("Request|Samples|Median s|Min s|Max s", [f"Create|{_stats(backfill.create_seconds, 2)}"]),
+    ]

@@ -1,17 +1,22 @@
 """The stack apps the benchmark synthesizes, each synth a whole process run like a user's app (the caller gives
 it the quiet CDK environment; the built-in validation stays on, its default), importing only aws-cdk-lib and ours:
 
-    python benchmarks/stacks.py {ours,native,awscr,bare_lambda,provider} N OUTDIR
+    python benchmarks/stacks.py {ours,native,awscr}[_imported] N OUTDIR
+    python benchmarks/stacks.py {bare_lambda,provider,backfill} N OUTDIR
 
-Each stack has one destination bucket. ours, native and awscr add N equivalent event actions (same data set, key
-pattern and SSE-S3), each after the bucket policy statement that lets Data Exchange write; bare_lambda and provider
-add none and ignore N. A builder imports what its kind needs, as a user's app would: importing a jsii module or our
-construct is part of what synth costs. Another kind is one more builder in BUILDERS.
+Each stack has one destination bucket, owned (made in the stack) or, with `_imported`, imported by name. ours,
+native and awscr add N equivalent event actions (same data set, key pattern and SSE-S3); native and awscr add the
+bucket policy statement that lets Data Exchange write, once, as ours does, and make each event action depend on
+it, but not for an imported bucket, whose policy nobody can change here. bare_lambda and provider add no event
+action and ignore N; backfill is ours exporting every existing revision too (ExistingRevisions.ALL). A builder
+imports what its kind needs, as a user's app would: importing a jsii module or our construct is part of what synth
+costs. Another kind is one more builder in BUILDERS.
 """
 
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
@@ -23,10 +28,15 @@ DATA_SET_ID = "8d494cba5e4720172a1e69a6e1b8fed5"
 # Without ${DataSet.Name}: ours would add dataexchange:GetDataSet for it, which the others would need as well.
 KEY_PATTERN = "${Revision.Id}/${Asset.Name}"
 ENCRYPTION, SERVICE = "AES256", "DataExchange"
+IMPORTED = "_imported"  # a kind with this suffix: the same stack, its bucket imported by this name
+IMPORTED_BUCKET_NAME = "bench-destination-imported"
 
 
-def _allow_data_exchange_to_write(bucket: s3.IBucket) -> IDependable:
-    """The statement AutoExportEventAction adds for a bucket of the same app; added once, as a user would."""
+def _allow_data_exchange_to_write(bucket: s3.IBucket) -> IDependable | None:
+    """The statement AutoExportEventAction adds for a bucket of the same app; added once, as a user would. None
+    for an imported bucket (Bucket.from_bucket_name makes no s3.Bucket): its policy cannot be changed here."""
+    if not isinstance(bucket, s3.Bucket):
+        return None
     result = bucket.add_to_resource_policy(
         iam.PolicyStatement(
             principals=[iam.ServicePrincipal("dataexchange.amazonaws.com")],
@@ -40,11 +50,13 @@ def _allow_data_exchange_to_write(bucket: s3.IBucket) -> IDependable:
     return result.policy_dependable
 
 
-def ours(stack: cdk.Stack, bucket: s3.IBucket, count: int) -> None:
+def ours(stack: cdk.Stack, bucket: s3.IBucket, count: int, **props: Any) -> None:
     from cdk_dataexchange_auto_export import AutoExportEventAction
 
     for index in range(count):
-        AutoExportEventAction(stack, f"Export{index}", data_set_id=DATA_SET_ID, bucket=bucket, key_pattern=KEY_PATTERN)
+        AutoExportEventAction(
+            stack, f"Export{index}", data_set_id=DATA_SET_ID, bucket=bucket, key_pattern=KEY_PATTERN, **props
+        )
 
 
 def native(stack: cdk.Stack, bucket: s3.IBucket, count: int) -> None:
@@ -62,7 +74,9 @@ def native(stack: cdk.Stack, bucket: s3.IBucket, count: int) -> None:
     published = CfnEventAction.RevisionPublishedProperty(data_set_id=DATA_SET_ID)
     event = CfnEventAction.EventProperty(revision_published=published)
     for index in range(count):
-        CfnEventAction(stack, f"Export{index}", action=action, event=event).node.add_dependency(policy)
+        export = CfnEventAction(stack, f"Export{index}", action=action, event=event)
+        if policy is not None:
+            export.node.add_dependency(policy)
 
 
 def awscr(stack: cdk.Stack, bucket: s3.IBucket, count: int) -> None:
@@ -82,7 +96,8 @@ def awscr(stack: cdk.Stack, bucket: s3.IBucket, count: int) -> None:
         # The documented shortcut: one statement per call, on every resource, in a policy per construct.
         calls = cr.AwsCustomResourcePolicy.from_sdk_calls(resources=cr.AwsCustomResourcePolicy.ANY_RESOURCE)
         export = cr.AwsCustomResource(stack, f"Export{index}", on_create=create, on_delete=delete, policy=calls)
-        export.node.add_dependency(policy)
+        if policy is not None:
+            export.node.add_dependency(policy)
 
 
 def bare_lambda(stack: cdk.Stack, bucket: s3.IBucket, count: int) -> None:
@@ -100,19 +115,33 @@ def provider(stack: cdk.Stack, bucket: s3.IBucket, count: int) -> None:
     AutoExportEventActionProvider.of(stack)
 
 
-BUILDERS = {builder.__name__: builder for builder in (ours, native, awscr, bare_lambda, provider)}
+def backfill(stack: cdk.Stack, bucket: s3.IBucket, count: int) -> None:
+    """Ours, each construct also exporting every revision published before its event action existed."""
+    from cdk_dataexchange_auto_export import ExistingRevisions
 
-if __name__ == "__main__":
-    kind, count, outdir = sys.argv[1:]
+    ours(stack, bucket, count, export_existing_revisions=ExistingRevisions.ALL)
+
+
+BUILDERS = {builder.__name__: builder for builder in (ours, native, awscr, bare_lambda, provider, backfill)}
+
+
+def main(kind: str, count: int, outdir: str) -> None:
     app = cdk.App(outdir=outdir)
     stack = cdk.Stack(app, STACK_NAME)
-    bucket = s3.Bucket(
-        stack,
-        "Destination",
-        encryption=s3.BucketEncryption.S3_MANAGED,
-        block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-        enforce_ssl=True,
-        removal_policy=cdk.RemovalPolicy.RETAIN,
-    )
-    BUILDERS[kind](stack, bucket, int(count))
+    if kind.endswith(IMPORTED):
+        bucket: s3.IBucket = s3.Bucket.from_bucket_name(stack, "Destination", IMPORTED_BUCKET_NAME)
+    else:
+        bucket = s3.Bucket(
+            stack,
+            "Destination",
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            removal_policy=cdk.RemovalPolicy.RETAIN,
+        )
+    BUILDERS[kind.removesuffix(IMPORTED)](stack, bucket, count)
     app.synth()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], int(sys.argv[2]), sys.argv[3])

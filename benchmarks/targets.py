@@ -1,0 +1,204 @@
+"""The targets, each judged on a run's figures: a row `what is held to a limit|met, not met or not measured|figure`."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from itertools import pairwise
+from statistics import median
+from typing import NamedTuple
+
+from offline.assembly import ASSET_BUDGET_BYTES
+
+from .backfill import ASYNC_PAYLOAD_LIMIT, CREATE_SEEDED, PAGING, BackfillResults
+from .measure import IMPORTED, OWNED_KINDS, REQUESTS, HandlerResults, SynthResults
+from .round_trips import PACKAGE
+
+# The limits: synth ms per added construct and time ours/native at RATIO_N; cold start over the floor's; Delete and
+# Create seconds; a function's memory share ("room to spare": a quarter left for what the real runtime adds and for
+# larger responses); calls per exported revision (a job's worth, GetEventAction, CreateJob, StartJob and GetJob, and
+# one more for polls and paging); a hand-over payload's share of Lambda's limit (a cursor, whatever the data set).
+SLOPE_MS, SYNTH_RATIO, RATIO_N, COLD_START, DELETE_SECONDS, CREATE_SECONDS = 5.0, 1.15, 100, 1.5, 2.0, 2.0
+MEMORY_SHARE, CALLS_PER_REVISION, PAYLOAD_SHARE = 0.75, 5, 0.01
+UNUSED_FEATURES = ("monitoring", "backfill_worker")  # our modules that only features a plain construct lacks import
+BUCKETS = {"": "owned bucket", IMPORTED: "imported bucket"}
+STATUS = {None: "not measured in this run", True: "met", False: "**not met**"}
+Judged = tuple[str, bool | None, str]
+
+
+class SuiteResult(NamedTuple):
+    seconds: float
+    passed: bool
+    summary: str
+
+
+def evaluate(
+    synth: SynthResults, handler: HandlerResults, backfill: BackfillResults, suite: SuiteResult | None
+) -> list[str]:
+    """Each target as a row: what is held to a limit|met, not met or not measured|the figure."""
+    suite_text = f"{suite.seconds:.0f} s: {suite.summary}" if suite else "run with --with-tests"
+    judged = [
+        *_synth(synth),
+        *_footprint(synth),
+        *_handler(handler),
+        *_backfill(backfill),
+        ("The test suite passes (its time is reported, against no limit)", suite.passed if suite else None, suite_text),
+    ]
+    return [f"{name}|{STATUS[ok]}|{figure}" for name, ok, figure in judged]
+
+
+def _synth(synth: SynthResults) -> list[Judged]:
+    low, high = synth.counts[0], synth.counts[-1]
+    judged: list[Judged] = []
+    for suffix, bucket in BUCKETS.items():
+        ours, awscr, native = (synth.in_process_ms(kind + suffix) for kind in ("ours", "awscr", "native"))
+        whole = {kind: synth.slope(kind + suffix, "seconds") * 1000 for kind in ("ours", "awscr")}
+        judged.append(
+            (
+                f"Synth per added construct ≤ {SLOPE_MS:g} ms and < AwsCustomResource's, {bucket}",
+                ours <= SLOPE_MS and ours < awscr,
+                f"{ours:.1f} ms vs {awscr:.1f} ms timed in one process, N {low}→{high} (native: {native:.1f} ms); "
+                f"whole-process synths: {whole['ours']:.1f} ms vs {whole['awscr']:.1f} ms",
+            )
+        )
+    for suffix, bucket in BUCKETS.items():
+        name = f"Synth time ours/native ≤ {SYNTH_RATIO:.2f} at N = {RATIO_N}, {bucket}"
+        if RATIO_N not in synth.counts:
+            judged.append((name, None, f"N = {RATIO_N} was not synthesized"))
+            continue
+        ratio = synth.ratio("ours" + suffix, RATIO_N)
+        judged.append((name, ratio <= SYNTH_RATIO, f"{ratio:.2f} (median of same-round ratios)"))
+    ours, awscr, bare, provider = (synth.ratio(kind, low) for kind in ("ours", "awscr", "bare_lambda", "provider"))
+    judged.append(
+        (
+            f"At N = {low}, ours/native ≤ AwsCustomResource/native (owned bucket)",
+            ours <= awscr,
+            f"{ours:.2f} vs {awscr:.2f}; with no event action, a bare Lambda function: {bare:.2f}, "
+            f"our provider alone: {provider:.2f}",
+        )
+    )
+    trips = {kind: sum(synth.round_trips(kind).values()) for kind in OWNED_KINDS}
+    loaded = {name for (kind, _), probe in synth.probes.items() if kind == "ours" for name in probe.imported}
+    imported = [module for module in UNUSED_FEATURES if f"{PACKAGE}.{module}" in loaded]
+    modules = ", ".join(f"`{module}`" for module in UNUSED_FEATURES)
+    judged.append(
+        (
+            "Features a user does not use (monitoring methods, backfill, adoption) add no synth cost per construct",
+            not imported,
+            f"{trips['ours']:g} jsii round trips per added plain construct (native: {trips['native']:g}, "
+            f"AwsCustomResource: {trips['awscr']:g}); "
+            + (f"{modules}: never imported" if not imported else f"imported: {', '.join(imported)}"),
+        )
+    )
+    warnings = synth.cells["ours" + IMPORTED, high].warnings
+    named = [n for n in range(high) if any(re.search(rf"\bExport{n}\b", warning) for warning in warnings)]
+    judged.append(
+        (
+            "The imported-bucket warning appears once per bucket, naming every construct that needs it",
+            len(warnings) == 1 and len(named) == high,
+            f"{len(warnings)} warning(s) for the one imported bucket at N = {high}, "
+            f"naming {len(named)} of the {high} construct ids",
+        )
+    )
+    return judged
+
+
+def _both_buckets(check: Callable[[str], tuple[bool, str]]) -> tuple[bool, str]:
+    """A check of ours with each bucket: met with both; the figures side by side."""
+    (owned, owned_text), (imported, imported_text) = (check(suffix) for suffix in BUCKETS)
+    return owned and imported, f"owned: {owned_text}; imported: {imported_text}"
+
+
+def _footprint(synth: SynthResults) -> list[Judged]:
+    counts = synth.counts
+
+    def resources(suffix: str) -> tuple[bool, str]:
+        ours = {count: synth.cells["ours" + suffix, count].footprint["Resources"] for count in counts}
+        steps = [(a, b, ours[b] - ours[a]) for a, b in pairwise(counts)]
+        return all(grown == b - a for a, b, grown in steps), ", ".join(f"+{g} for +{b - a}" for a, b, g in steps)
+
+    def functions(suffix: str) -> tuple[bool, str]:
+        each = [synth.cells["ours" + suffix, count].footprint for count in counts]
+        found = {(footprint["Lambda functions"], footprint["IAM roles"]) for footprint in each}
+        return found == {(1, 1)}, " or ".join(f"{f} function(s), {r} role(s)" for f, r in sorted(found))
+
+    def template_bytes(suffix: str) -> tuple[bool, str]:
+        ours, native = (synth.slope(kind + suffix, "Template bytes") for kind in ("ours", "native"))
+        return ours <= native, f"{ours:.0f} B vs {native:.0f} B"
+
+    steps = ", ".join(f"N {a}→{b}" for a, b in pairwise(counts))
+    return [
+        (f"Resources grow by exactly one per added construct ({steps})", *_both_buckets(resources)),
+        (f"One Lambda function and one role for any N ({', '.join(map(str, counts))})", *_both_buckets(functions)),
+        (f"Template bytes per added construct ≤ native's (N {counts[0]}→{counts[-1]})", *_both_buckets(template_bytes)),
+    ]
+
+
+def _handler(handler: HandlerResults) -> list[Judged]:
+    init, floor = median(handler.init_ms(*REQUESTS)), median(handler.init_ms("Floor"))
+    deletes = [execution.seconds for execution in handler.executions["Delete"]]
+    mb, peak = handler.memory_mb, max(handler.peak_kb[name] for name in REQUESTS) / 1024
+    zipped, share = handler.asset["Zipped bytes"], peak / mb
+    return [
+        (
+            f"Handler cold start ≤ {COLD_START} x the bare-boto3 floor",
+            init / floor <= COLD_START,
+            f"{init / floor:.2f}x ({init:.0f} ms vs {floor:.0f} ms)",
+        ),
+        (
+            f"Delete answers in under {DELETE_SECONDS:.0f} s",
+            max(deletes) < DELETE_SECONDS,
+            f"slowest of {len(deletes)}: {max(deletes):.2f} s, fresh process to response",
+        ),
+        (
+            f"Lambda asset ≤ {ASSET_BUDGET_BYTES // 1024} KB, zipped as uploaded",
+            zipped <= ASSET_BUDGET_BYTES,
+            f"{zipped / 1024:.1f} KB zipped ({handler.asset['Unzipped bytes'] / 1024:.1f} KB unzipped)",
+        ),
+        (
+            f"An invocation fits in {mb} MB with room to spare (≤ {MEMORY_SHARE:.0%})",
+            share <= MEMORY_SHARE,
+            f"peak {peak:.0f} MB = {share:.0%} of {mb} MB (VmHWM)",
+        ),
+    ]
+
+
+def _backfill(backfill: BackfillResults) -> list[Judged]:
+    creates = backfill.create_seconds
+    outcome = f"{backfill.outcome}: " + ", ".join(f"{n:,} {name.lower()}" for name, n in backfill.counts.items())
+    per, paging, list_jobs = backfill.per_revision(), backfill.per_revision(*PAGING), backfill.calls.get("ListJobs", 0)
+    hand_overs = [size for number, size in backfill.payload_bytes.items() if number > 1]
+    mb, peak = backfill.memory_mb, backfill.peak_kb / 1024
+    payload: Judged = ("A hand-over payload stays a small cursor", None, "no hand-over in this run")
+    if hand_overs:
+        payload = (
+            f"A hand-over payload stays a small cursor (≤ {PAYLOAD_SHARE:.0%} of Lambda's 1 MB async payload limit)",
+            max(hand_overs) <= PAYLOAD_SHARE * ASYNC_PAYLOAD_LIMIT,
+            f"largest of {len(hand_overs)}: {max(hand_overs)} B ({max(hand_overs) / ASYNC_PAYLOAD_LIMIT:.2%} of 1 MB)",
+        )
+    return [
+        (
+            f"The Create answers in under {CREATE_SECONDS:.0f} s with {CREATE_SEEDED:,} revisions seeded "
+            "(ExistingRevisions.ALL)",
+            max(creates) < CREATE_SECONDS,
+            f"slowest of {len(creates)}: {max(creates):.2f} s, process start to response, the backfill still to run",
+        ),
+        (
+            f"A backfill of {backfill.seeded:,} existing revisions exports every one",
+            backfill.outcome == "Backfill Completed" and backfill.exported == backfill.seeded,
+            f"{outcome}, in {len(backfill.payload_bytes)} invocation(s), {backfill.seconds:.0f} s",
+        ),
+        (
+            f"Data Exchange calls: a job's worth per exported revision plus paging (≤ {CALLS_PER_REVISION}), the "
+            "data set's jobs read once per invocation",
+            per <= CALLS_PER_REVISION and list_jobs <= backfill.job_reads_bound(),
+            f"{per:.2f} per exported revision, paging {paging:.3f} of it; ListJobs {list_jobs} calls, at most "
+            f"{backfill.job_reads_bound()} for one read per invocation",
+        ),
+        payload,
+        (
+            f"The backfill worker fits in its {mb} MB with room to spare (≤ {MEMORY_SHARE:.0%})",
+            peak / mb <= MEMORY_SHARE,
+            f"peak {peak:.0f} MB = {peak / mb:.0%} of {mb} MB (VmHWM)",
+        ),
+    ]
