@@ -192,8 +192,8 @@ def _report_backfill(aws: OfflineAws, s3_root: Path) -> None:
         if event["source"] == BACKFILL_SOURCE:
             detail = event["detail"]
             print(
-                f"   {event['detail-type']}: {detail['Exported']} exported, {detail['Skipped']} skipped, "
-                f"{detail['Failed']} failed"
+                f"   → the default event bus: '{event['detail-type']}' ({event['source']}): {detail['Exported']} "
+                f"exported, {detail['Skipped']} skipped, {detail['Failed']} failed"
             )
     written = sorted(path for path in s3_root.rglob("*") if path.is_file() and path not in before)
     for path in written:
