@@ -55,6 +55,16 @@ class BackfillResults:
     def exported(self) -> int:
         return self.counts["Exported"]
 
+    @property
+    def outcome_text(self) -> str:
+        """The end event as a person reads it: "Backfill Completed: 10,000 exported, 0 skipped, 0 failed"."""
+        return f"{self.outcome}: " + ", ".join(f"{n:,} {name.lower()}" for name, n in self.counts.items())
+
+    @property
+    def hand_overs(self) -> dict[int, int]:
+        """The payloads the worker sent itself (invocation 1's came from the custom resource)."""
+        return {number: size for number, size in self.payload_bytes.items() if number > 1}
+
     def per_revision(self, *operations: str) -> float:
         """Calls of these operations (default: all) per exported revision."""
         return sum(self.calls.get(name, 0) for name in operations or self.calls) / max(self.exported, 1)
@@ -113,11 +123,10 @@ def run_backfill_benchmark(seeded: int, runs: int, workdir: Path, progress: Prog
         events = [event for event in aws.bus.events if event["source"] == BACKFILL_SOURCE]
         caller = access_key_of(cloudformation.function_arn(worker))
         calls = [call for call in aws.dataexchange.calls if call.caller == caller]
-    outputs = [
-        invocation.execution.output if invocation.execution else str(invocation.error) for invocation in invocations
-    ]
     if len(events) != 1 or any(invocation.execution is None for invocation in invocations):
-        last = (outputs or ["no invocation"])[-1].strip()[-300:]
+        final = invocations[-1] if invocations else None
+        output = "no invocation" if final is None else final.execution.output if final.execution else str(final.error)
+        last = output.strip()[-300:]
         raise BenchmarkError(f"the backfill of {seeded} revisions sent {len(events)} end event(s); at last: {last}")
     [event] = events
     return BackfillResults(

@@ -172,7 +172,9 @@ def run_synth_benchmark(counts: Sequence[int], runs: int, workdir: Path, progres
             progress(f"synth {next(done)}/{total}: round {round_number + 1}/{runs}, {kind} N={count}")
             outdir = workdir / f"{kind}-{count}-{round_number}"
             run = synthesize(kind, count, outdir)
-            cells.setdefault((kind, count), Cell(_footprint(outdir), _warnings(outdir))).runs.append(run)
+            if (kind, count) not in cells:  # the template is the same in every round: read it once
+                cells[kind, count] = Cell(_footprint(outdir), _warnings(outdir))
+            cells[kind, count].runs.append(run)
     probes: dict[tuple[str, int], Probe] = {}
     for kind, count in itertools.product(OWNED_KINDS, (counts[0], counts[-1])):
         progress(f"jsii round trips, counted: {kind} N={count}")

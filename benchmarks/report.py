@@ -226,14 +226,11 @@ through the same bootstrap. The asset, as staged in `cdk.out` and zipped with de
 
 
 def _backfill_blocks(backfill: BackfillResults) -> list[str]:
-    exported, mb = max(backfill.exported, 1), backfill.memory_mb
-    sizes = backfill.payload_bytes
-    hand_overs = {number: size for number, size in sizes.items() if number > 1}
+    mb, sizes, hand_overs = backfill.memory_mb, backfill.payload_bytes, backfill.hand_overs
     largest = max(hand_overs or sizes, key=lambda number: sizes[number])
     figures = [
         f"Revisions seeded (finalized, one asset each)|{backfill.seeded:,}",
-        f"End event|{backfill.outcome}: "
-        + ", ".join(f"{count:,} {name.lower()}" for name, count in backfill.counts.items()),
+        f"End event|{backfill.outcome_text}",
         f"Wall time, deploy to the last invocation's end|{backfill.seconds:.0f} s "
         f"({backfill.exported / backfill.seconds:.0f} exports per second)",
         f"Worker invocations|{len(sizes)} ({len(hand_overs)} hand-over(s))",
@@ -244,7 +241,7 @@ def _backfill_blocks(backfill: BackfillResults) -> list[str]:
         f"Data Exchange calls|{sum(backfill.calls.values()):,}, {backfill.per_revision():.2f} per exported revision, "
         f"{backfill.errors} answered with an error",
     ]
-    calls = [f"{name}|{count:,}|{count / exported:.3f}" for name, count in backfill.calls.items()]
+    calls = [f"{name}|{count:,}|{backfill.per_revision(name):.3f}" for name, count in backfill.calls.items()]
     return [
         "## Backfill",
         f"""{backfill.seeded:,} finalized revisions of one small asset each are seeded into a local Data Exchange (in

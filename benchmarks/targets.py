@@ -138,7 +138,7 @@ def _handler(handler: HandlerResults) -> list[Judged]:
     init, floor = median(handler.init_ms(*REQUESTS)), median(handler.init_ms("Floor"))
     deletes = [execution.seconds for execution in handler.executions["Delete"]]
     mb, peak = handler.memory_mb, max(handler.peak_kb[name] for name in REQUESTS) / 1024
-    zipped, share = handler.asset["Zipped bytes"], peak / mb
+    zipped = handler.asset["Zipped bytes"]
     return [
         (
             f"Handler cold start ≤ {COLD_START} x the bare-boto3 floor",
@@ -155,20 +155,14 @@ def _handler(handler: HandlerResults) -> list[Judged]:
             zipped <= ASSET_BUDGET_BYTES,
             f"{zipped / 1024:.1f} KB zipped ({handler.asset['Unzipped bytes'] / 1024:.1f} KB unzipped)",
         ),
-        (
-            f"An invocation fits in {mb} MB with room to spare (≤ {MEMORY_SHARE:.0%})",
-            share <= MEMORY_SHARE,
-            f"peak {peak:.0f} MB = {share:.0%} of {mb} MB (VmHWM)",
-        ),
+        _fits("An invocation fits in", peak, mb),
     ]
 
 
 def _backfill(backfill: BackfillResults) -> list[Judged]:
     creates = backfill.create_seconds
-    outcome = f"{backfill.outcome}: " + ", ".join(f"{n:,} {name.lower()}" for name, n in backfill.counts.items())
     per, paging, list_jobs = backfill.per_revision(), backfill.per_revision(*PAGING), backfill.calls.get("ListJobs", 0)
-    hand_overs = [size for number, size in backfill.payload_bytes.items() if number > 1]
-    mb, peak = backfill.memory_mb, backfill.peak_kb / 1024
+    hand_overs = list(backfill.hand_overs.values())
     payload: Judged = ("A hand-over payload stays a small cursor", None, "no hand-over in this run")
     if hand_overs:
         payload = (
@@ -186,7 +180,7 @@ def _backfill(backfill: BackfillResults) -> list[Judged]:
         (
             f"A backfill of {backfill.seeded:,} existing revisions exports every one",
             backfill.outcome == "Backfill Completed" and backfill.exported == backfill.seeded,
-            f"{outcome}, in {len(backfill.payload_bytes)} invocation(s), {backfill.seconds:.0f} s",
+            f"{backfill.outcome_text}, in {len(backfill.payload_bytes)} invocation(s), {backfill.seconds:.0f} s",
         ),
         (
             f"Data Exchange calls: a job's worth per exported revision plus paging (≤ {CALLS_PER_REVISION}), the "
@@ -196,9 +190,14 @@ def _backfill(backfill: BackfillResults) -> list[Judged]:
             f"{backfill.job_reads_bound()} for one read per invocation",
         ),
         payload,
-        (
-            f"The backfill worker fits in its {mb} MB with room to spare (≤ {MEMORY_SHARE:.0%})",
-            peak / mb <= MEMORY_SHARE,
-            f"peak {peak:.0f} MB = {peak / mb:.0%} of {mb} MB (VmHWM)",
-        ),
+        _fits("The backfill worker fits in its", backfill.peak_kb / 1024, backfill.memory_mb),
     ]
+
+
+def _fits(subject: str, peak: float, mb: int) -> Judged:
+    """A function's peak memory (MB) against its MemorySize, with room to spare."""
+    return (
+        f"{subject} {mb} MB with room to spare (≤ {MEMORY_SHARE:.0%})",
+        peak / mb <= MEMORY_SHARE,
+        f"peak {peak:.0f} MB = {peak / mb:.0%} of {mb} MB (VmHWM)",
+    )

@@ -20,8 +20,9 @@ from pathlib import Path
 from dataexchange_auto_export_handler.properties import BACKFILL_SOURCE
 
 from .assembly import AssemblyError, SynthesizedStack
-from .aws import OfflineAws
+from .aws import DATAEXCHANGE_STATE_FILE, OfflineAws
 from .cloudformation import LifecycleError, StackState
+from .endpoints import LocalDataExchange
 from .endpoints.dataexchange_jobs import FAILURES
 from .lambda_runtime import LambdaRuntime
 from .toolchain import LAMBDA_PYTHON, REPO
@@ -133,7 +134,8 @@ def _deploy(arguments: argparse.Namespace) -> None:
     started = time.perf_counter()
     stack = _synthesize(arguments, context)
     with OfflineAws(state_dir=arguments.state_dir) as aws:
-        _step(f"Local Data Exchange at {aws.dataexchange.url} (state in {arguments.state_dir}/dataexchange.json)")
+        state_file = arguments.state_dir / DATAEXCHANGE_STATE_FILE
+        _step(f"Local Data Exchange at {aws.dataexchange.url} (state in {state_file})")
         if arguments.export_existing != "none" and aws.dataexchange.revisions(arguments.data_set_id) == []:
             _seed(aws, arguments.data_set_id)
         runtime = aws.runtime(_lambda_python(arguments))
@@ -229,7 +231,9 @@ def _publish(arguments: argparse.Namespace) -> None:
     if stack is None:
         return
     aws = OfflineAws(state_dir=arguments.state_dir)
-    cloudformation = aws.cloudformation(stack, arguments.state_dir / "stack.json", LambdaRuntime(LAMBDA_PYTHON, {}))
+    # Nothing runs a function here: the runtime only completes the runner that reads the stack's state.
+    runtime = LambdaRuntime(arguments.lambda_python, {})
+    cloudformation = aws.cloudformation(stack, arguments.state_dir / "stack.json", runtime)
     endpoint, bus = aws.dataexchange, aws.bus
     data_sets = [
         resource.properties["DataSetId"]
@@ -248,7 +252,7 @@ def _publish(arguments: argparse.Namespace) -> None:
                 print(f"      wrote {written}")
         for event in publication.events:
             _step(f"Data Exchange sends '{event['detail-type']}' ({event['source']}) to the default event bus")
-            matched = bus.matched(event)
+            matched = bus.matches[event["id"]]
             if not matched:
                 print("   no rule of the stack matches it")
             for rule in matched:
@@ -266,7 +270,7 @@ def _status(arguments: argparse.Namespace) -> None:
         print(f"{STACK_NAME} (offline): {state.stack_id}")
         for logical_id, resource in state.resources.items():
             print(f"  {logical_id} {resource.resource_type} {resource.physical_id}")
-    actions = OfflineAws(state_dir=arguments.state_dir).dataexchange.event_actions()
+    actions = LocalDataExchange(state_file=arguments.state_dir / DATAEXCHANGE_STATE_FILE).event_actions()
     print(f"Local endpoint: {len(actions)} event action(s)")
     for action in actions:
         print(f"  {action['Id']} data set {action['Event']['RevisionPublished']['DataSetId']}")

@@ -17,13 +17,15 @@ from .lambda_service import LocalLambda
 
 # The backfill worker waits this long between job polls at first; the local jobs run in ticks, not minutes.
 OFFLINE_POLL_SECONDS = "0.02"
+# Data Exchange's state in a state directory, which commands that start no service read too.
+DATAEXCHANGE_STATE_FILE = "dataexchange.json"
 
 
 class OfflineAws:
     def __init__(self, dataexchange: LocalDataExchange | None = None, state_dir: Path | None = None) -> None:
-        self.bus = LocalEventBus([])
+        self.bus = LocalEventBus()
         self.dataexchange = dataexchange or LocalDataExchange(
-            state_file=state_dir / "dataexchange.json" if state_dir else None,
+            state_file=state_dir / DATAEXCHANGE_STATE_FILE if state_dir else None,
             s3_root=state_dir / "s3" if state_dir else None,
             events=self.bus.put,
         )
@@ -62,8 +64,9 @@ class OfflineAws:
         runtime: LambdaRuntime,
         parameters: Mapping[str, str] | None = None,
     ) -> OfflineCloudFormation:
-        """CloudFormation for the stack, whose functions Lambda can invoke and whose rules the bus has."""
+        """CloudFormation for the stack, whose functions Lambda can invoke and whose rules the bus has (in
+        place of those of a runner made for the stack before)."""
         cloudformation = OfflineCloudFormation(stack, state_file, runtime, parameters)
-        self.lambda_.serve(cloudformation.lambda_function, runtime)
-        self.bus.rules += LocalEventBus.of(cloudformation).rules
+        self.lambda_.serve(cloudformation.lambda_function, runtime, stack.stack_name)
+        self.bus.serve(cloudformation)
         return cloudformation

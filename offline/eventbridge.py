@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any, cast
 
 from moto.events.models import EventPattern
@@ -48,9 +49,14 @@ class Rule:
     pattern: Mapping[str, Any]
     targets: Sequence[Target]
 
+    @cached_property
+    def _event_pattern(self) -> EventPattern:
+        # Parsed once: every event put on the bus is matched against every rule.
+        return EventPattern.load(json.dumps(self.pattern))
+
     def matches(self, event: Mapping[str, Any]) -> bool:
         # moto types the event as its own TypedDict; any mapping of the documented shape is one.
-        return bool(EventPattern.load(json.dumps(self.pattern)).matches_event(cast(Any, event)))
+        return bool(self._event_pattern.matches_event(cast(Any, event)))
 
 
 @dataclass(frozen=True)
@@ -74,15 +80,22 @@ class Delivery:
 
 @dataclass
 class LocalEventBus:
-    """The default bus: every event put on it, and every delivery its rules made."""
+    """The default bus: every event put on it, the rules each matched (by event id, targets or not),
+    and every delivery its rules made."""
 
-    rules: list[Rule]
     events: list[dict[str, Any]] = field(default_factory=list)
+    matches: dict[str, list[str]] = field(default_factory=dict)
     deliveries: list[Delivery] = field(default_factory=list)
+    # Stack name -> its rules: a runner made again for a stack replaces the one before it.
+    _stacks: dict[str, list[Rule]] = field(default_factory=dict, init=False)
 
-    @classmethod
-    def of(cls, cloudformation: OfflineCloudFormation) -> LocalEventBus:
-        """The enabled rules of the default bus in the stack, their intrinsic functions resolved."""
+    @property
+    def rules(self) -> list[Rule]:
+        return [rule for rules in self._stacks.values() for rule in rules]
+
+    def serve(self, cloudformation: OfflineCloudFormation) -> None:
+        """The enabled rules of the default bus in the stack, their intrinsic functions resolved, in
+        place of those the stack had before."""
         rules = []
         for logical_id in cloudformation.stack.of_type("AWS::Events::Rule"):
             properties = cloudformation.resolve(cloudformation.stack.resources[logical_id]["Properties"])
@@ -95,22 +108,19 @@ class LocalEventBus:
                 for target in properties.get("Targets", [])
             ]
             rules.append(Rule(logical_id, properties["EventPattern"], targets))
-        return cls(rules)
+        self._stacks[cloudformation.stack.stack_name] = rules
 
     def put(self, event: Mapping[str, Any]) -> list[Delivery]:
         self.events.append(dict(event))
+        matched = [rule for rule in self.rules if rule.matches(event)]
+        self.matches[event["id"]] = [rule.name for rule in matched]
         delivered = [
             Delivery(event["id"], rule.name, target, target.input_for(event))
-            for rule in self.rules
-            if rule.matches(event)
+            for rule in matched
             for target in rule.targets
         ]
         self.deliveries += delivered
         return delivered
-
-    def matched(self, event: Mapping[str, Any]) -> list[str]:
-        """The rules that match an event, whether or not they have targets."""
-        return [rule.name for rule in self.rules if rule.matches(event)]
 
 
 class LocalEventBridge(LocalEndpoint):

@@ -20,13 +20,12 @@ from .assembly import LambdaFunction
 
 BOOTSTRAP = Path(__file__).with_name("lambda_bootstrap.py")
 # What the runtime gives every process: a region and (here, fake) credentials in the environment, and
-# nothing from this machine's AWS configuration.
+# nothing from this machine's AWS configuration. The access key id is the function's own (access_key_of).
 LAMBDA_BASE_ENVIRONMENT: Mapping[str, str] = {
     "PATH": "/usr/bin:/bin",
     "LANG": "C.UTF-8",
     "AWS_REGION": REGION,
     "AWS_DEFAULT_REGION": REGION,
-    "AWS_ACCESS_KEY_ID": "ASIAOFFLINEEXAMPLE00",
     "AWS_SECRET_ACCESS_KEY": "offline-secret-access-key",
     "AWS_SESSION_TOKEN": "offline-session-token",
     "AWS_CONFIG_FILE": os.devnull,

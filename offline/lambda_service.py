@@ -33,14 +33,16 @@ class LocalLambda(LocalEndpoint):
     def __init__(self) -> None:
         operations: dict[str, Operation] = {"Invoke": self._invoke}
         super().__init__("lambda", operations)
-        self._resolvers: list[tuple[Resolver, LambdaRuntime]] = []
+        # Stack name -> its functions: a runner made again for a stack replaces the one before it.
+        self._stacks: dict[str, tuple[Resolver, LambdaRuntime]] = {}
         self._threads: list[threading.Thread] = []
         self.invocations: list[AsyncInvocation] = []
 
-    def serve(self, resolver: Resolver, runtime: LambdaRuntime) -> None:
-        """Makes the functions `resolver` knows invocable, each run by `runtime`."""
+    def serve(self, resolver: Resolver, runtime: LambdaRuntime, stack_name: str = "") -> None:
+        """Makes the functions `resolver` knows invocable, each run by `runtime`, in place of those
+        served for the stack before."""
         with self.lock:
-            self._resolvers.append((resolver, runtime))
+            self._stacks[stack_name] = (resolver, runtime)
 
     def wait(self, timeout: float = 300) -> list[AsyncInvocation]:
         """Waits until no asynchronous invocation is running (those they started too); returns them all."""
@@ -56,7 +58,7 @@ class LocalLambda(LocalEndpoint):
                     raise TimeoutError(f"an asynchronous invocation is still running after {timeout} s")
 
     def _function(self, name: str) -> tuple[LambdaFunction, str, LambdaRuntime]:
-        for resolver, runtime in self._resolvers:
+        for resolver, runtime in self._stacks.values():
             found = resolver(name)
             if found is not None:
                 return (*found, runtime)

@@ -81,7 +81,7 @@ def no_retry_sleep(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------
-# The Lambda-like runtimes and the permission audit (test_lifecycle.py, test_permissions.py)
+# The Lambda-like runtimes and the permission audit (test_lifecycle.py, test_backfill_lifecycle.py)
 # ---------------------------------------------------------------------------------------------------
 def _describe(python: str) -> str:
     script = "import sys, boto3, botocore; print(sys.version.split()[0], boto3.__version__, botocore.__version__)"

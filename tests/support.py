@@ -13,6 +13,7 @@ import aws_cdk as cdk
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Template
+from cdk_nag import AwsSolutionsChecks
 
 from app import AutoExportStack
 from cdk_dataexchange_auto_export import AutoExportEventAction
@@ -153,10 +154,38 @@ def cdk_synth(outdir: Path, **context: str) -> CliSynth:
     return CliSynth(result.returncode, result.stdout + result.stderr, outdir)
 
 
+def synthesized(stack: cdk.Stack) -> SynthesizedStack:
+    """The stack's cloud assembly as the offline runner reads it: its app synthesizes it in-process (once;
+    a later call reads the same assembly)."""
+    app = stack.node.root
+    assert isinstance(app, cdk.App), f"{stack.node.path} is not in an app"
+    return SynthesizedStack(Path(app.synth().directory), stack.artifact_id)
+
+
 def synthesize_example(
     new_cdk_app: Callable[..., cdk.App], stack_name: str = "DataExchangeAutoExport", **props: Any
 ) -> SynthesizedStack:
     """The example stack with other settings, synthesized in-process (quicker than a second `cdk synth`)."""
+    return synthesized(AutoExportStack(new_cdk_app(), stack_name, **props))
+
+
+def synthesize_keyed(new_cdk_app: Callable[..., cdk.App], key_pattern: str, **props: Any) -> SynthesizedStack:
+    """Stack "Keyed": one construct exporting DATA_SET with a KMS key and `key_pattern`, with other props as given."""
+    stack = cdk.Stack(new_cdk_app(), "Keyed")
+    bucket, key = s3.Bucket(stack, "Destination"), kms.Key(stack, "ExportKey")
+    AutoExportEventAction(
+        stack, "Export", data_set_id=DATA_SET, bucket=bucket, key_pattern=key_pattern, encryption_key=key, **props
+    )
+    return synthesized(stack)
+
+
+def nag_app(new_cdk_app: Callable[..., cdk.App]) -> cdk.App:
+    """An app whose synth fails on any unacknowledged cdk-nag AwsSolutions finding."""
     app = new_cdk_app()
-    AutoExportStack(app, stack_name, **props)
-    return SynthesizedStack(Path(app.synth().directory), stack_name)
+    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    return app
+
+
+def compliant_bucket(stack: cdk.Stack) -> s3.Bucket:
+    """A destination bucket cdk-nag has nothing to say about."""
+    return s3.Bucket(stack, "Destination", enforce_ssl=True, server_access_logs_prefix="access-logs/")

@@ -5,15 +5,12 @@ over to itself), and every call of both functions is checked against their roles
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 import aws_cdk as cdk
 import pytest
-from aws_cdk import aws_kms as kms
-from aws_cdk import aws_s3 as s3
-from support import DATA_SET, Runner, synthesize_example
+from support import DATA_SET, Runner, synthesize_example, synthesize_keyed
 
-from cdk_dataexchange_auto_export import AutoExportEventAction, ExistingRevisions
+from cdk_dataexchange_auto_export import ExistingRevisions
 from offline.assembly import SynthesizedStack
 from offline.aws import OfflineAws
 from offline.endpoints import Fault, LocalDataExchange
@@ -32,6 +29,23 @@ def backfill_events(aws: OfflineAws) -> list[dict[str, object]]:
 def backfilling(new_cdk_app: Callable[..., cdk.App]) -> SynthesizedStack:
     """The example app exporting every existing revision."""
     return synthesize_example(new_cdk_app, data_set_id=DATA_SET, export_existing=ExistingRevisions.ALL)
+
+
+@pytest.fixture(scope="module")
+def latest(new_cdk_app: Callable[..., cdk.App]) -> dict[int, SynthesizedStack]:
+    """The example app exporting the newest 1, 3 and 2 existing revisions."""
+    return {
+        count: synthesize_example(new_cdk_app, data_set_id=DATA_SET, export_existing=ExistingRevisions.latest(count))
+        for count in (1, 3, 2)
+    }
+
+
+@pytest.fixture(scope="module")
+def keyed(new_cdk_app: Callable[..., cdk.App]) -> SynthesizedStack:
+    """A KMS key and a ${DataSet.Name} pattern, exporting every existing revision."""
+    return synthesize_keyed(
+        new_cdk_app, "${DataSet.Name}/${Revision.Id}/${Asset.Name}", export_existing_revisions=ExistingRevisions.ALL
+    )
 
 
 def test_create_answers_before_the_backfill_ends_and_the_backfill_exports_everything(
@@ -75,21 +89,15 @@ def test_delete_during_a_backfill_stops_it(
 
 
 def test_an_update_that_widens_the_backfill_exports_the_rest_and_one_that_does_not_starts_nothing(
-    new_cdk_app: Callable[..., cdk.App], aws: OfflineAws, endpoint: LocalDataExchange, cloudformation: Runner
+    latest: dict[int, SynthesizedStack], aws: OfflineAws, endpoint: LocalDataExchange, cloudformation: Runner
 ) -> None:
     revisions = published(endpoint, 4)
-    cloudformation(
-        synthesize_example(new_cdk_app, data_set_id=DATA_SET, export_existing=ExistingRevisions.latest(1))
-    ).deploy()
+    cloudformation(latest[1]).deploy()
     aws.lambda_.wait()
 
-    cloudformation(
-        synthesize_example(new_cdk_app, data_set_id=DATA_SET, export_existing=ExistingRevisions.latest(3))
-    ).deploy()
+    cloudformation(latest[3]).deploy()
     aws.lambda_.wait()
-    cloudformation(
-        synthesize_example(new_cdk_app, data_set_id=DATA_SET, export_existing=ExistingRevisions.latest(2))
-    ).deploy()
+    cloudformation(latest[2]).deploy()
     invocations = aws.lambda_.wait()
 
     exported = [
@@ -101,7 +109,7 @@ def test_an_update_that_widens_the_backfill_exports_the_rest_and_one_that_does_n
 
 
 def test_a_whole_backfill_uses_every_grant_of_the_workers_role(
-    new_cdk_app: Callable[..., cdk.App],
+    keyed: SynthesizedStack,
     aws: OfflineAws,
     endpoint: LocalDataExchange,
     cloudformation: Runner,
@@ -109,18 +117,6 @@ def test_a_whole_backfill_uses_every_grant_of_the_workers_role(
 ) -> None:
     """With a KMS key and a ${DataSet.Name} pattern, over several invocations: a grant nothing uses is one
     to remove, and a call no grant allows fails the test (in the runner fixture)."""
-    app = new_cdk_app()
-    stack = cdk.Stack(app, "Keyed")
-    AutoExportEventAction(
-        stack,
-        "Export",
-        data_set_id=DATA_SET,
-        bucket=s3.Bucket(stack, "Destination"),
-        key_pattern="${DataSet.Name}/${Revision.Id}/${Asset.Name}",
-        encryption_key=kms.Key(stack, "ExportKey"),
-        export_existing_revisions=ExistingRevisions.ALL,
-    )
-    keyed = SynthesizedStack(Path(app.synth().directory), "Keyed")
     published(endpoint, 4)
     # Given a worker with 4 s to live and slow job reads: it hands over to itself on the way
     endpoint.inject("GetJob", Fault("latency", count=8, seconds=0.4))

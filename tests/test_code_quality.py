@@ -6,7 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from offline.toolchain import REPO
+
 BIN = Path(sys.executable).parent
 
 

@@ -5,16 +5,16 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from support import ThreeExports
+from support import ThreeExports, synthesized
 
-from offline.assembly import ASSET_BUDGET_BYTES, SynthesizedStack, zipped_size
+from offline.assembly import ASSET_BUDGET_BYTES, zipped_size
 from offline.toolchain import LAMBDA_PYTHON
 
 MODEL = "dataexchange/2017-07-25"
 
 
 def asset_of(three: ThreeExports) -> Path:
-    assembly = SynthesizedStack(Path(three.app.synth().directory), three.stack.artifact_id)
+    assembly = synthesized(three.stack)
     (function_id,) = assembly.of_type("AWS::Lambda::Function")
     return assembly.function(function_id).asset_dir
 

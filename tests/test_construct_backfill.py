@@ -12,8 +12,19 @@ import pytest
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Template
-from cdk_nag import AwsSolutionsChecks
-from support import ACCOUNT, DATA_SET, ENV, OTHER_DATA_SET, PARTITION, REGION, ThreeExports, logical_id, only
+from support import (
+    ACCOUNT,
+    DATA_SET,
+    ENV,
+    OTHER_DATA_SET,
+    PARTITION,
+    REGION,
+    ThreeExports,
+    compliant_bucket,
+    logical_id,
+    nag_app,
+    only,
+)
 
 from cdk_dataexchange_auto_export import RESOURCE_TYPE, AutoExportEventAction, ExistingRevisions
 from cdk_dataexchange_auto_export.backfill_worker import BackfillWorker
@@ -207,15 +218,13 @@ def test_a_count_from_a_parameter_is_checked_at_deploy(new_cdk_app: Callable[...
 
 
 def test_cdk_nag_finds_nothing_unacknowledged_with_a_worker(new_cdk_app: Callable[..., cdk.App]) -> None:
-    app = new_cdk_app()
-    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    app = nag_app(new_cdk_app)
     stack = cdk.Stack(app, "Nagged", env=ENV)
-    bucket = s3.Bucket(stack, "Destination", enforce_ssl=True, server_access_logs_prefix="access-logs/")
     AutoExportEventAction(
         stack,
         "Export",
         data_set_id=DATA_SET,
-        bucket=bucket,
+        bucket=compliant_bucket(stack),
         key_pattern="${DataSet.Name}/${Asset.Name}",
         encryption_key=kms.Key(stack, "ExportKey", enable_key_rotation=True),
         export_existing_revisions=ExistingRevisions.ALL,

@@ -10,21 +10,10 @@ import pytest
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
-from cdk_nag import AwsSolutionsChecks
-from support import ACCOUNT, DATA_SET, ENV, REGION, ThreeExports
+from support import ACCOUNT, ALERT_EMAIL, DATA_SET, ENV, REGION, ThreeExports, compliant_bucket, nag_app
 
 from app import AutoExportStack
 from cdk_dataexchange_auto_export import AutoExportEventAction, AutoExportEventActionProvider
-
-
-def nag_app(new_cdk_app: Callable[..., cdk.App]) -> cdk.App:
-    app = new_cdk_app()
-    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
-    return app
-
-
-def compliant_bucket(stack: cdk.Stack) -> s3.Bucket:
-    return s3.Bucket(stack, "Destination", enforce_ssl=True, server_access_logs_prefix="access-logs/")
 
 
 def test_cdk_nag_finds_nothing_unacknowledged_in_the_construct(new_cdk_app: Callable[..., cdk.App]) -> None:
@@ -79,7 +68,7 @@ def test_cdk_nag_finds_nothing_unacknowledged_in_the_example_app(new_cdk_app: Ca
     # Given the example stack with its own bucket and an alert topic, and with an existing bucket, key and
     # ${DataSet.Name}
     app = nag_app(new_cdk_app)
-    AutoExportStack(app, "Default", data_set_id=DATA_SET, alert_email="data-team@example.com")
+    AutoExportStack(app, "Default", data_set_id=DATA_SET, alert_email=ALERT_EMAIL)
     AutoExportStack(
         app,
         "Everything",

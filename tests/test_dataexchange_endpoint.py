@@ -21,8 +21,8 @@ from botocore.exceptions import ClientError, ReadTimeoutError
 
 from offline.endpoints import Call, Fault, LocalDataExchange, local_client
 from offline.endpoints.protocol import Authorization
+from offline.toolchain import REPO
 
-ROOT = Path(__file__).resolve().parents[1]
 # botocore's "max_attempts" counts retries after the first call; "total_max_attempts" counts every call.
 ONE_ATTEMPT = Config(retries={"mode": "standard", "total_max_attempts": 1})
 
@@ -250,34 +250,37 @@ def test_what_the_service_rejects_beyond_the_model_is_rejected(
 
 
 @pytest.mark.parametrize(
-    ("answers", "answered"),
+    ("endpoint", "answered"),
     [
-        ("as sent", {"RevisionDestination": {"Bucket": "bucket-a"}}),
+        ({"answers": "as sent"}, {"RevisionDestination": {"Bucket": "bucket-a"}}),
         (
-            "defaults filled in",
+            {"answers": "defaults filled in"},
             {
                 "RevisionDestination": {"Bucket": "bucket-a", "KeyPattern": "${Revision.CreatedAt}/${Asset.Name}"},
                 "Encryption": {"Type": "AES256"},
             },
         ),
-        ("defaults left out", {"RevisionDestination": {"Bucket": "bucket-a"}}),
+        ({"answers": "defaults left out"}, {"RevisionDestination": {"Bucket": "bucket-a"}}),
     ],
+    indirect=["endpoint"],
+    ids=["as-sent", "defaults-filled-in", "defaults-left-out"],
 )
-def test_an_action_is_answered_in_the_form_asked_for_and_stored_as_sent(answers: Any, answered: Any) -> None:
+def test_an_action_is_answered_in_the_form_asked_for_and_stored_as_sent(
+    endpoint: LocalDataExchange, client: Any, answered: Any
+) -> None:
     sent = action(key_pattern=None)
-    with LocalDataExchange(answers=answers) as local:
-        created = create(new_client(local.url), Action=sent)
-        fetched = new_client(local.url).get_event_action(EventActionId=created["Id"])
-        stored = local.event_actions()
+    created = create(client, Action=sent)
+    fetched = client.get_event_action(EventActionId=created["Id"])
+    stored = endpoint.event_actions()
     assert created["Action"] == fetched["Action"] == {"ExportRevisionToS3": answered}
     assert [item["Action"] for item in stored] == [sent]
 
 
-def test_defaults_left_out_drops_only_default_values() -> None:
+@pytest.mark.parametrize("endpoint", [{"answers": "defaults left out"}], indirect=True, ids=["defaults-left-out"])
+def test_defaults_left_out_drops_only_default_values(client: Any) -> None:
     sent = action(key_pattern="${Revision.CreatedAt}/${Asset.Name}", Type="AES256")
-    with LocalDataExchange(answers="defaults left out") as local:
-        created = create(new_client(local.url), Action=sent)
-        custom = create(new_client(local.url), Action=action(key_pattern="${Asset.Id}", Type="aws:kms", KmsKeyArn=KEY))
+    created = create(client, Action=sent)
+    custom = create(client, Action=action(key_pattern="${Asset.Id}", Type="aws:kms", KmsKeyArn=KEY))
     assert created["Action"] == {"ExportRevisionToS3": {"RevisionDestination": {"Bucket": "bucket-a"}}}
     assert custom["Action"]["ExportRevisionToS3"]["RevisionDestination"]["KeyPattern"] == "${Asset.Id}"
     assert custom["Action"]["ExportRevisionToS3"]["Encryption"] == {"Type": "aws:kms", "KmsKeyArn": KEY}
@@ -553,10 +556,10 @@ def test_state_survives_into_a_new_instance(tmp_path: Path) -> None:
 
 def test_command_line_prints_the_url_and_serves_until_terminated(tmp_path: Path) -> None:
     state = tmp_path / "state.json"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "lambda")])}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "lambda")])}
     process = subprocess.Popen(
         [sys.executable, "-m", "offline.endpoints", "--port", "0", "--state", str(state)],
-        cwd=ROOT,
+        cwd=REPO,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -15,9 +15,7 @@ from typing import Any
 
 import aws_cdk as cdk
 import pytest
-from aws_cdk import aws_kms as kms
-from aws_cdk import aws_s3 as s3
-from support import Runner, synthesize_example
+from support import DATA_SET, OTHER_DATA_SET, Runner, synthesize_example, synthesize_keyed, synthesized
 
 from app import STACK_NAME
 from cdk_dataexchange_auto_export import RESOURCE_TYPE, AutoExportEventAction
@@ -29,8 +27,58 @@ from offline.iam import PermissionAudit
 from offline.lambda_runtime import LambdaRuntime
 from offline.toolchain import LAMBDA_VENVS
 
-DATA_SET = "8d494cba5e4720172a1e69a6e1b8fed5"
-OTHER_DATA_SET = "aaaaaaaaaabbbbbbbbbbcccccccccc12"
+
+# The stacks the tests deploy besides the example app, each synthesized once for the module (both runtimes):
+# the runner reads an assembly and never writes to it.
+@pytest.fixture(scope="module")
+def key_pattern_changed(new_cdk_app: Callable[..., cdk.App]) -> SynthesizedStack:
+    """The example app with another key pattern."""
+    return synthesize_example(new_cdk_app, data_set_id=DATA_SET, key_pattern="${Revision.Id}/${Asset.Name}")
+
+
+@pytest.fixture(scope="module")
+def moved(new_cdk_app: Callable[..., cdk.App]) -> SynthesizedStack:
+    """The example app on another data set."""
+    return synthesize_example(new_cdk_app, data_set_id=OTHER_DATA_SET)
+
+
+@pytest.fixture(scope="module")
+def data_set_from_a_parameter(new_cdk_app: Callable[..., cdk.App]) -> SynthesizedStack:
+    """A data set id that is a token at synth time, so synth could not check it."""
+    stack = cdk.Stack(new_cdk_app(), "ParameterStack")
+    data_set_id = cdk.CfnParameter(stack, "DataSetId", type="String")
+    bucket = cdk.aws_s3.Bucket(stack, "Bucket")
+    AutoExportEventAction(stack, "Export", data_set_id=data_set_id.value_as_string, bucket=bucket)
+    return synthesized(stack)
+
+
+@pytest.fixture(scope="module")
+def dev_and_prod(new_cdk_app: Callable[..., cdk.App]) -> tuple[SynthesizedStack, SynthesizedStack]:
+    """Dev and prod of the example app, each from its own app."""
+    dev = synthesize_example(new_cdk_app, "Dev", data_set_id=DATA_SET)
+    return dev, synthesize_example(new_cdk_app, "Prod", data_set_id=DATA_SET)
+
+
+@pytest.fixture(scope="module")
+def keyed(new_cdk_app: Callable[..., cdk.App]) -> tuple[SynthesizedStack, SynthesizedStack]:
+    """A KMS key, a ${DataSet.Name} pattern and tags; then another pattern and other tags."""
+    created = synthesize_keyed(
+        new_cdk_app, "${DataSet.Name}/${Asset.Name}", tags={"team": "market-data", "cost-centre": "42"}
+    )
+    updated = synthesize_keyed(new_cdk_app, "${DataSet.Name}/${Revision.Id}/${Asset.Name}", tags={"team": "research"})
+    return created, updated
+
+
+@pytest.fixture(scope="module")
+def adopting(new_cdk_app: Callable[..., cdk.App]) -> SynthesizedStack:
+    """The example app on the existing bucket "existing-bucket", adopting an event action made elsewhere."""
+    return synthesize_example(new_cdk_app, data_set_id=DATA_SET, bucket_name="existing-bucket", adopt_existing=True)
+
+
+@pytest.fixture(scope="module")
+def not_adopting(new_cdk_app: Callable[..., cdk.App]) -> SynthesizedStack:
+    """The example app on the existing bucket "existing-bucket", without adopt_existing."""
+    return synthesize_example(new_cdk_app, data_set_id=DATA_SET, bucket_name="existing-bucket")
 
 
 def create_elsewhere(endpoint: LocalDataExchange, data_set: str = DATA_SET, **destination: Any) -> str:
@@ -81,15 +129,14 @@ def test_the_response_url_signature_never_reaches_the_logs(
 
 
 def test_update_of_the_key_pattern_keeps_the_event_action(
-    new_cdk_app: Callable[..., cdk.App],
+    key_pattern_changed: SynthesizedStack,
     example_app: SynthesizedStack,
     endpoint: LocalDataExchange,
     cloudformation: Runner,
 ) -> None:
     first = cloudformation(example_app).deploy()
-    changed = synthesize_example(new_cdk_app, data_set_id=DATA_SET, key_pattern="${Revision.Id}/${Asset.Name}")
 
-    runner = cloudformation(changed)
+    runner = cloudformation(key_pattern_changed)
     second = runner.deploy()
 
     assert second["EventActionId"] == first["EventActionId"]
@@ -100,13 +147,12 @@ def test_update_of_the_key_pattern_keeps_the_event_action(
 
 
 def test_update_to_another_data_set_replaces_the_event_action(
-    new_cdk_app: Callable[..., cdk.App],
+    moved: SynthesizedStack,
     example_app: SynthesizedStack,
     endpoint: LocalDataExchange,
     cloudformation: Runner,
 ) -> None:
     first = cloudformation(example_app).deploy()
-    moved = synthesize_example(new_cdk_app, data_set_id=OTHER_DATA_SET)
 
     runner = cloudformation(moved)
     second = runner.deploy()
@@ -254,16 +300,10 @@ def test_the_quota_of_event_actions_per_data_set_fails_the_create_with_the_limit
 
 
 def test_a_malformed_data_set_id_from_a_parameter_fails_before_any_api_call(
-    new_cdk_app: Callable[..., cdk.App], endpoint: LocalDataExchange, cloudformation: Runner
+    data_set_from_a_parameter: SynthesizedStack, endpoint: LocalDataExchange, cloudformation: Runner
 ) -> None:
     # Given a data set id that was a token at synth time, so synth could not check it
-    app = new_cdk_app()
-    stack = cdk.Stack(app, "ParameterStack")
-    data_set_id = cdk.CfnParameter(stack, "DataSetId", type="String")
-    bucket = cdk.aws_s3.Bucket(stack, "Bucket")
-    AutoExportEventAction(stack, "Export", data_set_id=data_set_id.value_as_string, bucket=bucket)
-    synthesized = SynthesizedStack(Path(app.synth().directory), "ParameterStack")
-    runner = cloudformation(synthesized, DataSetId="not-a-data-set-id")
+    runner = cloudformation(data_set_from_a_parameter, DataSetId="not-a-data-set-id")
 
     with pytest.raises(LifecycleError, match=r"CREATE_FAILED .*DataSetId 'not-a-data-set-id' is not a data set id"):
         runner.deploy()
@@ -296,13 +336,12 @@ def test_a_data_set_the_account_cannot_see_fails_with_what_to_check_first(
 
 
 def test_the_same_data_set_change_delivered_twice_leaves_one_event_action_on_the_new_data_set(
-    new_cdk_app: Callable[..., cdk.App],
+    moved: SynthesizedStack,
     example_app: SynthesizedStack,
     endpoint: LocalDataExchange,
     cloudformation: Runner,
 ) -> None:
     first = cloudformation(example_app).deploy()
-    moved = synthesize_example(new_cdk_app, data_set_id=OTHER_DATA_SET)
     runner = cloudformation(moved)
     [logical_id] = moved.of_type(RESOURCE_TYPE)
     request = runner.request("Update", logical_id)
@@ -338,10 +377,13 @@ def test_a_repeated_create_finds_its_event_action_beyond_the_first_page(
 
 
 def test_two_stacks_with_the_same_logical_id_get_an_event_action_each(
-    new_cdk_app: Callable[..., cdk.App], endpoint: LocalDataExchange, cloudformation: Runner, tmp_path: Path
+    dev_and_prod: tuple[SynthesizedStack, SynthesizedStack],
+    endpoint: LocalDataExchange,
+    cloudformation: Runner,
+    tmp_path: Path,
 ) -> None:
     # Given dev and prod from one app in one account: same construct path, so the same logical id
-    dev, prod = (synthesize_example(new_cdk_app, name, data_set_id=DATA_SET) for name in ("Dev", "Prod"))
+    dev, prod = dev_and_prod
     assert dev.of_type(RESOURCE_TYPE) == prod.of_type(RESOURCE_TYPE)
 
     outputs = [cloudformation(stack, state=tmp_path / f"{stack.stack_name}.json").deploy() for stack in (dev, prod)]
@@ -355,26 +397,18 @@ def test_two_stacks_with_the_same_logical_id_get_an_event_action_each(
 
 
 def test_a_whole_lifecycle_uses_every_grant_of_the_role(
-    new_cdk_app: Callable[..., cdk.App],
+    keyed: tuple[SynthesizedStack, SynthesizedStack],
     endpoint: LocalDataExchange,
     cloudformation: Runner,
     permission_audit: PermissionAudit,
 ) -> None:
     """With a KMS key, a ${DataSet.Name} pattern and tags: Create, Update (Action and tags) and Delete use
     every action of every statement of the role; a grant nothing uses is one to remove."""
+    created_stack, updated_stack = keyed
 
-    def keyed(key_pattern: str, tags: dict[str, str]) -> SynthesizedStack:
-        app = new_cdk_app()
-        stack = cdk.Stack(app, "Keyed")
-        bucket, key = s3.Bucket(stack, "Destination"), kms.Key(stack, "ExportKey")
-        AutoExportEventAction(
-            stack, "Export", data_set_id=DATA_SET, bucket=bucket, key_pattern=key_pattern, encryption_key=key, tags=tags
-        )
-        return SynthesizedStack(Path(app.synth().directory), "Keyed")
-
-    cloudformation(keyed("${DataSet.Name}/${Asset.Name}", {"team": "market-data", "cost-centre": "42"})).deploy()
+    cloudformation(created_stack).deploy()
     [created] = endpoint.event_actions()
-    updated_runner = cloudformation(keyed("${DataSet.Name}/${Revision.Id}/${Asset.Name}", {"team": "research"}))
+    updated_runner = cloudformation(updated_stack)
     updated_runner.deploy()
     [stored] = endpoint.event_actions()
     updated_runner.destroy()
@@ -411,20 +445,19 @@ def test_a_whole_lifecycle_uses_every_grant_of_the_role(
     ids=["as-sent", "defaults-filled-in", "defaults-left-out"],
 )
 def test_adopt_existing_takes_over_an_event_action_made_elsewhere(
-    new_cdk_app: Callable[..., cdk.App], endpoint: LocalDataExchange, cloudformation: Runner
+    adopting: SynthesizedStack, endpoint: LocalDataExchange, cloudformation: Runner
 ) -> None:
     # Given the console made an event action to the stack's bucket (default pattern, SSE-S3, in whatever
     # form the service answers)
     existing = create_elsewhere(endpoint, Bucket="existing-bucket")
-    stack = synthesize_example(new_cdk_app, data_set_id=DATA_SET, bucket_name="existing-bucket", adopt_existing=True)
-    runner = cloudformation(stack)
+    runner = cloudformation(adopting)
 
     outputs = runner.deploy()
 
     # Then the stack manages that one: tagged as its own, nothing created, its Action left alone
     [stored] = endpoint.event_actions()
     assert outputs["EventActionId"] == stored["Id"] == existing
-    assert stored["Tags"] == {STACK_ID_TAG: runner.state().stack_id, LOGICAL_ID_TAG: stack.of_type(RESOURCE_TYPE)[0]}
+    assert stored["Tags"] == {STACK_ID_TAG: runner.state().stack_id, LOGICAL_ID_TAG: adopting.of_type(RESOURCE_TYPE)[0]}
     assert stored["Action"] == {"ExportRevisionToS3": {"RevisionDestination": {"Bucket": "existing-bucket"}}}
     assert [handler_calls(endpoint, operation) for operation in ("CreateEventAction", "UpdateEventAction")] == [0, 0]
 
@@ -434,18 +467,17 @@ def test_adopt_existing_takes_over_an_event_action_made_elsewhere(
 
 
 def test_without_adopt_existing_an_event_action_made_elsewhere_fails_the_create(
-    new_cdk_app: Callable[..., cdk.App], endpoint: LocalDataExchange, cloudformation: Runner
+    not_adopting: SynthesizedStack, endpoint: LocalDataExchange, cloudformation: Runner
 ) -> None:
     # The default pattern spelled out there, left out here: the same destination.
     existing = create_elsewhere(endpoint, Bucket="existing-bucket", KeyPattern="${Revision.CreatedAt}/${Asset.Name}")
-    stack = synthesize_example(new_cdk_app, data_set_id=DATA_SET, bucket_name="existing-bucket")
 
     with pytest.raises(
         LifecycleError,
         match=rf"CREATE_FAILED .*: Event action {existing} already exports data set {DATA_SET} to bucket "
         r"existing-bucket: delete it, or set adopt_existing=True to manage it from this stack",
     ):
-        cloudformation(stack).deploy()
+        cloudformation(not_adopting).deploy()
 
     # Nothing was created, and the rollback left the existing one alone
     assert [item["Id"] for item in endpoint.event_actions()] == [existing]
@@ -453,12 +485,11 @@ def test_without_adopt_existing_an_event_action_made_elsewhere_fails_the_create(
 
 
 def test_an_event_action_to_another_destination_is_neither_adopted_nor_in_the_way(
-    new_cdk_app: Callable[..., cdk.App], endpoint: LocalDataExchange, cloudformation: Runner
+    adopting: SynthesizedStack, endpoint: LocalDataExchange, cloudformation: Runner
 ) -> None:
     other = create_elsewhere(endpoint, Bucket="existing-bucket", KeyPattern="${Asset.Id}")
-    stack = synthesize_example(new_cdk_app, data_set_id=DATA_SET, bucket_name="existing-bucket", adopt_existing=True)
 
-    outputs = cloudformation(stack).deploy()
+    outputs = cloudformation(adopting).deploy()
 
     assert outputs["EventActionId"] != other
     assert {item["Id"] for item in endpoint.event_actions()} == {other, outputs["EventActionId"]}
@@ -466,12 +497,11 @@ def test_an_event_action_to_another_destination_is_neither_adopted_nor_in_the_wa
 
 
 def test_adoption_survives_a_duplicate_create_delivery(
-    new_cdk_app: Callable[..., cdk.App], endpoint: LocalDataExchange, cloudformation: Runner
+    adopting: SynthesizedStack, endpoint: LocalDataExchange, cloudformation: Runner
 ) -> None:
     existing = create_elsewhere(endpoint, Bucket="existing-bucket")
-    stack = synthesize_example(new_cdk_app, data_set_id=DATA_SET, bucket_name="existing-bucket", adopt_existing=True)
-    runner = cloudformation(stack)
-    request = runner.request("Create", stack.of_type(RESOURCE_TYPE)[0])
+    runner = cloudformation(adopting)
+    request = runner.request("Create", adopting.of_type(RESOURCE_TYPE)[0])
 
     replies = [runner.invoke(request).response["PhysicalResourceId"] for _ in range(2)]
 

@@ -15,9 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from offline.toolchain import QUIET_ENVIRONMENT
+from offline.toolchain import QUIET_ENVIRONMENT, REPO
 
-REPO = Path(__file__).resolve().parents[1]
 PACKAGE = "cdk_dataexchange_auto_export"
 HANDLER = "dataexchange_auto_export_handler"
 # What the build must not see: other checkouts' venvs and outputs, and setuptools' own leftovers (a stale

@@ -9,28 +9,24 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import ALERT_EMAIL, DATA_SET, CliSynth
+from support import ALERT_EMAIL, DATA_SET
 
-from app import STACK_NAME
 from offline.__main__ import main
 from offline.assembly import SynthesizedStack
-from offline.cloudformation import OfflineCloudFormation
-from offline.endpoints import LocalDataExchange
+from offline.aws import OfflineAws
 from offline.eventbridge import transform
-from offline.lambda_runtime import LambdaRuntime
 from offline.toolchain import LAMBDA_PYTHON
 
 
 @pytest.fixture
-def deployed(example_synth: CliSynth, tmp_path: Path) -> Path:
-    """The state directory of the example, deployed as `make demo` deploys it."""
-    assert example_synth.returncode == 0, example_synth.output
-    shutil.copytree(example_synth.outdir, tmp_path / "cdk.out")
-    stack = SynthesizedStack(tmp_path / "cdk.out", STACK_NAME)
-    with LocalDataExchange(state_file=tmp_path / "dataexchange.json") as endpoint:
-        runtime = LambdaRuntime(LAMBDA_PYTHON, {"AWS_ENDPOINT_URL_DATAEXCHANGE": endpoint.url})
-        with OfflineCloudFormation(stack, tmp_path / "stack.json", runtime) as cloudformation:
-            cloudformation.deploy()
+def deployed(example_app: SynthesizedStack, tmp_path: Path) -> Path:
+    """The state directory of the example, deployed as `make demo` deploys it (`python -m offline deploy`)."""
+    shutil.copytree(example_app.assembly_dir, tmp_path / "cdk.out")  # where `publish` reads the stack
+    with (
+        OfflineAws(state_dir=tmp_path) as aws,
+        aws.cloudformation(example_app, tmp_path / "stack.json", aws.runtime(LAMBDA_PYTHON)) as cloudformation,
+    ):
+        cloudformation.deploy()
     return tmp_path
 
 

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import jsii
-from aws_cdk import CfnResource, IAnyProducer, IResolveContext, Lazy, RemovalPolicy, Stack
+from aws_cdk import CfnResource, IAnyProducer, IResolveContext, Lazy, RemovalPolicy
 from constructs import Construct
 
 from ._bundling import HandlerAsset
@@ -136,4 +136,3 @@ class LambdaFunction:
         self.function.add_resource_dependency(self.policy.resource)
         self.function.add_resource_dependency(self.role)
         self.arn: str = self.function.get_att("Arn").to_string()
-        self.stack = Stack.of(scope)

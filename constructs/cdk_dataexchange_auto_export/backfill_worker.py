@@ -47,15 +47,9 @@ class BackfillWorker(Construct):
             memory_mb=256,
             timeout_seconds=WORKER_TIMEOUT_SECONDS,
         )
-        self.worker = worker
-        self.function, self.role, self.log_group, self.role_scope = (
-            worker.function,
-            worker.role,
-            worker.log_group,
-            worker.role_scope,
-        )
+        self.worker, self.provider = worker, provider
         jobs = stack.format_arn(service="dataexchange", resource="jobs", resource_name="*")
-        event_actions = stack.format_arn(service="dataexchange", resource="event-actions", resource_name="*")
+        event_actions = provider.event_actions
         data_exchange_assets = "arn:aws:s3:::*aws-data-exchange*"
         policy = worker.policy
         # Service Authorization Reference: job actions act on jobs/<id>, assigned at creation, and take the
@@ -104,11 +98,8 @@ class BackfillWorker(Construct):
         if identity in self._allowed:
             return
         self._allowed.add(identity)
-        stack, policy = self.worker.stack, self.worker.policy
-        # An entitled data set belongs to its provider's account, which the subscriber cannot name.
-        data_set = stack.format_arn(
-            service="dataexchange", account="*", resource="data-sets", resource_name=data_set_id
-        )
+        policy = self.worker.policy
+        data_set = self.provider.data_set_arn(data_set_id)
         revisions = f"{data_set}/revisions/*"
         policy.allow(["dataexchange:ListDataSetRevisions"], [data_set])
         # The user guide's API permissions reference: starting an export job reads the revision as the caller.

@@ -12,7 +12,7 @@ import weakref
 from typing import TYPE_CHECKING
 
 import jsii
-from aws_cdk import Annotations, CfnResource, IAspect, Stack, Token
+from aws_cdk import Annotations, Aspects, CfnResource, IAspect, Stack, Token
 from constructs import Construct, IConstruct
 
 from ._bundling import HandlerAsset
@@ -73,8 +73,8 @@ class AutoExportEventActionProvider(Construct):
         self.function, self.role, self.log_group = handler.function, handler.role, handler.log_group
         self.role_scope = handler.role_scope
         self.service_token = handler.arn
-        event_actions = self.stack.format_arn(service="dataexchange", resource="event-actions", resource_name="*")
         # Ids are assigned by the service at creation, so no narrower pattern exists.
+        self.event_actions = self.stack.format_arn(service="dataexchange", resource="event-actions", resource_name="*")
         handler.policy.allow(
             [
                 "dataexchange:CreateEventAction",
@@ -84,11 +84,11 @@ class AutoExportEventActionProvider(Construct):
                 "dataexchange:TagResource",
                 "dataexchange:UntagResource",
             ],
-            [event_actions],
+            [self.event_actions],
         )
         acknowledge_wildcard(
             self.role_scope,
-            event_actions,
+            self.event_actions,
             "Event action ids are assigned by the service at creation, so the role cannot name them in advance; "
             "the wildcard is limited to event actions of this stack's account and region.",
         )
@@ -113,8 +113,6 @@ class AutoExportEventActionProvider(Construct):
             known = (bucket.bucket_name, self._allow_data_exchange_to_write(bucket), [])
             self._buckets[bucket] = known
             if known[1] is None:
-                from aws_cdk import Aspects
-
                 Aspects.of(bucket).add(_BucketPolicyWarning(bucket, known[0], self.stack.account, known[2]))
         name, dependency, constructs = known
         constructs.append(construct_id)
@@ -137,6 +135,12 @@ class AutoExportEventActionProvider(Construct):
         child = policy.node.default_child if isinstance(policy, Construct) else None
         return child if isinstance(child, CfnResource) else None
 
+    def data_set_arn(self, data_set_id: str) -> str:
+        """An entitled data set belongs to the provider's account, which the subscriber cannot name."""
+        return self.stack.format_arn(
+            service="dataexchange", account="*", resource="data-sets", resource_name=data_set_id
+        )
+
     def allow_key(self, key: kms.IKey) -> None:
         """Creating an SSE-KMS event action makes Data Exchange take a grant on the key as the caller,
         and deleting it revokes that grant (the native AWS::DataExchange::EventAction handler needs both)."""
@@ -150,10 +154,7 @@ class AutoExportEventActionProvider(Construct):
         if data_set_id in self._data_sets:
             return
         self._data_sets.add(data_set_id)
-        # An entitled data set belongs to the provider's account, which the subscriber cannot name.
-        data_set = self.stack.format_arn(
-            service="dataexchange", account="*", resource="data-sets", resource_name=data_set_id
-        )
+        data_set = self.data_set_arn(data_set_id)
         self.handler.policy.allow(["dataexchange:GetDataSet"], [data_set])
         acknowledge_wildcard(
             self.role_scope,

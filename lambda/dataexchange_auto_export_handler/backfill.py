@@ -17,7 +17,7 @@ import logging
 import os
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -31,9 +31,12 @@ if TYPE_CHECKING:
     from mypy_boto3_dataexchange.type_defs import (
         ActionTypeDef,
         ExportRevisionsToS3RequestDetailsTypeDef,
+        ExportRevisionsToS3ResponseDetailsTypeDef,
         ExportServerSideEncryptionTypeDef,
         GetEventActionResponseTypeDef,
         GetJobResponseTypeDef,
+        JobEntryTypeDef,
+        RevisionEntryTypeDef,
     )
     from mypy_boto3_events import EventBridgeClient
     from mypy_boto3_lambda import LambdaClient
@@ -110,8 +113,9 @@ class Destination:
             destination["Bucket"], destination.get("KeyPattern") or DEFAULT_KEY_PATTERN, export.get("Encryption")
         )
 
-    def receives(self, job: dict[str, Any]) -> list[str]:
+    def receives(self, job: JobEntryTypeDef) -> list[str]:
         """The revisions an export job exports (or exported) here: same bucket, same key pattern."""
+        details: ExportRevisionsToS3ResponseDetailsTypeDef | dict[str, Any]
         details = job.get("Details", {}).get("ExportRevisionsToS3") or {}
         default = DEFAULT_KEY_PATTERN if details.get("EventActionArn") else _JOB_DEFAULT_KEY_PATTERN
         return [
@@ -121,29 +125,24 @@ class Destination:
         ]
 
 
-def _position(revision: dict[str, Any]) -> tuple[str, str]:
+def _position(revision: RevisionEntryTypeDef) -> tuple[str, str]:
     """Where a revision stands in publication order: comparable as strings, and small enough for a cursor."""
     created: datetime = revision["CreatedAt"]
     return created.isoformat(timespec="microseconds"), revision["Id"]
 
 
-def _pages(call: Callable[..., Any], key: str, **params: Any) -> Iterator[list[dict[str, Any]]]:
-    token = None
-    while True:
-        page = call(**params, MaxResults=PAGE, **({"NextToken": token} if token else {}))
-        yield page[key]
-        token = page.get("NextToken")
-        if not token:
-            return
-
-
-def revisions_in_scope(dataexchange: DataExchangeClient, cursor: Cursor, until: datetime) -> list[dict[str, Any]]:
+def revisions_in_scope(dataexchange: DataExchangeClient, cursor: Cursor, until: datetime) -> list[RevisionEntryTypeDef]:
     """The finalized, unrevoked revisions still to deal with, oldest first: published no later than
     `until`, within the newest `latest` (fixed, as `cursor.oldest`, on the first call), and after
     `cursor.after`. The listing comes newest first and stops once it reaches what is done."""
-    found: list[dict[str, Any]] = []
+    found: list[RevisionEntryTypeDef] = []
     floor = cursor.after or cursor.oldest
-    for page in _pages(dataexchange.list_data_set_revisions, "Revisions", DataSetId=cursor.data_set_id):
+    # botocore's paginator asks for the next page only when the loop gets there.
+    pages = dataexchange.get_paginator("list_data_set_revisions").paginate(
+        DataSetId=cursor.data_set_id, PaginationConfig={"PageSize": PAGE}
+    )
+    for listed in pages:
+        page = listed["Revisions"]
         found += [r for r in page if r["CreatedAt"] <= until and r.get("Finalized") and not r.get("Revoked")]
         if page and floor is not None and _position(page[-1]) <= floor:
             break
@@ -163,8 +162,9 @@ def already_exported(dataexchange: DataExchangeClient, data_set_id: str, destina
     """Revisions with a completed or running export job to the destination: the data set's jobs read once
     (the service keeps them 90 days), not once per revision. The event action's own auto-exports count."""
     exported: set[str] = set()
-    for page in _pages(dataexchange.list_jobs, "Jobs", DataSetId=data_set_id):
-        for job in page:
+    pages = dataexchange.get_paginator("list_jobs").paginate(DataSetId=data_set_id, PaginationConfig={"PageSize": PAGE})
+    for page in pages:
+        for job in page["Jobs"]:
             if job["Type"] == "EXPORT_REVISIONS_TO_S3" and job["State"] in _RUNNING_OR_DONE:
                 exported.update(destination.receives(job))
     return exported

@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 
 from botocore.config import Config
 
-from ..account import ACCOUNT, REGION, partition_of
+from ..account import ACCOUNT, REGION
 from . import dataexchange_rules as rules
 from .dataexchange_jobs import JOB_TICKS, Jobs
 from .dataexchange_revisions import EventSink, Publication, Revisions
-from .dataexchange_state import Item, State, new_id, now, page
+from .dataexchange_state import Item, State, arn, entitled_arn, new_id, now, page
 from .protocol import Operation, Request, ServiceError, validation_error
 from .server import LocalEndpoint, client
 
@@ -112,13 +112,6 @@ class LocalDataExchange(LocalEndpoint):
         with self.lock:
             return copy.deepcopy(list(self._state.jobs.values()))
 
-    def entitle(self, data_set_id: str, name: str | None = None) -> Item:
-        """The account subscribes to a data set (made on first use)."""
-        with self.lock:
-            data_set = copy.deepcopy(self._revisions.entitle(data_set_id, name))
-            self._save()
-        return data_set
-
     def add_revision(
         self, data_set_id: str, asset_names: Sequence[str], *, finalized: bool = True, revoked: bool = False
     ) -> Item:
@@ -157,8 +150,7 @@ class LocalDataExchange(LocalEndpoint):
         return {**item, "Action": _answered(item["Action"], self._answers)}
 
     def _arn(self, request: Request, event_action_id: str) -> str:
-        region = request.region
-        return f"arn:{partition_of(region)}:dataexchange:{region}:{self._account}:event-actions/{event_action_id}"
+        return arn(request.region, self._account, f"event-actions/{event_action_id}")
 
     def _event_action(self, event_action_id: str, request: Request, action: str) -> dict[str, Any]:
         rules.check_identifier(event_action_id, "EventActionId")
@@ -186,14 +178,11 @@ class LocalDataExchange(LocalEndpoint):
         a grant on an SSE-KMS key, and a look at the data set for a ${DataSet.Name} key pattern
         (an entitled data set's ARN has no account)."""
         export = action["ExportRevisionToS3"]
-        key = (export.get("Encryption") or {}).get("KmsKeyArn")
+        key = rules.kms_key(export)
         if key:
             request.authorize(grant, key)
-        if "${DataSet.Name}" in export["RevisionDestination"].get("KeyPattern", ""):
-            region = request.region
-            request.authorize(
-                "dataexchange:GetDataSet", f"arn:{partition_of(region)}:dataexchange:{region}::data-sets/{data_set_id}"
-            )
+        if rules.names_data_set(export["RevisionDestination"].get("KeyPattern", "")):
+            request.authorize("dataexchange:GetDataSet", entitled_arn(request.region, f"data-sets/{data_set_id}"))
 
     def _create_event_action(self, params: dict[str, Any], request: Request) -> dict[str, Any]:
         event_action_id = new_id()
@@ -248,8 +237,7 @@ class LocalDataExchange(LocalEndpoint):
 
     def _delete_event_action(self, params: dict[str, Any], request: Request) -> None:
         item = self._event_action(params["EventActionId"], request, "dataexchange:DeleteEventAction")
-        export = item["Action"]["ExportRevisionToS3"]
-        key = (export.get("Encryption") or {}).get("KmsKeyArn")
+        key = rules.kms_key(item["Action"]["ExportRevisionToS3"])
         if key:
             request.authorize("kms:RevokeGrant", key)
         del self._state.event_actions[item["Id"]]

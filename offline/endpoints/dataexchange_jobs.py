@@ -10,14 +10,14 @@ may show (undocumented). Job error codes are the service's; their messages are i
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import dataexchange_rules as rules
-from .dataexchange_state import Item, State, arn, new_id, now, page
-from .protocol import Request, ServiceError, validation_error
+from .dataexchange_state import Item, State, arn, entitled_arn, new_id, now, page
+from .protocol import Request, ServiceError, iso8601_milliseconds, validation_error
 
 EXPORT_REVISIONS_TO_S3 = "EXPORT_REVISIONS_TO_S3"
 JOB_TICKS = 10
@@ -32,11 +32,6 @@ FAILURES: Mapping[str, tuple[str, str]] = {
 }
 
 
-def entitled_arn(region: str, resource: str) -> str:
-    """An entitled data set belongs to its provider: its ARN (and its revisions') has no account."""
-    return arn(region, "", resource)
-
-
 def render_key(pattern: str, data_set: Item, revision: Item, asset: Item) -> str:
     """The object key of an asset. ${Revision.CreatedAt}'s exact text is undocumented: ISO 8601 here."""
     created = datetime.fromisoformat(revision["CreatedAt"])
@@ -46,7 +41,7 @@ def render_key(pattern: str, data_set: Item, revision: Item, asset: Item) -> str
         "DataSet.Id": data_set["Id"],
         "DataSet.Name": data_set["Name"],
         "Revision.Id": revision["Id"],
-        "Revision.CreatedAt": created.strftime("%Y-%m-%dT%H:%M:%S.") + f"{created.microsecond // 1000:03d}Z",
+        "Revision.CreatedAt": iso8601_milliseconds(created),
         "Revision.CreatedAt.Year": f"{created.year:04d}",
         "Revision.CreatedAt.Month": f"{created.month:02d}",
         "Revision.CreatedAt.Day": f"{created.day:02d}",
@@ -59,6 +54,16 @@ def render_key(pattern: str, data_set: Item, revision: Item, asset: Item) -> str
 def details(job: Mapping[str, Any]) -> Item:
     found: Item = job["Details"].get("ExportRevisionsToS3", {})
     return found
+
+
+class _Destination(NamedTuple):
+    """One revision an export job writes: to which bucket, under which key pattern, and the object key
+    of each of its assets."""
+
+    bucket: str
+    revision: Item
+    key_pattern: str
+    objects: list[tuple[Item, str]]
 
 
 class Jobs:
@@ -103,25 +108,27 @@ class Jobs:
     def run(self, job: Item, fail: str | None = None) -> list[str]:
         """Runs a job to its end now: every asset written (their s3://BUCKET/KEY returned), or the job in
         ERROR with one error and nothing written."""
-        export = details(job)
-        data_set = self._state.data_sets[export["DataSetId"]]
         written = []
-        for destination in export["RevisionDestinations"]:
-            revision = self._state.revisions[destination["RevisionId"]]
+        for destination in self._destinations(details(job)):
+            revision = destination.revision
             cause = fail or self._failures.pop(revision["Id"], None)
             if cause is not None:
                 code, message = FAILURES[cause]
-                error = {"Code": code, "Message": message.format(bucket=destination["Bucket"])}
+                error = {"Code": code, "Message": message.format(bucket=destination.bucket)}
                 job.update(State="ERROR", UpdatedAt=now())
                 job["Errors"] = [{**error, "ResourceId": revision["Id"], "ResourceType": "REVISION"}]
                 return []
-            pattern = destination.get("KeyPattern", "${Asset.Name}")  # a manual export's default
-            for asset in revision["Assets"]:
-                written.append(
-                    self._write(destination["Bucket"], render_key(pattern, data_set, revision, asset), asset)
-                )
+            written += [self._write(destination.bucket, key, asset) for asset, key in destination.objects]
         job.update(State="COMPLETED", UpdatedAt=now())
         return written
+
+    def _destinations(self, export: Item) -> Iterator[_Destination]:
+        data_set = self._state.data_sets[export["DataSetId"]]
+        for destination in export["RevisionDestinations"]:
+            revision = self._state.revisions[destination["RevisionId"]]
+            pattern = destination.get("KeyPattern", rules.DEFAULT_JOB_KEY_PATTERN)
+            objects = [(asset, render_key(pattern, data_set, revision, asset)) for asset in revision["Assets"]]
+            yield _Destination(destination["Bucket"], revision, pattern, objects)
 
     def _write(self, bucket: str, key: str, asset: Item) -> str:
         if self._s3_root is not None:
@@ -201,24 +208,20 @@ class Jobs:
         (from Data Exchange's own buckets, called via the service), write each object, use the KMS key,
         and read the data set's name for a ${DataSet.Name} pattern."""
         export, region = details(job), request.region
-        data_set = self._state.data_sets[export["DataSetId"]]
-        key = (export.get("Encryption") or {}).get("KmsKeyArn")
-        for destination in export["RevisionDestinations"]:
-            revision = self._state.revisions[destination["RevisionId"]]
+        data_set_id = export["DataSetId"]
+        key = rules.kms_key(export)
+        for destination in self._destinations(export):
+            revision = destination.revision
             request.authorize(
                 "dataexchange:GetRevision",
-                entitled_arn(region, f"data-sets/{data_set['Id']}/revisions/{revision['Id']}"),
+                entitled_arn(region, f"data-sets/{data_set_id}/revisions/{revision['Id']}"),
             )
-            pattern = destination.get("KeyPattern", "${Asset.Name}")
-            if "${DataSet.Name}" in pattern:
-                request.authorize("dataexchange:GetDataSet", entitled_arn(region, f"data-sets/{data_set['Id']}"))
-            for asset in revision["Assets"]:
-                stored = (
-                    f"arn:aws:s3:::aws-data-exchange-assets-{region}/{data_set['Id']}/{revision['Id']}/{asset['Id']}"
-                )
+            if rules.names_data_set(destination.key_pattern):
+                request.authorize("dataexchange:GetDataSet", entitled_arn(region, f"data-sets/{data_set_id}"))
+            for asset, object_key in destination.objects:
+                stored = f"arn:aws:s3:::aws-data-exchange-assets-{region}/{data_set_id}/{revision['Id']}/{asset['Id']}"
                 request.authorize("s3:GetObject", stored, **{"aws:CalledVia": "dataexchange.amazonaws.com"})
-                written = f"arn:aws:s3:::{destination['Bucket']}/{render_key(pattern, data_set, revision, asset)}"
-                request.authorize("s3:PutObject", written)
+                request.authorize("s3:PutObject", f"arn:aws:s3:::{destination.bucket}/{object_key}")
                 if key:
                     request.authorize("kms:GenerateDataKey", key)
                     request.authorize("kms:Decrypt", key)

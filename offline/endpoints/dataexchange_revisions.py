@@ -15,8 +15,8 @@ from typing import Any
 
 from ..account import REGION
 from . import dataexchange_rules as rules
-from .dataexchange_jobs import Jobs, entitled_arn
-from .dataexchange_state import Item, State, new_id, now, page
+from .dataexchange_jobs import Jobs
+from .dataexchange_state import Item, State, entitled_arn, new_id, now, page
 from .protocol import Request, ServiceError
 
 EventSink = Callable[[Item], object]
@@ -42,7 +42,7 @@ class Revisions:
 
     # --- what a provider does ----------------------------------------------------------------
 
-    def entitle(self, data_set_id: str, name: str | None = None) -> Item:
+    def entitle(self, data_set_id: str) -> Item:
         """The account subscribes to a data set (made, with a product, on first use)."""
         rules.check_identifier(data_set_id, "DataSetId")
         if data_set_id not in self._state.data_sets:
@@ -50,7 +50,7 @@ class Revisions:
             self._state.data_sets[data_set_id] = {
                 "Id": data_set_id,
                 "Arn": entitled_arn(REGION, f"data-sets/{data_set_id}"),
-                "Name": name or f"Data set {data_set_id[:8]}",
+                "Name": f"Data set {data_set_id[:8]}",
                 "Origin": "ENTITLED",
                 "AssetType": "S3_SNAPSHOT",
                 "Description": "A data set of the local Data Exchange",

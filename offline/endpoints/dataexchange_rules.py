@@ -23,6 +23,8 @@ EVENT_ACTIONS_PER_DATA_SET = 5
 EVENT_ACTIONS_PER_ACCOUNT = 50
 
 DEFAULT_EVENT_ACTION_KEY_PATTERN = "${Revision.CreatedAt}/${Asset.Name}"
+# An export job's destination without a KeyPattern (a manual export) keys objects by asset name alone.
+DEFAULT_JOB_KEY_PATTERN = "${Asset.Name}"
 KEY_PATTERN_VARIABLES = (
     "Asset.Id",
     "Asset.Name",
@@ -95,6 +97,17 @@ def check_export_action(action: Mapping[str, Any] | None) -> None:
     if "KeyPattern" in destination:
         check_key_pattern(destination["KeyPattern"])
     check_encryption(export.get("Encryption"))
+
+
+def names_data_set(key_pattern: str) -> bool:
+    """Whether keys of the pattern hold the data set's name, which the service reads as the caller."""
+    return "${DataSet.Name}" in key_pattern
+
+
+def kms_key(export: Mapping[str, Any]) -> str | None:
+    """The SSE-KMS key of an export (an event action's or a job's), whose grants and use are the caller's."""
+    key: str | None = (export.get("Encryption") or {}).get("KmsKeyArn")
+    return key
 
 
 def check_encryption(encryption: Mapping[str, Any] | None) -> None:

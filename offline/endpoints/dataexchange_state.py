@@ -48,6 +48,11 @@ def arn(region: str, account: str, resource: str) -> str:
     return f"arn:{partition_of(region)}:dataexchange:{region}:{account}:{resource}"
 
 
+def entitled_arn(region: str, resource: str) -> str:
+    """An entitled data set belongs to its provider: its ARN (and its revisions') has no account."""
+    return arn(region, "", resource)
+
+
 def _encode_token(item: Mapping[str, Any]) -> str:
     # Position by (CreatedAt, Id) rather than by index, so deleting between pages skips nothing.
     return base64.urlsafe_b64encode(json.dumps([item["CreatedAt"], item["Id"]]).encode()).decode()

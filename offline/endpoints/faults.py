@@ -1,4 +1,4 @@
-"""Fault injection for the local Data Exchange: failures and delays of the next calls, shaped as the service answers."""
+"""Fault injection for a local endpoint: failures and delays of the next calls, shaped as its service answers."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import time
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Literal, get_args
+
+from botocore.model import ServiceModel
 
 from .protocol import ServiceError, enum_of, service_model
 
@@ -43,14 +45,15 @@ class Fault:
         if self.exception_cause is not None:
             if self.kind != "validation":
                 raise ValueError("exception_cause only applies to a 'validation' fault")
+            # Of the services served offline only Data Exchange has an ExceptionCause.
             causes = enum_of(service_model("dataexchange"), "ValidationException", "ExceptionCause")
             if self.exception_cause not in causes:
                 raise ValueError(f"Unknown ExceptionCause {self.exception_cause!r}: expected one of {causes}")
 
-    def error(self, operation: str) -> ServiceError:
+    def error(self, operation: str, model: ServiceModel) -> ServiceError:
         code, message = _ERRORS[self.kind]
         members = {"ExceptionCause": self.exception_cause} if self.exception_cause else {}
-        return ServiceError(code, message.format(operation=f"dataexchange:{operation}"), **members)
+        return ServiceError(code, message.format(operation=f"{model.signing_name}:{operation}"), **members)
 
 
 @dataclass
@@ -60,9 +63,11 @@ class _Pending:
 
 
 class Faults:
-    """Faults waiting for their operation (or, under WILDCARD, for whatever operation comes next)."""
+    """Faults waiting for their operation of `model`'s service (or, under WILDCARD, for whatever
+    operation comes next)."""
 
-    def __init__(self, operations: Collection[str]) -> None:
+    def __init__(self, model: ServiceModel, operations: Collection[str]) -> None:
+        self._model = model
         self._operations = operations
         self._pending: dict[str, list[_Pending]] = {}
         self._lock = threading.Lock()
@@ -94,4 +99,4 @@ class Faults:
             # Outside the lock, so a slow call does not hold up the others.
             time.sleep(delay)
         if failure is not None:
-            raise failure.error(operation)
+            raise failure.error(operation, self._model)

@@ -151,10 +151,15 @@ def _from_wire(shape: Shape, value: Any) -> Any:
     return value
 
 
+def iso8601_milliseconds(moment: datetime) -> str:
+    """A UTC time as the service writes it in ISO 8601: to the millisecond, with a Z."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
 def _format_timestamp(value: str, timestamp_format: str) -> str | float:
     moment = datetime.fromisoformat(value)
     if timestamp_format == "iso8601":
-        return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+        return iso8601_milliseconds(moment)
     if timestamp_format == "rfc822":
         return format_datetime(moment, usegmt=True)
     return moment.timestamp()

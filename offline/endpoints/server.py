@@ -58,7 +58,7 @@ class LocalEndpoint:
         self.lock = threading.RLock()
         self._operations = dict(operations)
         self._router = Router(self.model, self._operations)
-        self._faults = Faults(self._operations)
+        self._faults = Faults(self.model, self._operations)
         self._calls: list[Call] = []
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
