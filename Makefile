@@ -9,7 +9,7 @@ LAMBDA_VENVS := .venv-lambda/.installed .venv-lambda-boto3-1.34/.installed
 PY := $(VENV)/bin/python
 ARGS ?=
 
-.PHONY: setup demo test bench synth cdk clean
+.PHONY: setup demo test bench synth cdk vendor clean
 .DEFAULT_GOAL := demo
 
 setup: $(VENV)/.installed $(LAMBDA_VENVS) node_modules/.installed
@@ -42,6 +42,13 @@ synth: setup
 
 cdk: setup
 	$(PY) -m offline.toolchain $(ARGS)
+
+# The crhelper release the handler's asset carries, copied again from the one pinned in requirements-dev.txt
+# (tests/test_construct_asset.py fails while the two differ).
+VENDOR := lambda/dataexchange_auto_export_handler/_vendor
+vendor: $(VENV)/.installed
+	from=$$($(PY) -c 'import crhelper, os; print(os.path.dirname(crhelper.__file__))') && \
+	cp $$from/*.py $(VENDOR)/crhelper/ && cp $$from-*.dist-info/LICENSE $$from-*.dist-info/NOTICE $(VENDOR)/
 
 clean:
 	rm -rf $(VENV) .venv-lambda* node_modules cdk.out .offline

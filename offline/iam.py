@@ -29,6 +29,8 @@ _OPERATORS = {
     "ArnLike": (True, False),
     "StringNotEquals": (False, True),
     "StringNotLike": (True, True),
+    # Compared as the strings "true" and "false" that a request context carries.
+    "Bool": (False, False),
     # For a key with one value, as every key of this project's requests has.
     "ForAnyValue:StringEquals": (False, False),
     "ForAnyValue:StringLike": (True, False),

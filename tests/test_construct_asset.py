@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import subprocess
+from importlib import util
 from pathlib import Path
 
 from support import ThreeExports, synthesized
 
+from cdk_dataexchange_auto_export._bundling import HANDLER_SOURCE
 from offline.assembly import ASSET_BUDGET_BYTES, zipped_size
 from offline.toolchain import LAMBDA_PYTHON
 
@@ -45,3 +47,18 @@ def test_the_asset_carries_the_api_model_the_handler_is_tested_with(three: Three
             f"{name} differs from the pinned botocore's: copy {pinned / name} into "
             f"lambda/dataexchange_auto_export_handler/botocore_data/{MODEL}/"
         )
+
+
+def test_the_vendored_crhelper_is_the_release_the_tests_run(three: ThreeExports) -> None:
+    # The in-process tests import the crhelper pinned in requirements-dev.txt; the asset carries the vendored copy.
+    spec = util.find_spec("crhelper")
+    assert spec is not None and spec.submodule_search_locations
+    installed = Path(next(iter(spec.submodule_search_locations)))
+    vendored = Path(HANDLER_SOURCE / "_vendor" / "crhelper")
+    names = sorted(path.name for path in vendored.glob("*.py"))
+    assert names == sorted(path.name for path in installed.glob("*.py"))
+    for name in names:
+        assert (vendored / name).read_bytes() == (installed / name).read_bytes(), f"run `make vendor`: {name} differs"
+    assert (asset_of(three) / "crhelper" / "resource_helper.py").read_bytes() == (
+        vendored / "resource_helper.py"
+    ).read_bytes()

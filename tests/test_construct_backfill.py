@@ -26,7 +26,12 @@ from support import (
     only,
 )
 
-from cdk_dataexchange_auto_export import RESOURCE_TYPE, AutoExportEventAction, ExistingRevisions
+from cdk_dataexchange_auto_export import (
+    RESOURCE_TYPE,
+    AutoExportEventAction,
+    AutoExportEventActionProvider,
+    ExistingRevisions,
+)
 from cdk_dataexchange_auto_export.backfill_worker import BackfillWorker
 
 EXPORT_JOBS = {"StringEquals": {"dataexchange:JobType": "EXPORT_REVISIONS_TO_S3"}}
@@ -114,14 +119,22 @@ def test_the_provider_may_start_the_worker_and_knows_its_name(backfilled: Backfi
     )
     policies = backfilled.template.find_resources("AWS::IAM::Policy")
     provider_statements = next(p for k, p in policies.items() if k.startswith("AutoExportEventActionProviderRole"))
-    assert {"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": worker_arn} in provider_statements[
-        "Properties"
-    ]["PolicyDocument"]["Statement"]
+    # aws_lambda's grant_invoke: the function, and its versions and aliases (it has none)
+    versions = {"Fn::Join": ["", [worker_arn, ":*"]]}
+    assert {
+        "Effect": "Allow",
+        "Action": "lambda:InvokeFunction",
+        "Resource": [worker_arn, versions],
+    } in provider_statements["Properties"]["PolicyDocument"]["Statement"]
 
 
 def test_the_workers_role_allows_exactly_what_export_jobs_need(backfilled: Backfilled) -> None:
     policies = backfilled.template.find_resources("AWS::IAM::Policy")
     default = next(p for k, p in policies.items() if k.startswith("AutoExportBackfillWorkerRoleDefaultPolicy"))
+    unscoped = next(p for k, p in policies.items() if k.startswith("AutoExportBackfillWorkerRoleUnscopedReads"))
+    assert unscoped["Properties"]["PolicyDocument"]["Statement"] == [
+        {"Effect": "Allow", "Action": "dataexchange:ListJobs", "Resource": "*"}
+    ]
     statements = default["Properties"]["PolicyDocument"]["Statement"]
 
     def arn(service: str, resource: str, account: str = ACCOUNT) -> dict[str, Any]:
@@ -132,6 +145,8 @@ def test_the_workers_role_allows_exactly_what_export_jobs_need(backfilled: Backf
     }
     key = {"Fn::GetAtt": [logical_id(backfilled.stack, backfilled.key), "Arn"]}
     assert statements[1:] == [
+        # The failure destination's grant, and the end event's
+        {"Effect": "Allow", "Action": "events:PutEvents", "Resource": arn("events", "event-bus/default")},
         {
             "Effect": "Allow",
             "Action": ["dataexchange:CreateJob", "dataexchange:StartJob"],
@@ -139,7 +154,6 @@ def test_the_workers_role_allows_exactly_what_export_jobs_need(backfilled: Backf
             "Condition": EXPORT_JOBS,
         },
         {"Effect": "Allow", "Action": "dataexchange:GetJob", "Resource": arn("dataexchange", "jobs/*")},
-        {"Effect": "Allow", "Action": "dataexchange:ListJobs", "Resource": "*"},
         {
             "Effect": "Allow",
             "Action": "dataexchange:GetEventAction",
@@ -148,10 +162,9 @@ def test_the_workers_role_allows_exactly_what_export_jobs_need(backfilled: Backf
         {
             "Effect": "Allow",
             "Action": "s3:GetObject",
-            "Resource": "arn:aws:s3:::*aws-data-exchange*",
+            "Resource": {"Fn::Join": ["", ["arn:", PARTITION, ":s3:::*aws-data-exchange*"]]},
             "Condition": {"ForAnyValue:StringEquals": {"aws:CalledVia": "dataexchange.amazonaws.com"}},
         },
-        {"Effect": "Allow", "Action": "events:PutEvents", "Resource": arn("events", "event-bus/default")},
         # For the first construct: its data set, bucket, ${DataSet.Name} and key
         {
             "Effect": "Allow",
@@ -191,6 +204,7 @@ def test_the_workers_role_allows_exactly_what_export_jobs_need(backfilled: Backf
 
 def test_without_existing_revisions_there_is_no_worker(three: ThreeExports) -> None:
     assert BackfillWorker.ID not in [child.node.id for child in three.stack.node.children]
+    assert AutoExportEventActionProvider.of(three.stack).backfill_function is None
     assert not [
         r for r in three.template.find_resources(RESOURCE_TYPE).values() if "ExportExistingRevisions" in r["Properties"]
     ]

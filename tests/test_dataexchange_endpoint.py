@@ -600,12 +600,12 @@ def test_each_call_records_its_caller_and_what_iam_must_allow_it(client: Any, en
     assert create_call.authorizations == (
         Authorization("dataexchange:CreateEventAction", arn),
         Authorization("dataexchange:TagResource", arn),
-        Authorization("kms:CreateGrant", KEY),
+        Authorization("kms:CreateGrant", KEY, {"kms:GrantIsForAWSResource": "true"}),
         # An entitled data set belongs to the provider: its ARN has no account.
         Authorization("dataexchange:GetDataSet", f"arn:aws:dataexchange:us-east-1::data-sets/{data_set}"),
     )
     assert list_call.authorizations == (Authorization("dataexchange:ListEventActions", "*"),)
     assert delete_call.authorizations == (
         Authorization("dataexchange:DeleteEventAction", arn),
-        Authorization("kms:RevokeGrant", KEY),
+        Authorization("kms:RevokeGrant", KEY, {"kms:GrantIsForAWSResource": "true"}),
     )

@@ -68,6 +68,19 @@ def test_a_negated_operator_holds_when_the_key_is_missing() -> None:
     assert allowed([statement], "dataexchange:CreateJob", JOBS)
 
 
+def test_a_bool_condition_allows_only_a_request_whose_key_says_true() -> None:
+    key = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    statement = {
+        "Effect": "Allow",
+        "Action": "kms:CreateGrant",
+        "Resource": key,
+        "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}},
+    }
+    assert allowed([statement], "kms:CreateGrant", key, **{"kms:GrantIsForAWSResource": "true"})
+    assert not allowed([statement], "kms:CreateGrant", key, **{"kms:GrantIsForAWSResource": "false"})
+    assert not allowed([statement], "kms:CreateGrant", key)
+
+
 def test_the_grant_used_names_its_role_statement_and_action() -> None:
     policy = IdentityPolicy([EXPORT_JOBS], role="WorkerRole")
     used = policy.allowing(

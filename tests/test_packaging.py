@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from support import ThreeExports
+from test_construct_asset import asset_of
 
 from offline.toolchain import QUIET_ENVIRONMENT, REPO
 
@@ -30,7 +32,6 @@ import json, sys
 
 import aws_cdk as cdk
 import constructs
-import crhelper
 import {package}
 import {handler}
 from aws_cdk import aws_s3 as s3
@@ -45,7 +46,6 @@ print(json.dumps({{
     "handler": {handler}.__file__,
     "constructs": constructs.__file__,
     "constructs_path": list(constructs.__path__),
-    "crhelper": crhelper.__file__,
     "directory": assembly.directory,
     "editable_finder": [type(f).__module__ for f in sys.meta_path if "editable" in type(f).__module__.lower()],
 }}))
@@ -121,6 +121,10 @@ def outside_synth(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Outs
     # pip does not see this repo's editable install; a directory named in a .pth is not scanned for .pth files,
     # so that editable install's import hook stays out.
     (site_packages / "zz_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    # ...and, ahead of them, a crhelper that is not the release the asset carries: the asset must not take it.
+    (site_packages / "crhelper").mkdir()
+    (site_packages / "crhelper" / "__init__.py").write_text("")
+    (site_packages / "crhelper" / "resource_helper.py").write_text("# some other crhelper\n")
 
     # When a stack script outside the repo synthesizes, from outside the repo, in an isolated interpreter
     work = tmp_path_factory.mktemp("outside")
@@ -156,13 +160,18 @@ def test_constructs_is_the_pypi_package(outside_synth: OutsideSynth) -> None:
     assert imported["constructs_path"] == [str(pypi_package)]
 
 
-def test_the_outside_asset_holds_the_handler_and_crhelper(outside_synth: OutsideSynth) -> None:
+def test_the_outside_asset_is_the_repos_whatever_crhelper_the_environment_holds(
+    outside_synth: OutsideSynth, three: ThreeExports
+) -> None:
     directory = Path(str(outside_synth.imported["directory"]))
     (asset,) = [path for path in directory.glob("asset.*") if path.is_dir()]
     assert (asset / HANDLER / "index.py").read_bytes() == (REPO / "lambda" / HANDLER / "index.py").read_bytes()
-    assert (asset / "crhelper" / "resource_helper.py").is_file()
+    vendored = REPO / "lambda" / HANDLER / "_vendor" / "crhelper" / "resource_helper.py"
+    assert (asset / "crhelper" / "resource_helper.py").read_bytes() == vendored.read_bytes()
     assert (asset / HANDLER / "botocore_data" / "dataexchange" / "2017-07-25" / "service-2.json.gz").is_file()
     assert not list(asset.rglob("__pycache__"))
+    # The same bytes as the repo's own synth makes, so the same asset hash on every machine
+    assert asset.name == asset_of(three).name
 
 
 def test_the_repo_imports_the_construct_only_by_its_own_name() -> None:

@@ -1,138 +1,96 @@
-"""A Lambda function with a role, a policy and a log group of its own, made of CloudFormation (L1) resources.
-
-What `aws_lambda.Function`, `aws_iam.Role` and `aws_logs.LogGroup` would synthesize, to the logical id,
-without their Python modules: importing `aws_cdk.aws_lambda` alone costs a third of a second of every
-`cdk synth`, and each statement added through an L2 policy costs round trips into jsii. Statements and
-environment variables are kept here and rendered once, when the stack is synthesized.
-"""
+"""A provider function: aws_lambda's Function, run as an aws_iam Role of its own, logging to an aws_logs group,
+in the network the provider was given. The custom resource handler and the backfill worker are both made here."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass
 
-import jsii
-from aws_cdk import CfnResource, IAnyProducer, IResolveContext, Lazy, RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from ._bundling import HandlerAsset
+from ._findings import acknowledge, acknowledge_wildcard
 
-RUNTIME = "python3.14"  # the newest Python runtime aws-cdk-lib offers (a test keeps this true)
-LOG_RETENTION_DAYS = 30
-
-
-def statement(
-    actions: Sequence[str], resources: Sequence[str], conditions: Mapping[str, Any] | None = None
-) -> dict[str, Any]:
-    """An Allow statement as aws_iam renders one: a single action or resource as a string."""
-    rendered: dict[str, Any] = {
-        "Effect": "Allow",
-        "Action": actions[0] if len(actions) == 1 else list(actions),
-        "Resource": resources[0] if len(resources) == 1 else list(resources),
-    }
-    if conditions:
-        rendered["Condition"] = dict(conditions)
-    return rendered
+# The newest Python runtime aws-cdk-lib offers (a test keeps this true).
+RUNTIME = lambda_.Runtime.PYTHON_3_14
+LOG_RETENTION = logs.RetentionDays.ONE_MONTH
 
 
-@jsii.implements(IAnyProducer)
-class _Rendered:
-    """A value rendered when the stack is resolved, each time: statements may still be added after a first synth."""
+@dataclass(frozen=True)
+class FunctionSettings:
+    """What a provider applies to each of its functions."""
 
-    def __init__(self, render: Any) -> None:
-        self._render = render
-
-    def produce(self, context: IResolveContext) -> Any:
-        return self._render()
-
-
-class Policy:
-    """An AWS::IAM::Policy for `roles` whose statements are added in Python, each once."""
-
-    def __init__(self, scope: Construct, id: str, roles: Sequence[CfnResource]) -> None:
-        self.statements: list[dict[str, Any]] = []
-        holder = Construct(scope, id)
-        self.resource = CfnResource(holder, "Resource", type="AWS::IAM::Policy")
-        self.resource.add_property_override("PolicyName", self.resource.logical_id)
-        self.resource.add_property_override("Roles", [{"Ref": role.logical_id} for role in roles])
-        document = _Rendered(lambda: {"Statement": self.statements, "Version": "2012-10-17"})
-        self.resource.add_property_override("PolicyDocument", Lazy.uncached_any(document))
-
-    def allow(
-        self, actions: Sequence[str], resources: Sequence[str], conditions: Mapping[str, Any] | None = None
-    ) -> None:
-        rendered = statement(actions, resources, conditions)
-        if rendered not in self.statements:
-            self.statements.append(rendered)
+    vpc: ec2.IVpc | None = None
+    vpc_subnets: ec2.SubnetSelection | None = None
+    security_groups: Sequence[ec2.ISecurityGroup] | None = None
+    log_group: logs.ILogGroup | None = None
 
 
-class LambdaFunction:
-    """`function` (AWS::Lambda::Function) at `<scope>/<id>/Resource`, run as `role` (at `Role/Resource`) with
-    the statements of `policy` (`Role/DefaultPolicy/Resource`), logging to `log_group` (`LogGroup/Resource`,
-    kept when the stack goes, as aws_logs keeps it). The function waits for its role and policy."""
-
-    def __init__(
-        self,
-        scope: Construct,
-        id: str,
-        *,
-        asset: HandlerAsset,
-        handler: str,
-        description: str,
-        role_description: str,
-        memory_mb: int,
-        timeout_seconds: int,
-    ) -> None:
-        self.log_group = CfnResource(
-            Construct(scope, "LogGroup"),
-            "Resource",
-            type="AWS::Logs::LogGroup",
-            properties={"RetentionInDays": LOG_RETENTION_DAYS},
+def provider_function(
+    scope: Construct,
+    function_id: str,
+    *,
+    settings: FunctionSettings,
+    code: lambda_.Code,
+    handler: str,
+    description: str,
+    role_description: str,
+    memory_size: int,
+    timeout: Duration,
+    **function_props: object,
+) -> tuple[lambda_.Function, iam.Role]:
+    """The function at `<scope>/<function_id>` and its role at `<scope>/Role`; unless the settings name one,
+    its log group is at `<scope>/LogGroup` (kept when the stack goes, as aws_logs keeps it)."""
+    role = iam.Role(
+        scope, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"), description=role_description
+    )
+    log_group = settings.log_group or logs.LogGroup(
+        scope, "LogGroup", retention=LOG_RETENTION, removal_policy=RemovalPolicy.RETAIN
+    )
+    # A role of its own rather than AWSLambdaBasicExecutionRole: it may write to this log group only.
+    log_group.grant_write(role)
+    function = lambda_.Function(
+        scope,
+        function_id,
+        code=code,
+        handler=handler,
+        runtime=RUNTIME,
+        architecture=lambda_.Architecture.ARM_64,
+        memory_size=memory_size,
+        timeout=timeout,
+        description=description,
+        role=role,
+        log_group=log_group,
+        vpc=settings.vpc,
+        vpc_subnets=settings.vpc_subnets,
+        security_groups=settings.security_groups,
+        **function_props,  # type: ignore[arg-type]
+    )
+    if settings.vpc is not None:
+        # aws_lambda attaches this only to a role it makes itself: without it, the function cannot create its
+        # network interfaces in the VPC.
+        role.add_managed_policy(
+            iam.ManagedPolicy.from_aws_managed_policy_name("service-role/AWSLambdaVPCAccessExecutionRole")
         )
-        self.log_group.apply_removal_policy(RemovalPolicy.RETAIN)
-        self.role_scope = Construct(scope, "Role")
-        self.role = CfnResource(
-            self.role_scope,
-            "Resource",
-            type="AWS::IAM::Role",
-            properties={
-                "AssumeRolePolicyDocument": {
-                    "Statement": [
-                        {
-                            "Action": "sts:AssumeRole",
-                            "Effect": "Allow",
-                            "Principal": {"Service": "lambda.amazonaws.com"},
-                        }
-                    ],
-                    "Version": "2012-10-17",
-                },
-                "Description": role_description,
-            },
+        acknowledge(
+            role,
+            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole]",
+            "AWS's policy for the network interfaces of a function in a VPC, as aws_lambda attaches it: its EC2 "
+            "actions support no resource-level permissions, so a policy of the construct's own would allow the same.",
         )
-        self.policy = Policy(self.role_scope, "DefaultPolicy", [self.role])
-        # A role of its own rather than AWSLambdaBasicExecutionRole: it may write to this log group only.
-        self.policy.allow(["logs:CreateLogStream", "logs:PutLogEvents"], [self.log_group.get_att("Arn").to_string()])
-        self.environment: dict[str, str] = {}
-        self.holder = Construct(scope, id)
-        self.function = CfnResource(
-            self.holder,
-            "Resource",
-            type="AWS::Lambda::Function",
-            properties={
-                "Architectures": ["arm64"],
-                "Code": {"S3Bucket": asset.bucket_name, "S3Key": asset.object_key},
-                "Description": description,
-                "Environment": Lazy.uncached_any(
-                    _Rendered(lambda: {"Variables": dict(self.environment)} if self.environment else None)
-                ),
-                "Handler": handler,
-                "LoggingConfig": {"LogGroup": self.log_group.ref},
-                "MemorySize": memory_mb,
-                "Role": self.role.get_att("Arn").to_string(),
-                "Runtime": RUNTIME,
-                "Timeout": timeout_seconds,
-            },
-        )
-        self.function.add_resource_dependency(self.policy.resource)
-        self.function.add_resource_dependency(self.role)
-        self.arn: str = self.function.get_att("Arn").to_string()
+    return function, role
+
+
+def allow_unscoped(role: iam.Role, actions: Sequence[str], reason: str) -> iam.Policy:
+    """Actions that support no resource-level permissions ("*" is the only resource they take), in a policy
+    of their own under the role: cdk-nag's wildcard finding is acknowledged on that policy alone, so a "*"
+    added to the role's default policy is still reported. The function depends on it, as on the role."""
+    policy = iam.Policy(
+        role, "UnscopedReads", roles=[role], statements=[iam.PolicyStatement(actions=list(actions), resources=["*"])]
+    )
+    acknowledge_wildcard(policy, "*", reason)
+    return policy

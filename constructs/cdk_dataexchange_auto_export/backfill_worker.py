@@ -1,94 +1,137 @@
-"""The one backfill worker function per stack: exports revisions published before an event action existed.
+"""The backfill worker of a provider: exports revisions published before an event action existed.
 
-Made only when a construct of the stack asks for existing revisions. Its role is its own and allows,
-per the sources named at each statement, what export jobs need of their caller.
+Made only when a construct asks for existing revisions, with its provider's settings. Its role is its
+own and allows, per the sources named at each statement, what export jobs need of their caller. An
+invocation that fails for good (an unhandled error, a timeout, running out of memory, after Lambda's
+two retries) goes to the default event bus as Lambda's invocation record; a rule hands it back to the
+worker, which reports it as `Backfill Failed`, so the failure reaches the same rules as any other.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from aws_cdk import CfnResource
+from aws_cdk import Duration
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda_destinations as destinations
 from constructs import Construct
 
-from ._function import LambdaFunction, Policy
-from ._nag import acknowledge_wildcard
-from .provider import AutoExportEventActionProvider
+from dataexchange_auto_export_handler.properties import INVOCATION_FAILED_DETAIL_TYPE
+
+from ._findings import acknowledge_wildcard, skip_checkov
+from ._function import FunctionSettings, allow_unscoped, provider_function
 
 if TYPE_CHECKING:
     from aws_cdk import aws_kms as kms
+    from aws_cdk import aws_lambda as lambda_
     from aws_cdk import aws_s3 as s3
 
+    from .provider import AutoExportEventActionProvider
+
 # Export jobs take minutes each: the worker hands over to a new invocation before this runs out.
-WORKER_TIMEOUT_SECONDS = 15 * 60
+WORKER_TIMEOUT = Duration.minutes(15)
 EXPORT_JOBS = {"StringEquals": {"dataexchange:JobType": "EXPORT_REVISIONS_TO_S3"}}
 
 
 class BackfillWorker(Construct):
-    """The worker function, its role and log group; the stack's provider may start it."""
+    """The worker function, its role and log group (its provider lets its handler start it)."""
 
     ID = "AutoExportBackfillWorker"
 
-    @classmethod
-    def of(cls, provider: AutoExportEventActionProvider) -> BackfillWorker:
-        existing = provider.stack.node.try_find_child(cls.ID)
-        return existing if isinstance(existing, cls) else cls(provider.stack, cls.ID, provider)
-
-    def __init__(self, scope: Construct, id: str, provider: AutoExportEventActionProvider) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        provider: AutoExportEventActionProvider,
+        settings: FunctionSettings,
+        code: lambda_.Code,
+    ) -> None:
         super().__init__(scope, id)
-        stack = provider.stack
-        worker = LambdaFunction(
+        self.provider = provider
+        self.function, role = provider_function(
             self,
             "Function",
-            asset=provider.asset,
+            settings=settings,
+            code=code,
             handler="dataexchange_auto_export_handler.worker.handler",
             description="Exports revisions published before an AutoExportEventAction's event action existed",
             role_description="Exports existing Data Exchange revisions for AutoExportEventAction",
-            memory_mb=256,
-            timeout_seconds=WORKER_TIMEOUT_SECONDS,
+            memory_size=256,
+            timeout=WORKER_TIMEOUT,
+            # A failed invocation is retried twice, with the same cursor: what it started is found running.
+            retry_attempts=2,
+            on_failure=destinations.EventBridgeDestination(),
         )
-        self.worker, self.provider = worker, provider
+        skip_checkov(
+            self.function,
+            (
+                "CKV_AWS_116",
+                "An invocation that fails for good goes to the on-failure destination, which keeps Lambda's error "
+                "(a dead-letter queue would keep only the payload), and is reported as Backfill Failed.",
+            ),
+            (
+                "CKV_AWS_115",
+                "A backfill runs one invocation at a time (each hands over to the next), so concurrency is bounded "
+                "by the backfills in progress; reserved concurrency would only take capacity from other functions.",
+            ),
+        )
+        self.role = role
+        stack = self.function.stack
         jobs = stack.format_arn(service="dataexchange", resource="jobs", resource_name="*")
-        event_actions = provider.event_actions
-        data_exchange_assets = "arn:aws:s3:::*aws-data-exchange*"
-        policy = worker.policy
+        data_exchange_assets = stack.format_arn(service="s3", region="", account="", resource="*aws-data-exchange*")
         # Service Authorization Reference: job actions act on jobs/<id>, assigned at creation, and take the
         # dataexchange:JobType condition key, which AWSDataExchangeSubscriberFullAccess uses too.
-        policy.allow(["dataexchange:CreateJob", "dataexchange:StartJob"], [jobs], EXPORT_JOBS)
-        policy.allow(["dataexchange:GetJob"], [jobs])
-        # ListJobs supports no resource-level permissions.
-        policy.allow(["dataexchange:ListJobs"], ["*"])
+        self._allow(["dataexchange:CreateJob", "dataexchange:StartJob"], [jobs], EXPORT_JOBS)
+        self._allow(["dataexchange:GetJob"], [jobs])
+        allow_unscoped(
+            role,
+            ["dataexchange:ListJobs"],
+            "dataexchange:ListJobs supports no resource-level permissions; this policy allows only that read-only "
+            "action, which finds the revisions already exported.",
+        )
         # To read the destination from the event action, and to stop when it is gone.
-        policy.allow(["dataexchange:GetEventAction"], [event_actions])
+        self._allow(["dataexchange:GetEventAction"], [provider.event_actions])
         # The export reads the assets from Data Exchange's own buckets as the caller, through the service
         # (AWSDataExchangeSubscriberFullAccess; aws-samples/aws-dataexchange-api-samples tf-auto-export-to-s3).
-        policy.allow(
+        self._allow(
             ["s3:GetObject"],
             [data_exchange_assets],
             {"ForAnyValue:StringEquals": {"aws:CalledVia": "dataexchange.amazonaws.com"}},
         )
-        policy.allow(
+        # The end event (the failure destination's grant is the same statement).
+        self._allow(
             ["events:PutEvents"], [stack.format_arn(service="events", resource="event-bus", resource_name="default")]
         )
         for resource, reason in (
             (jobs, "Job ids are assigned by the service at creation; the statement is limited to export jobs."),
-            ("*", "dataexchange:ListJobs supports no resource-level permissions; it only reads job states."),
-            (event_actions, "Event action ids are assigned at creation; the worker only reads them."),
+            (provider.event_actions, "Event action ids are assigned at creation; the worker only reads them."),
             (data_exchange_assets, "Data Exchange's asset buckets, read only through the service (aws:CalledVia)."),
         ):
-            acknowledge_wildcard(worker.role_scope, resource, reason)
-        # A failed invocation is retried twice, with the same cursor: what it started is found running.
-        CfnResource(
-            Construct(worker.holder, "EventInvokeConfig"),
-            "Resource",
-            type="AWS::Lambda::EventInvokeConfig",
-            properties={"FunctionName": worker.function.ref, "MaximumRetryAttempts": 2, "Qualifier": "$LATEST"},
-        )
+            acknowledge_wildcard(role, resource, reason)
         # The worker hands over to itself. In a policy of its own: in the role's default policy, which the
         # function depends on, its own ARN would make a circular dependency.
-        Policy(self, "InvokeItself", [worker.role]).allow(["lambda:InvokeFunction"], [worker.arn])
-        provider.handler.environment["BACKFILL_FUNCTION"] = worker.arn
-        provider.handler.policy.allow(["lambda:InvokeFunction"], [worker.arn])
+        iam.Policy(
+            self,
+            "InvokeItself",
+            roles=[role],
+            statements=[iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[self.function.function_arn])],
+        )
+        # Lambda's record of an invocation that failed for good names the function, qualified or not.
+        arn = self.function.function_arn
+        events.Rule(
+            self,
+            "FailedInvocations",
+            description="Hands the backfill worker's failed invocations back to it, to report as Backfill Failed",
+            event_pattern=events.EventPattern(
+                source=["lambda"],
+                detail_type=[INVOCATION_FAILED_DETAIL_TYPE],
+                detail={"requestContext": {"functionArn": [arn, f"{arn}:$LATEST"]}},
+            ),
+            targets=[targets.LambdaFunction(self.function)],
+        )
         self._allowed: set[tuple[str, str, str | None, bool]] = set()
 
     def allow(self, data_set_id: str, bucket: s3.IBucket, key: kms.IKey | None, names_data_set: bool) -> None:
@@ -98,24 +141,30 @@ class BackfillWorker(Construct):
         if identity in self._allowed:
             return
         self._allowed.add(identity)
-        policy = self.worker.policy
         data_set = self.provider.data_set_arn(data_set_id)
         revisions = f"{data_set}/revisions/*"
-        policy.allow(["dataexchange:ListDataSetRevisions"], [data_set])
+        self._allow(["dataexchange:ListDataSetRevisions"], [data_set])
         # The user guide's API permissions reference: starting an export job reads the revision as the caller.
-        policy.allow(["dataexchange:GetRevision"], [revisions])
+        self._allow(["dataexchange:GetRevision"], [revisions])
         # The user guide, "Exporting revisions": the caller exports to a bucket it may write to.
-        policy.allow(["s3:PutObject"], [objects])
+        self._allow(["s3:PutObject"], [objects])
         if names_data_set:
             # The user guide: a ${DataSet.Name} key pattern needs dataexchange:GetDataSet.
-            policy.allow(["dataexchange:GetDataSet"], [data_set])
+            self._allow(["dataexchange:GetDataSet"], [data_set])
         if key is not None:
             # The S3 user guide, SSE-KMS: writing an object under a KMS key needs kms:GenerateDataKey, and
             # kms:Decrypt for a multipart upload.
-            policy.allow(["kms:GenerateDataKey", "kms:Decrypt"], [key.key_arn])
+            self._allow(["kms:GenerateDataKey", "kms:Decrypt"], [key.key_arn])
         for resource, reason in (
             (data_set, "An entitled data set belongs to its provider's account, which the subscriber cannot name."),
             (revisions, "Revision ids are assigned by the provider; the statement names the one data set."),
             (objects, "Export jobs write the revisions' assets as objects of this one bucket."),
         ):
-            acknowledge_wildcard(self.worker.role_scope, resource, reason)
+            acknowledge_wildcard(self.role, resource, reason)
+
+    def _allow(
+        self, actions: list[str], resources: list[str], conditions: Mapping[str, Mapping[str, str]] | None = None
+    ) -> None:
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(actions=actions, resources=resources, conditions=conditions)
+        )

@@ -77,6 +77,8 @@ _KNOWN_PROPERTIES = frozenset(
 )
 # The source of the events the backfill worker sends when it ends ("Backfill Completed" / "Backfill Failed").
 BACKFILL_SOURCE = "cdk-dataexchange-auto-export"
+# What Lambda's EventBridge destination calls the record of an invocation that failed for good.
+INVOCATION_FAILED_DETAIL_TYPE = "Lambda Function Invocation Result - Failure"
 # A data set holds at most this many revisions (the service's quota), so no backfill asks for more.
 MAX_REVISIONS = 10_000
 ALL_REVISIONS = "ALL"
@@ -87,7 +89,7 @@ class PropertyError(ValueError):
 
 
 def check_data_set_id(value: str, name: str = "DataSetId") -> None:
-    if not ID_PATTERN.match(value):
+    if not isinstance(value, str) or not ID_PATTERN.match(value):
         raise PropertyError(f"{name} {value!r} is not a data set id: expected 30 to 40 letters or digits")
 
 

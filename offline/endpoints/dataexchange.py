@@ -180,7 +180,8 @@ class LocalDataExchange(LocalEndpoint):
         export = action["ExportRevisionToS3"]
         key = rules.kms_key(export)
         if key:
-            request.authorize(grant, key)
+            # The service takes (and revokes) the grant for itself, on the caller's behalf.
+            request.authorize(grant, key, **{"kms:GrantIsForAWSResource": "true"})
         if rules.names_data_set(export["RevisionDestination"].get("KeyPattern", "")):
             request.authorize("dataexchange:GetDataSet", entitled_arn(request.region, f"data-sets/{data_set_id}"))
 
@@ -239,7 +240,7 @@ class LocalDataExchange(LocalEndpoint):
         item = self._event_action(params["EventActionId"], request, "dataexchange:DeleteEventAction")
         key = rules.kms_key(item["Action"]["ExportRevisionToS3"])
         if key:
-            request.authorize("kms:RevokeGrant", key)
+            request.authorize("kms:RevokeGrant", key, **{"kms:GrantIsForAWSResource": "true"})
         del self._state.event_actions[item["Id"]]
 
     def _list_event_actions(self, params: dict[str, Any], request: Request) -> dict[str, Any]:

@@ -1,0 +1,65 @@
+"""Compliance findings on the construct's own resources that hold for every user, carried in the template
+with their reasons: cdk-nag acknowledgements, and checkov skips in the resource's Metadata (the way AWS
+Solutions Constructs carry theirs). A finding that a prop clears is never silenced here.
+
+cdk-nag 3 (AwsSolutions) names each IAM5 finding after the wildcard resource as it renders it, and
+matches an acknowledgement by that exact id: there is no rule-wide form. The rendering below mirrors
+cdk-nag's `flattenCfnReference` (src/utils/flatten-cfn-reference.ts): `${X}` becomes `<X>`, `Ref`
+and `Fn::GetAtt` become `<Name>` and `<Name.Attribute>`, `Fn::Join` joins, and anything else is
+its JSON. A test fails when an acknowledgement made here matches no finding cdk-nag reports.
+"""
+
+from __future__ import annotations
+
+import json
+
+from aws_cdk import Acknowledgment, CfnResource, Stack, Validations
+from constructs import IConstruct
+
+
+def _flatten_cfn_reference(value: object) -> str:
+    if isinstance(value, str):
+        return value.replace("${", "<").replace("}", ">")
+    if isinstance(value, dict):
+        if "Fn::Join" in value:
+            delimiter, items = value["Fn::Join"]
+            return str(delimiter).join(_flatten_cfn_reference(item) for item in items)
+        if "Fn::Sub" in value:
+            return _flatten_cfn_reference(value["Fn::Sub"])
+        if "Fn::GetAtt" in value:
+            resource, attribute = value["Fn::GetAtt"]
+            return f"<{_flatten_cfn_reference(resource)}.{_flatten_cfn_reference(attribute)}>"
+        if "Fn::ImportValue" in value:
+            return _flatten_cfn_reference(value["Fn::ImportValue"])
+        if "Ref" in value:
+            return f"<{_flatten_cfn_reference(value['Ref'])}>"
+    return json.dumps(value, separators=(",", ":"))
+
+
+# Context that, set to false, shows every cdk-nag finding on the construct's resources, acknowledged or not:
+# for an audit, and for the test that each acknowledgement matches a finding of cdk-nag's own.
+ACKNOWLEDGE_CONTEXT = "@cdk-dataexchange-auto-export/acknowledgeFindings"
+
+
+def acknowledge(scope: IConstruct, finding: str, reason: str) -> None:
+    """Acknowledges one cdk-nag finding on `scope` and below, by the id cdk-nag reports it under."""
+    if str(scope.node.try_get_context(ACKNOWLEDGE_CONTEXT)).lower() == "false":
+        return
+    Validations.of(scope).acknowledge(Acknowledgment(id=finding, reason=reason))
+
+
+def acknowledge_wildcard(scope: IConstruct, resource: str, reason: str) -> None:
+    """Acknowledges AwsSolutions-IAM5 for one wildcard resource of a policy on `scope`; any other finding
+    is still reported."""
+    acknowledge(
+        scope, f"AwsSolutions-IAM5[Resource::{_flatten_cfn_reference(Stack.of(scope).resolve(resource))}]", reason
+    )
+
+
+def skip_checkov(construct: IConstruct, *skips: tuple[str, str]) -> None:
+    """Adds (check id, comment) entries to checkov's `Metadata.checkov.skip` of the construct's resource."""
+    resource = construct if isinstance(construct, CfnResource) else construct.node.default_child
+    assert isinstance(resource, CfnResource), f"{construct.node.path} has no CloudFormation resource"
+    present = resource.get_metadata("checkov") or {}
+    entries = [*present.get("skip", []), *({"id": check, "comment": comment} for check, comment in skips)]
+    resource.add_metadata("checkov", {**present, "skip": entries})
