@@ -25,6 +25,10 @@ class LambdaFunction:
     timeout_seconds: int
     memory_mb: int
     environment: Mapping[str, str]
+    # From its AWS::Lambda::EventInvokeConfig: how often Lambda retries a failed asynchronous invocation
+    # (Lambda's default: twice), and where the record of one that failed for good goes (as in the template).
+    retry_attempts: int = 2
+    on_failure: Any = None
 
 
 class SynthesizedStack:
@@ -78,6 +82,15 @@ class SynthesizedStack:
         asset_path = self._staged_assets.get(str(properties.get("Code", {}).get("S3Key")))
         if asset_path is None:
             raise AssemblyError(f"Function {logical_id} has no staged asset (inline code is not supported)")
+        invoke_config: Mapping[str, Any] = next(
+            (
+                resource["Properties"]
+                for resource in self.resources.values()
+                if resource["Type"] == "AWS::Lambda::EventInvokeConfig"
+                and resource["Properties"]["FunctionName"] == {"Ref": logical_id}
+            ),
+            {},
+        )
         return LambdaFunction(
             logical_id=logical_id,
             asset_dir=self.assembly_dir / asset_path,
@@ -85,6 +98,8 @@ class SynthesizedStack:
             timeout_seconds=int(properties.get("Timeout", 3)),
             memory_mb=int(properties.get("MemorySize", 128)),
             environment=properties.get("Environment", {}).get("Variables", {}),
+            retry_attempts=int(invoke_config.get("MaximumRetryAttempts", 2)),
+            on_failure=invoke_config.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination"),
         )
 
 

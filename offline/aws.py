@@ -3,11 +3,14 @@ served on loopback while a `with` block runs, and how a Lambda-like process reac
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
+from .account import ACCOUNT, REGION
 from .assembly import SynthesizedStack
 from .cloudformation import OfflineCloudFormation
 from .endpoints import LocalDataExchange
@@ -31,6 +34,9 @@ class OfflineAws:
         )
         self.lambda_ = LocalLambda()
         self.eventbridge = LocalEventBridge(self.bus)
+        # What connects them: rules invoke functions, and records of failed invocations reach their destination.
+        self.bus.invoke = self.lambda_.invoke_async
+        self.lambda_.destinations = self._deliver_failure
 
     def __enter__(self) -> Self:
         for endpoint in (self.dataexchange, self.lambda_, self.eventbridge):
@@ -44,6 +50,29 @@ class OfflineAws:
     ) -> None:
         for endpoint in (self.eventbridge, self.lambda_, self.dataexchange):
             endpoint.stop()
+
+    def _deliver_failure(self, destination: str, record: dict[str, Any]) -> None:
+        """An on-failure destination: an event bus gets the record as Lambda's EventBridge destination sends it
+        (the Lambda developer guide's detail-type, written here, not taken from the handler), a function is
+        invoked with it."""
+        if ":event-bus/" in destination:
+            self.bus.put(
+                {
+                    "version": "0",
+                    "id": str(uuid.uuid4()),
+                    "detail-type": "Lambda Function Invocation Result - Failure",
+                    "source": "lambda",
+                    "account": ACCOUNT,
+                    "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "region": REGION,
+                    "resources": [destination, record["requestContext"]["functionArn"]],
+                    "detail": record,
+                }
+            )
+        elif ":function:" in destination:
+            self.lambda_.invoke_async(destination, record)
+        else:
+            raise ValueError(f"On-failure destination {destination} is not served offline")
 
     def environment(self) -> dict[str, str]:
         """What a Lambda-like process needs to reach these services instead of AWS."""

@@ -263,7 +263,7 @@ class OfflineCloudFormation:
             if name in (arn, self.physical_name(logical_id)):
                 function = self.stack.function(logical_id)
                 environment = {key: str(value) for key, value in self.resolve(dict(function.environment)).items()}
-                return replace(function, environment=environment), arn
+                return replace(function, environment=environment, on_failure=self.resolve(function.on_failure)), arn
         return None
 
     # --- what CloudFormation resolves -----------------------------------------------------------

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
@@ -81,11 +81,13 @@ class Delivery:
 @dataclass
 class LocalEventBus:
     """The default bus: every event put on it, the rules each matched (by event id, targets or not),
-    and every delivery its rules made."""
+    and every delivery its rules made. A Lambda function target is invoked asynchronously through
+    `invoke` (function ARN, event), as EventBridge invokes one; other targets only record their input."""
 
     events: list[dict[str, Any]] = field(default_factory=list)
     matches: dict[str, list[str]] = field(default_factory=dict)
     deliveries: list[Delivery] = field(default_factory=list)
+    invoke: Callable[[str, dict[str, Any]], None] | None = None
     # Stack name -> its rules: a runner made again for a stack replaces the one before it.
     _stacks: dict[str, list[Rule]] = field(default_factory=dict, init=False)
 
@@ -120,6 +122,9 @@ class LocalEventBus:
             for target in rule.targets
         ]
         self.deliveries += delivered
+        for delivery in delivered:
+            if self.invoke is not None and delivery.target.arn.split(":")[2:3] == ["lambda"]:
+                self.invoke(delivery.target.arn, json.loads(delivery.input))
         return delivered
 
 

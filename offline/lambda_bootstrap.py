@@ -11,9 +11,15 @@ import json
 import logging
 import os
 import resource
+import signal
 import sys
 import time
+import traceback
 import uuid
+
+# Set by the offline Lambda service to end this invocation as an out-of-memory kill would, once the handler
+# is loaded: the process dies by SIGKILL, with nothing reported.
+CRASH = "OFFLINE_LAMBDA_CRASH"
 
 
 class LambdaContext:
@@ -44,7 +50,19 @@ def main() -> None:
     module_name, function_name = handler.rsplit(".", 1)
     function = getattr(importlib.import_module(module_name), function_name)
     ready = time.perf_counter()
-    function(event, LambdaContext(int(timeout_ms), function_arn))
+    if os.environ.get(CRASH):
+        os.kill(os.getpid(), signal.SIGKILL)
+    error = None
+    try:
+        function(event, LambdaContext(int(timeout_ms), function_arn))
+    except Exception as unhandled:
+        # What the runtime reports of an unhandled error, and prints to the function's log.
+        error = {
+            "errorMessage": str(unhandled),
+            "errorType": type(unhandled).__name__,
+            "stackTrace": traceback.format_tb(unhandled.__traceback__),
+        }
+        traceback.print_exc()
     finished = time.perf_counter()
     with open(stats_file, "w") as stats:
         json.dump(
@@ -52,6 +70,7 @@ def main() -> None:
                 "init_seconds": ready - started,
                 "invoke_seconds": finished - ready,
                 "max_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                "error": error,
             },
             stats,
         )

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import subprocess
 import tempfile
 import time
@@ -46,11 +47,13 @@ class InvocationTimeoutError(Exception):
 
 @dataclass(frozen=True)
 class Execution:
-    """What one invocation printed, how long it took, and the bootstrap's init/invoke/memory figures."""
+    """What one invocation printed, how long it took, and the bootstrap's init/invoke/memory figures; and,
+    if it failed, the error as Lambda reports it (errorMessage, errorType)."""
 
     output: str
     stats: dict[str, float]
     seconds: float
+    error: dict[str, Any] | None = None
 
 
 class LambdaRuntime:
@@ -102,4 +105,9 @@ class LambdaRuntime:
             except subprocess.TimeoutExpired as error:
                 raise InvocationTimeoutError(f"ran past its {function.timeout_seconds} s timeout") from error
             stats = json.loads(stats_file.read_text()) if stats_file.stat().st_size else {}
-        return Execution(result.stdout + result.stderr, stats, time.perf_counter() - started)
+        failure: dict[str, Any] | None = stats.pop("error", None)
+        if failure is None and result.returncode != 0:
+            # What Lambda reports when the runtime process dies: a signal (an out-of-memory kill) or an exit.
+            how = "signal: killed" if result.returncode == -signal.SIGKILL else f"exit status {result.returncode}"
+            failure = {"errorType": "Runtime.ExitError", "errorMessage": f"Runtime exited with error: {how}"}
+        return Execution(result.stdout + result.stderr, stats, time.perf_counter() - started, failure)

@@ -1,32 +1,66 @@
-"""Lambda's Invoke API, offline: a function of a deployed stack runs in the Lambda-like runtime, now
-(RequestResponse) or on a thread of its own while the caller goes on (Event, an asynchronous invoke:
-answered 202 at once, as Lambda queues it). Only Invoke is served; `wait` lets a caller see the
-asynchronous invocations through, those they start included.
+"""Lambda's Invoke API, offline: a function of a deployed stack runs in the Lambda-like runtime on a thread of
+its own while the caller goes on (Event, an asynchronous invoke: answered 202 at once, as Lambda queues it).
+Only asynchronous invocations are served, from Invoke and from EventBridge rules alike.
+
+As the Lambda developer guide's "asynchronous invocation" pages describe: an invocation that fails (an
+unhandled error, a timeout, the process killed) is retried as often as the function's event invoke config
+says (twice by default, at once here rather than after a minute or two), and the record of one that failed
+every attempt goes to its on-failure destination. `crash_next` kills the next invocations of a function as
+an out-of-memory kill would. `wait` lets a caller see the asynchronous invocations through, those they start
+included.
 """
 
 from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from .assembly import LambdaFunction
 from .endpoints.protocol import Operation, Request, ServiceError
 from .endpoints.server import LocalEndpoint
+from .lambda_bootstrap import CRASH
 from .lambda_runtime import Execution, InvocationTimeoutError, LambdaRuntime
 
 # A function's ARN or name -> the function and its ARN (the CloudFormation player knows them).
 Resolver = Callable[[str], tuple[LambdaFunction, str] | None]
+# Where the record of an invocation that failed for good goes: (destination ARN, record).
+DestinationSink = Callable[[str, dict[str, Any]], None]
 
 
 @dataclass(frozen=True)
 class AsyncInvocation:
+    """One attempt at an asynchronous invocation."""
+
     function_arn: str
     payload: dict[str, Any]
     execution: Execution | None  # None: it ran past its timeout
-    error: str | None = None
+    error: str | None = None  # why the attempt failed, as Lambda reports it
+    attempt: int = 1
+
+
+def failure_record(
+    function_arn: str, payload: Mapping[str, Any], error: Mapping[str, Any], attempts: int
+) -> dict[str, Any]:
+    """The invocation record Lambda sends an on-failure destination ("Capturing records of Lambda asynchronous
+    invocations"): the request and the last attempt's error."""
+    return {
+        "version": "1.0",
+        "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "requestContext": {
+            "requestId": str(uuid.uuid4()),
+            "functionArn": f"{function_arn}:$LATEST",
+            "condition": "RetriesExhausted",
+            "approximateInvokeCount": attempts,
+        },
+        "requestPayload": dict(payload),
+        "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+        "responsePayload": dict(error),
+    }
 
 
 class LocalLambda(LocalEndpoint):
@@ -36,13 +70,20 @@ class LocalLambda(LocalEndpoint):
         # Stack name -> its functions: a runner made again for a stack replaces the one before it.
         self._stacks: dict[str, tuple[Resolver, LambdaRuntime]] = {}
         self._threads: list[threading.Thread] = []
+        self._crashes: dict[str, int] = {}  # logical id -> invocations still to kill
         self.invocations: list[AsyncInvocation] = []
+        self.destinations: DestinationSink | None = None
 
     def serve(self, resolver: Resolver, runtime: LambdaRuntime, stack_name: str = "") -> None:
         """Makes the functions `resolver` knows invocable, each run by `runtime`, in place of those
         served for the stack before."""
         with self.lock:
             self._stacks[stack_name] = (resolver, runtime)
+
+    def crash_next(self, logical_id: str, count: int = 1) -> None:
+        """The next `count` invocations of the function are killed once its handler is loaded."""
+        with self.lock:
+            self._crashes[logical_id] = self._crashes.get(logical_id, 0) + count
 
     def wait(self, timeout: float = 300) -> list[AsyncInvocation]:
         """Waits until no asynchronous invocation is running (those they started too); returns them all."""
@@ -57,6 +98,14 @@ class LocalLambda(LocalEndpoint):
                 if thread.is_alive():
                     raise TimeoutError(f"an asynchronous invocation is still running after {timeout} s")
 
+    def invoke_async(self, name: str, payload: dict[str, Any]) -> None:
+        """Queues an invocation of the function with this name or ARN, as Lambda does for an Event invoke."""
+        function, arn, runtime = self._function(name)
+        thread = threading.Thread(target=self._run, args=(runtime, function, arn, payload), daemon=True)
+        with self.lock:
+            self._threads.append(thread)
+        thread.start()
+
     def _function(self, name: str) -> tuple[LambdaFunction, str, LambdaRuntime]:
         for resolver, runtime in self._stacks.values():
             found = resolver(name)
@@ -65,20 +114,38 @@ class LocalLambda(LocalEndpoint):
         raise ServiceError("ResourceNotFoundException", f"Function not found: {name}", Type="User")
 
     def _invoke(self, params: dict[str, Any], request: Request) -> dict[str, Any]:
-        function, arn, runtime = self._function(params["FunctionName"])
+        if params.get("InvocationType", "RequestResponse") != "Event":
+            raise ServiceError("InvalidParameterValueException", "Only InvocationType=Event is served offline")
+        _, arn, _ = self._function(params["FunctionName"])
         request.authorize("lambda:InvokeFunction", arn)
-        payload = json.loads(params.get("Payload") or b"{}")
-        if params.get("InvocationType", "RequestResponse") == "Event":
-            thread = threading.Thread(target=self._run, args=(runtime, function, arn, payload), daemon=True)
-            self._threads.append(thread)
-            thread.start()
-            return {"StatusCode": 202}
-        raise ServiceError("InvalidParameterValueException", "Only InvocationType=Event is served offline")
+        self.invoke_async(arn, json.loads(params.get("Payload") or b"{}"))
+        return {"StatusCode": 202}
+
+    def _crashes_now(self, function: LambdaFunction) -> bool:
+        with self.lock:
+            left = self._crashes.get(function.logical_id, 0)
+            if left:
+                self._crashes[function.logical_id] = left - 1
+            return bool(left)
 
     def _run(self, runtime: LambdaRuntime, function: LambdaFunction, arn: str, payload: dict[str, Any]) -> None:
-        try:
-            invocation = AsyncInvocation(arn, payload, runtime.invoke(function, arn, payload))
-        except InvocationTimeoutError as error:
-            invocation = AsyncInvocation(arn, payload, None, str(error))
-        with self.lock:
-            self.invocations.append(invocation)
+        attempts = 1 + function.retry_attempts
+        error: dict[str, Any] = {}
+        for attempt in range(1, attempts + 1):
+            crash = {CRASH: "1"} if self._crashes_now(function) else None
+            execution: Execution | None
+            try:
+                execution = runtime.invoke(function, arn, payload, crash)
+                failed = execution.error
+            except InvocationTimeoutError:
+                execution = None
+                failed = {"errorMessage": f"Task timed out after {function.timeout_seconds:.2f} seconds"}
+            with self.lock:
+                self.invocations.append(
+                    AsyncInvocation(arn, payload, execution, failed["errorMessage"] if failed else None, attempt)
+                )
+            if failed is None:
+                return
+            error = failed
+        if function.on_failure and self.destinations is not None:
+            self.destinations(str(function.on_failure), failure_record(arn, payload, error, attempts))
