@@ -160,6 +160,8 @@ def test_the_alert_topic_gets_every_failure_with_the_failure_notification(monito
         "detail-DataSets": "$.detail.DataSets",
         "detail-RevisionIds": "$.detail.RevisionIds",
         "detail-RevisionIds-0-": "$.detail.RevisionIds[0]",
+        # Why a failure of our own (a backfill that died) happened; empty for Data Exchange's events
+        "detail-Reason": "$.detail.Reason",
     }
     # EventBridge may publish to the topic, and use its key
     monitored.template.has_resource_properties(

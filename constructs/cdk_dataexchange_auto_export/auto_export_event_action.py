@@ -30,17 +30,15 @@ from dataexchange_auto_export_handler.properties import (
     check_tags,
 )
 
+from ._monitored import MonitoredExports
 from .existing_revisions import ExistingRevisions
 from .provider import HANDLER_TIMEOUT, AutoExportEventActionProvider
 
 if TYPE_CHECKING:
-    from aws_cdk import aws_cloudwatch as cloudwatch
-    from aws_cdk import aws_events as events
     from aws_cdk import aws_kms as kms
     from aws_cdk import aws_s3 as s3
     from aws_cdk import aws_sns as sns
 
-    from .monitoring import Outcome
 
 RESOURCE_TYPE = "Custom::DataExchangeEventAction"
 # Just above the handler's timeout: if the handler dies without answering, CloudFormation gives up
@@ -60,7 +58,7 @@ class _MergedTags:
 
 
 @jsii.implements(ITaggable)
-class AutoExportEventAction(Construct):
+class AutoExportEventAction(MonitoredExports):
     """Exports every newly published revision of an entitled Data Exchange data set to an S3 bucket.
 
     Deploys a ``Custom::DataExchangeEventAction`` backed by one Lambda function per stack, however
@@ -159,11 +157,7 @@ class AutoExportEventAction(Construct):
             self.resource.node.add_dependency(bucket_policy)
         if export_existing_revisions.value is not None:
             provider.backfill_worker().allow(data_set_id, bucket, encryption_key, names_data_set)
-        self._data_set_id = data_set_id
-        self._bucket_name = bucket_name
-        self._event_rules: dict[str, events.Rule] = {}
-        if alert_topic is not None:
-            self._alert(alert_topic)
+        self._monitor(bucket_name, alert_topic, data_set_id=data_set_id)
 
     @property
     def event_action_arn(self) -> str:
@@ -184,112 +178,6 @@ class AutoExportEventAction(Construct):
             assert isinstance(resource, CfnResource)
             resource.add_property_override("Tags", Lazy.any(_MergedTags(self._tag_manager, self._tags)))
         return self._tag_manager
-
-    # --- monitoring: CDK's onXxx/metricXxx idioms over Data Exchange's auto-export events -------------
-
-    def on_export_failed(
-        self,
-        id: str,
-        *,
-        target: events.IRuleTarget | None = None,
-        description: str | None = None,
-        rule_name: str | None = None,
-        event_pattern: events.EventPattern | None = None,
-        cross_stack_scope: Construct | None = None,
-    ) -> events.Rule:
-        """An EventBridge rule for failed auto-exports of this construct's data set, and nothing else
-        (another event action on the same data set fails under the same pattern: the events do not say
-        which event action ran). ``event_pattern`` is merged in: more filtering on top.
-
-        :param target: where the events go. Default: - none; add with ``rule.add_target``
-        """
-        return self._on_export("failed", id, target, description, rule_name, event_pattern, cross_stack_scope)
-
-    def on_export_completed(
-        self,
-        id: str,
-        *,
-        target: events.IRuleTarget | None = None,
-        description: str | None = None,
-        rule_name: str | None = None,
-        event_pattern: events.EventPattern | None = None,
-        cross_stack_scope: Construct | None = None,
-    ) -> events.Rule:
-        """An EventBridge rule for completed auto-exports of this construct's data set; as ``on_export_failed``."""
-        return self._on_export("completed", id, target, description, rule_name, event_pattern, cross_stack_scope)
-
-    def metric_failed_exports(self, **options: Any) -> cloudwatch.Metric:
-        """Failed auto-exports of the data set: the Sum of EventBridge's ``TriggeredRules`` for a rule that
-        matches them, over 5 minutes by default. ``options`` are ``aws_cloudwatch.MetricOptions``.
-
-        EventBridge documents ``TriggeredRules`` (dimension ``RuleName``) as the number of rules that
-        matched an event; it publishes it only once the rule matched, best-effort, so an alarm on it wants
-        ``treat_missing_data=TreatMissingData.NOT_BREACHING``. Its guide does not say whether a rule
-        without targets publishes it: the rule behind this metric is the one ``alert_topic`` sends from,
-        when set. For example ``metric_failed_exports().create_alarm(self, "Alarm", threshold=1,
-        evaluation_periods=1, treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING)``.
-        """
-        from .monitoring import triggered_rules
-
-        return triggered_rules(self._events_rule("failed"), **options)
-
-    def metric_completed_exports(self, **options: Any) -> cloudwatch.Metric:
-        """Completed auto-exports of the data set; as ``metric_failed_exports``."""
-        from .monitoring import triggered_rules
-
-        return triggered_rules(self._events_rule("completed"), **options)
-
-    def failure_notification(self) -> events.RuleTargetInput:
-        """A message for a person, for a target of ``on_export_failed``: what failed (data set name and
-        id, revisions, time), where it was exporting to, and the commands that show the job's errors."""
-        from .monitoring import failure_notification
-
-        return failure_notification(self._data_set_id, self._bucket_name)
-
-    def _on_export(
-        self,
-        outcome: Outcome,
-        id: str,
-        target: events.IRuleTarget | None,
-        description: str | None,
-        rule_name: str | None,
-        event_pattern: events.EventPattern | None,
-        cross_stack_scope: Construct | None,
-    ) -> events.Rule:
-        from aws_cdk import aws_events as events
-
-        from .monitoring import export_events
-
-        rule = events.Rule(
-            self,
-            id,
-            description=description,
-            rule_name=rule_name,
-            event_pattern=event_pattern,
-            cross_stack_scope=cross_stack_scope,
-        )
-        rule.add_event_pattern(**export_events(outcome, self._data_set_id))
-        if target is not None:
-            rule.add_target(target)
-        return rule
-
-    def _events_rule(self, outcome: Outcome) -> events.Rule:
-        """The rule behind the metric (and the alert) of one outcome: made on first use, then shared."""
-        if outcome not in self._event_rules:
-            self._event_rules[outcome] = self._on_export(
-                outcome, f"{outcome.capitalize()}Exports", None, None, None, None, None
-            )
-        return self._event_rules[outcome]
-
-    def _alert(self, topic: sns.ITopic) -> None:
-        from aws_cdk import aws_events_targets as targets
-        from aws_cdk import aws_iam as iam
-
-        self._events_rule("failed").add_target(targets.SnsTopic(topic, message=self.failure_notification()))
-        if topic.master_key is not None:
-            # EventBridge publishes as itself: an encrypted topic's key must let it (a key of another app is
-            # left to its owner; grant_* changes nothing there).
-            topic.master_key.grant(iam.ServicePrincipal("events.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey*")
 
     def _validate(
         self,

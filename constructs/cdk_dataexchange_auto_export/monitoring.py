@@ -13,6 +13,7 @@ Imported only when a construct's monitoring is used: a construct without it pays
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from aws_cdk import Duration
@@ -30,12 +31,14 @@ DETAIL_TYPES: dict[Outcome, tuple[str, str]] = {
 }
 
 
-def export_events(outcome: Outcome, data_set_id: str) -> dict[str, Any]:
-    """The event pattern of one outcome of exports of one data set, as `Rule.add_event_pattern` takes it."""
+def export_events(outcome: Outcome, match: Mapping[str, Any], extra_types: Sequence[str] = ()) -> dict[str, Any]:
+    """The event pattern of one outcome of exports, as `Rule.add_event_pattern` takes it: `match` selects
+    what is exported, `extra_types` are more detail types of that outcome."""
+    names = [*DETAIL_TYPES[outcome], *extra_types]
     return {
         "source": SOURCES,
-        "detail_type": [item for name in DETAIL_TYPES[outcome] for item in events.Match.equals_ignore_case(name)],
-        "detail": {"DataSetIds": [data_set_id]},
+        "detail_type": [item for name in names for item in events.Match.equals_ignore_case(name)],
+        **match,
     }
 
 
@@ -57,14 +60,22 @@ def triggered_rules(rule: events.IRule, **options: Any) -> cloudwatch.Metric:
     )
 
 
-def failure_notification(data_set_id: str, bucket_name: str) -> events.RuleTargetInput:
-    """A message a person can act on, from the documented fields only: a data set's name is in
-    `detail.DataSets`, next to its id (an event may name several data sets); the command's revision
-    is the event's first, as an auto-export job exports one revision."""
+def failure_notification(
+    bucket_name: str, *, data_set_id: str | None = None, product_id: str | None = None
+) -> events.RuleTargetInput:
+    """A message a person can act on, from the documented fields only, about a data set's exports or a
+    product's: a data set's name is in `detail.DataSets`, next to its id (an event may name several data
+    sets); the command's revision is the event's first, as an auto-export job exports one revision; our own
+    failure events (a backfill that died, a product reconcile) say why in `detail.Reason`."""
     field = events.EventField.from_path
+    if product_id is not None:
+        subject = f"product {product_id}, data sets {field('$.detail.DataSetIds')} {field('$.detail.DataSets')}"
+        data_set = field("$.detail.DataSetIds[0]")
+    else:
+        subject, data_set = f"data set {data_set_id} {field('$.detail.DataSets')}", str(data_set_id)
     return events.RuleTargetInput.from_text(
-        f"Data Exchange {field('$.detail-type')} at {field('$.time')}: data set {data_set_id} "
-        f"{field('$.detail.DataSets')}, revisions {field('$.detail.RevisionIds')}, to s3://{bucket_name}. "
-        f"The errors are in the export job: aws dataexchange list-jobs --data-set-id {data_set_id} "
-        f"--revision-id {field('$.detail.RevisionIds[0]')}, then aws dataexchange get-job --job-id <its Id>."
+        f"Data Exchange {field('$.detail-type')} at {field('$.time')}: {subject}, revisions "
+        f"{field('$.detail.RevisionIds')}, to s3://{bucket_name}. {field('$.detail.Reason')} The errors of an "
+        f"export are in its job: aws dataexchange list-jobs --data-set-id {data_set} --revision-id "
+        f"{field('$.detail.RevisionIds[0]')}, then aws dataexchange get-job --job-id <its Id>."
     )

@@ -157,7 +157,7 @@ def check_kms_key_arn(value: str, name: str = "KmsKeyArn") -> None:
         )
 
 
-def _optional_string(properties: Mapping[str, Any], key: str) -> str | None:
+def optional_string(properties: Mapping[str, Any], key: str) -> str | None:
     value = properties.get(key)
     if value is None or value == "":
         return None
@@ -166,7 +166,7 @@ def _optional_string(properties: Mapping[str, Any], key: str) -> str | None:
     return value
 
 
-def _boolean(properties: Mapping[str, Any], key: str) -> bool:
+def parse_boolean(properties: Mapping[str, Any], key: str) -> bool:
     # CloudFormation sends booleans as the strings "true" and "false".
     value = str(properties.get(key, "false")).lower()
     if value not in ("true", "false"):
@@ -193,12 +193,12 @@ class EventActionProperties:
         unknown = sorted(set(properties) - _KNOWN_PROPERTIES)
         if unknown:
             raise PropertyError(f"Unknown property {unknown[0]!r}: expected {', '.join(sorted(_KNOWN_PROPERTIES))}")
-        data_set_id = _optional_string(properties, "DataSetId")
-        bucket = _optional_string(properties, "Bucket")
+        data_set_id = optional_string(properties, "DataSetId")
+        bucket = optional_string(properties, "Bucket")
         if data_set_id is None or bucket is None:
             raise PropertyError("DataSetId and Bucket are required")
-        key_pattern = _optional_string(properties, "KeyPattern")
-        kms_key_arn = _optional_string(properties, "KmsKeyArn")
+        key_pattern = optional_string(properties, "KeyPattern")
+        kms_key_arn = optional_string(properties, "KmsKeyArn")
         tags = properties.get("Tags") or {}
         if not isinstance(tags, Mapping):
             raise PropertyError(f"Tags must be a map of strings, got {type(tags).__name__}")
@@ -210,10 +210,10 @@ class EventActionProperties:
         if kms_key_arn is not None:
             check_kms_key_arn(kms_key_arn)
         check_tags(tags)
-        existing_revisions = _optional_string(properties, "ExportExistingRevisions")
+        existing_revisions = optional_string(properties, "ExportExistingRevisions")
         if existing_revisions is not None:
             check_existing_revisions(existing_revisions)
-        adopt_existing = _boolean(properties, "AdoptExisting")
+        adopt_existing = parse_boolean(properties, "AdoptExisting")
         return cls(data_set_id, bucket, key_pattern, kms_key_arn, dict(tags), adopt_existing, existing_revisions)
 
     def to_resource_properties(self) -> dict[str, Any]:

@@ -1,0 +1,134 @@
+"""The properties of a product's custom resource (Custom::DataExchangeProductAutoExport) and its own rules.
+
+A product's event actions are each an event action's properties on one of its data sets: what is checked
+for one data set is checked here the same way (`properties`), plus what only a product has. Importable
+without boto3, like `properties`: the construct runs the same checks at synth.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .properties import (
+    EventActionProperties,
+    PropertyError,
+    check_bucket_name,
+    check_existing_revisions,
+    check_key_pattern,
+    check_kms_key_arn,
+    check_tags,
+    optional_string,
+    parse_boolean,
+)
+
+RESOURCE_TYPE = "Custom::DataExchangeProductAutoExport"
+# Data Exchange products are AWS Marketplace Catalog entities of type DataProduct, whose ids start "prod-"
+# (the user guide's events: "prod-uEXAMPLEabc1d"); the Catalog API's EntityId takes letters, digits, '.',
+# '/' and '-', 1 to 255 characters. The Data Exchange API model gives OriginDetails.ProductId no pattern.
+_PRODUCT_ID = re.compile(r"^prod-[a-zA-Z0-9][.a-zA-Z0-9/-]{0,248}[a-zA-Z0-9]$")
+# Every data set's objects under a prefix of its own: with one pattern for all of a product's data sets,
+# keys without the data set would overwrite each other's objects.
+DATA_SET_REFERENCES = ("${DataSet.Name}", "${DataSet.Id}")
+DEFAULT_PRODUCT_KEY_PATTERN = "${DataSet.Name}/${Revision.CreatedAt}/${Asset.Name}"
+# The asset type auto-export exports: files, as Amazon S3 objects. The others (Redshift datashares, API
+# Gateway APIs, S3 data access, Lake Formation permissions) have no revisions of files to export.
+EXPORTABLE_ASSET_TYPES = frozenset({"S3_SNAPSHOT"})
+_KNOWN_PROPERTIES = frozenset(
+    {
+        "ServiceToken",
+        "ServiceTimeout",
+        "ProductId",
+        "Bucket",
+        "KeyPattern",
+        "KmsKeyArn",
+        "Tags",
+        "AdoptExisting",
+        "ExportExistingRevisions",
+    }
+)
+
+
+def check_product_id(value: str, name: str = "ProductId") -> None:
+    if not isinstance(value, str) or not _PRODUCT_ID.match(value):
+        raise PropertyError(f"{name} {value!r} is not a Data Exchange product id: expected prod- and its id")
+
+
+def check_product_key_pattern(value: str, name: str = "KeyPattern") -> None:
+    check_key_pattern(value, name)
+    if not any(reference in value for reference in DATA_SET_REFERENCES):
+        raise PropertyError(
+            f"{name} {value!r} must contain ${{DataSet.Name}} or ${{DataSet.Id}}: the product's data sets export "
+            "to one bucket, and without them their objects would overwrite each other's"
+        )
+
+
+@dataclass(frozen=True)
+class ProductProperties:
+    """What the construct writes into the template and the handler reads back; `key_pattern` is always set."""
+
+    product_id: str
+    bucket: str
+    key_pattern: str = DEFAULT_PRODUCT_KEY_PATTERN
+    kms_key_arn: str | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+    adopt_existing: bool = False
+    existing_revisions: str | None = None
+
+    @classmethod
+    def from_resource_properties(cls, properties: Mapping[str, Any]) -> ProductProperties:
+        """Checks what CloudFormation (or a reconcile's rule) sent, every value a string."""
+        unknown = sorted(set(properties) - _KNOWN_PROPERTIES)
+        if unknown:
+            raise PropertyError(f"Unknown property {unknown[0]!r}: expected {', '.join(sorted(_KNOWN_PROPERTIES))}")
+        product_id = optional_string(properties, "ProductId")
+        bucket = optional_string(properties, "Bucket")
+        if product_id is None or bucket is None:
+            raise PropertyError("ProductId and Bucket are required")
+        check_product_id(product_id)
+        check_bucket_name(bucket)
+        key_pattern = optional_string(properties, "KeyPattern") or DEFAULT_PRODUCT_KEY_PATTERN
+        check_product_key_pattern(key_pattern)
+        kms_key_arn = optional_string(properties, "KmsKeyArn")
+        if kms_key_arn is not None:
+            check_kms_key_arn(kms_key_arn)
+        tags = properties.get("Tags") or {}
+        if not isinstance(tags, Mapping):
+            raise PropertyError(f"Tags must be a map of strings, got {type(tags).__name__}")
+        check_tags(tags)
+        existing_revisions = optional_string(properties, "ExportExistingRevisions")
+        if existing_revisions is not None:
+            check_existing_revisions(existing_revisions)
+        adopt_existing = parse_boolean(properties, "AdoptExisting")
+        return cls(product_id, bucket, key_pattern, kms_key_arn, dict(tags), adopt_existing, existing_revisions)
+
+    def to_resource_properties(self) -> dict[str, Any]:
+        """The inverse of `from_resource_properties`; what is not set is left out."""
+        properties: dict[str, Any] = {
+            "ProductId": self.product_id,
+            "Bucket": self.bucket,
+            "KeyPattern": self.key_pattern,
+        }
+        if self.kms_key_arn is not None:
+            properties["KmsKeyArn"] = self.kms_key_arn
+        if self.tags:
+            properties["Tags"] = dict(self.tags)
+        if self.adopt_existing:
+            properties["AdoptExisting"] = "true"
+        if self.existing_revisions is not None:
+            properties["ExportExistingRevisions"] = self.existing_revisions
+        return properties
+
+    def for_data_set(self, data_set_id: str) -> EventActionProperties:
+        """The event action one of the product's data sets gets."""
+        return EventActionProperties(
+            data_set_id=data_set_id,
+            bucket=self.bucket,
+            key_pattern=self.key_pattern,
+            kms_key_arn=self.kms_key_arn,
+            tags=self.tags,
+            adopt_existing=self.adopt_existing,
+            existing_revisions=self.existing_revisions,
+        )
