@@ -30,8 +30,8 @@ class OfflineAws:
         self.dataexchange = dataexchange or LocalDataExchange(
             state_file=state_dir / DATAEXCHANGE_STATE_FILE if state_dir else None,
             s3_root=state_dir / "s3" if state_dir else None,
-            events=self.bus.put,
         )
+        self.dataexchange.events = self.bus.put
         self.lambda_ = LocalLambda()
         self.eventbridge = LocalEventBridge(self.bus)
         # What connects them: rules invoke functions, and records of failed invocations reach their destination.

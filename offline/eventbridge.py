@@ -21,7 +21,7 @@ from typing import Any, cast
 
 from moto.events.models import EventPattern
 
-from .account import ACCOUNT, PARTITION
+from .account import ACCOUNT, PARTITION, REGION
 from .cloudformation import OfflineCloudFormation
 from .endpoints.protocol import Operation, Request
 from .endpoints.server import LocalEndpoint
@@ -46,8 +46,9 @@ class Target:
 @dataclass(frozen=True)
 class Rule:
     name: str
-    pattern: Mapping[str, Any]
+    pattern: Mapping[str, Any] | None  # None: a schedule's rule
     targets: Sequence[Target]
+    schedule: str | None = None
 
     @cached_property
     def _event_pattern(self) -> EventPattern:
@@ -56,7 +57,7 @@ class Rule:
 
     def matches(self, event: Mapping[str, Any]) -> bool:
         # moto types the event as its own TypedDict; any mapping of the documented shape is one.
-        return bool(self._event_pattern.matches_event(cast(Any, event)))
+        return self.pattern is not None and bool(self._event_pattern.matches_event(cast(Any, event)))
 
 
 @dataclass(frozen=True)
@@ -89,36 +90,48 @@ class LocalEventBus:
     deliveries: list[Delivery] = field(default_factory=list)
     invoke: Callable[[str, dict[str, Any]], None] | None = None
     # Stack name -> its rules: a runner made again for a stack replaces the one before it.
-    _stacks: dict[str, list[Rule]] = field(default_factory=dict, init=False)
+    _stacks: dict[str, OfflineCloudFormation] = field(default_factory=dict, init=False)
 
     @property
     def rules(self) -> list[Rule]:
-        return [rule for rules in self._stacks.values() for rule in rules]
+        """The enabled rules of the default bus in the stacks served, their intrinsic functions resolved against
+        each stack as it stands now (a target's input may name the stack, which exists once deployed)."""
+        return [rule for cloudformation in list(self._stacks.values()) for rule in _rules_of(cloudformation)]
 
     def serve(self, cloudformation: OfflineCloudFormation) -> None:
-        """The enabled rules of the default bus in the stack, their intrinsic functions resolved, in
-        place of those the stack had before."""
-        rules = []
-        for logical_id in cloudformation.stack.of_type("AWS::Events::Rule"):
-            properties = cloudformation.resolve(cloudformation.stack.resources[logical_id]["Properties"])
-            if "EventPattern" not in properties or properties.get("State", "ENABLED") != "ENABLED":
-                continue
-            if properties.get("EventBusName", "default") != "default":
-                continue
-            targets = [
-                Target(target["Id"], target["Arn"], target.get("Input"), target.get("InputTransformer"))
-                for target in properties.get("Targets", [])
-            ]
-            rules.append(Rule(logical_id, properties["EventPattern"], targets))
-        self._stacks[cloudformation.stack.stack_name] = rules
+        """The rules of the stack, in place of those the stack had before."""
+        self._stacks[cloudformation.stack.stack_name] = cloudformation
 
     def put(self, event: Mapping[str, Any]) -> list[Delivery]:
         self.events.append(dict(event))
         matched = [rule for rule in self.rules if rule.matches(event)]
         self.matches[event["id"]] = [rule.name for rule in matched]
+        return self._deliver(event, matched)
+
+    def run_schedules(self) -> list[Delivery]:
+        """Every schedule's rule comes due once: its targets get the `Scheduled Event` EventBridge sends."""
+        delivered = []
+        for rule in self.rules:
+            if rule.schedule is None:
+                continue
+            event = {
+                "version": "0",
+                "id": str(uuid.uuid4()),
+                "detail-type": "Scheduled Event",
+                "source": "aws.events",
+                "account": ACCOUNT,
+                "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "region": REGION,
+                "resources": [f"arn:{PARTITION}:events:{REGION}:{ACCOUNT}:rule/{rule.name}"],
+                "detail": {},
+            }
+            delivered += self._deliver(event, [rule])
+        return delivered
+
+    def _deliver(self, event: Mapping[str, Any], rules: Sequence[Rule]) -> list[Delivery]:
         delivered = [
             Delivery(event["id"], rule.name, target, target.input_for(event))
-            for rule in matched
+            for rule in rules
             for target in rule.targets
         ]
         self.deliveries += delivered
@@ -126,6 +139,20 @@ class LocalEventBus:
             if self.invoke is not None and delivery.target.arn.split(":")[2:3] == ["lambda"]:
                 self.invoke(delivery.target.arn, json.loads(delivery.input))
         return delivered
+
+
+def _rules_of(cloudformation: OfflineCloudFormation) -> list[Rule]:
+    rules = []
+    for logical_id in cloudformation.stack.of_type("AWS::Events::Rule"):
+        properties = cloudformation.resolve(cloudformation.stack.resources[logical_id]["Properties"])
+        if properties.get("State", "ENABLED") != "ENABLED" or properties.get("EventBusName", "default") != "default":
+            continue
+        targets = [
+            Target(target["Id"], target["Arn"], target.get("Input"), target.get("InputTransformer"))
+            for target in properties.get("Targets", [])
+        ]
+        rules.append(Rule(logical_id, properties.get("EventPattern"), targets, properties.get("ScheduleExpression")))
+    return rules
 
 
 class LocalEventBridge(LocalEndpoint):

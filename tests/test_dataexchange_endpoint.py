@@ -405,7 +405,7 @@ def test_reserved_tag_prefix_is_rejected(client: Any) -> None:
 # --- routing ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("method", "path"), [("GET", "/v1/data-sets"), ("PUT", "/v1/event-actions"), ("GET", "/")])
+@pytest.mark.parametrize(("method", "path"), [("DELETE", "/v1/data-sets"), ("PUT", "/v1/event-actions"), ("GET", "/")])
 def test_unknown_route_answers_404_with_a_json_error(endpoint: LocalDataExchange, method: str, path: str) -> None:
     request = urllib.request.Request(endpoint.url + path, method=method)
     with pytest.raises(urllib.error.HTTPError) as raised:

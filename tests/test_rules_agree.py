@@ -18,7 +18,8 @@ from offline.endpoints import LocalDataExchange, local_client
 
 DATA_SET = "8d494cba5e4720172a1e69a6e1b8fed5"
 KEY = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
-OWNER = Owner("arn:aws:cloudformation:us-east-1:123456789012:stack/S/1", "Export")
+# An owner of all three ownership tags, as a product's event actions carry them.
+OWNER = Owner("arn:aws:cloudformation:us-east-1:123456789012:stack/S/1", "Export", "prod-uEXAMPLEabc1d")
 
 CASES: list[tuple[str, dict[str, Any], bool]] = [
     # Ids: 30 to 40 letters or digits (API reference, Id pattern).
@@ -59,9 +60,9 @@ CASES: list[tuple[str, dict[str, Any], bool]] = [
         {"KmsKeyArn": KEY.replace("1234abcd-12ab-34cd-56ef-1234567890ab", "abc")},
         False,
     ),
-    # Tags: 50 per resource (the handler keeps 2 for ownership), keys 1-128, values 0-256, aws: reserved.
-    ("48 user tags", {"Tags": {f"k{i}": "v" for i in range(48)}}, True),
-    ("49 user tags", {"Tags": {f"k{i}": "v" for i in range(49)}}, False),
+    # Tags: 50 per resource (the handler keeps 3 for ownership), keys 1-128, values 0-256, aws: reserved.
+    ("47 user tags", {"Tags": {f"k{i}": "v" for i in range(47)}}, True),
+    ("48 user tags", {"Tags": {f"k{i}": "v" for i in range(48)}}, False),
     ("tag key of 128", {"Tags": {"k" * 128: "v"}}, True),
     ("tag key of 129", {"Tags": {"k" * 129: "v"}}, False),
     ("tag value of 256", {"Tags": {"k": "v" * 256}}, True),

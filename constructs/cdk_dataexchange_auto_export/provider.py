@@ -136,12 +136,13 @@ class AutoExportEventActionProvider(Construct):
             "Event action ids are assigned by the service at creation, so the role cannot name them in advance; "
             "the wildcard is limited to event actions of this stack's account and region.",
         )
-        allow_unscoped(
+        self._unscoped = allow_unscoped(
             role,
             ["dataexchange:ListEventActions"],
-            "dataexchange:ListEventActions supports no resource-level permissions; this policy allows only that "
-            "read-only action, which a repeated Create uses to find the event action it already made.",
+            "The list actions of this policy support no resource-level permissions, and only read: "
+            "ListEventActions finds the event actions a resource made, ListDataSets a product's data sets.",
         )
+        self._follows_products = False
         self._keys: set[str] = set()
         self._data_sets: set[str] = set()
         self._buckets: dict[s3.IBucket, tuple[str, CfnResource | None, list[str]]] = {}
@@ -274,15 +275,35 @@ class AutoExportEventActionProvider(Construct):
         constructs.append(construct_id)
 
     def allow_data_set_name_lookup(self, data_set_id: str) -> None:
-        """A key pattern with ${DataSet.Name} makes the service read the data set as the caller."""
+        """A key pattern with ${DataSet.Name} makes the service read the data set as the caller (`*`: any
+        data set, for a product's)."""
         if data_set_id in self._data_sets:
             return
         self._data_sets.add(data_set_id)
+        which = (
+            "a product's data sets are known only when the handler lists them"
+            if data_set_id == "*"
+            else "the statement names the one data set"
+        )
         self._allow(
             ["dataexchange:GetDataSet"],
             self.data_set_arn(data_set_id),
-            "An entitled data set belongs to its provider's account, which the subscriber cannot name; "
-            "the statement names the one data set and allows only dataexchange:GetDataSet.",
+            f"An entitled data set belongs to its provider's account, which the subscriber cannot name; {which}; "
+            "it allows only dataexchange:GetDataSet.",
+        )
+
+    def allow_product_reconciles(self) -> None:
+        """What following a product needs: listing the account's entitled data sets, and reporting a
+        reconcile after the deploy on the default event bus."""
+        if self._follows_products:
+            return
+        self._follows_products = True
+        self._unscoped.add_statements(iam.PolicyStatement(actions=["dataexchange:ListDataSets"], resources=["*"]))
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["events:PutEvents"],
+                resources=[self._stack.format_arn(service="events", resource="event-bus", resource_name="default")],
+            )
         )
 
     def _allow(self, actions: list[str], resource: str, wildcard_reason: str) -> None:

@@ -14,7 +14,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from .properties import DEFAULT_KEY_PATTERN, ID_PATTERN, LOGICAL_ID_TAG, STACK_ID_TAG, EventActionProperties
+from .properties import (
+    DEFAULT_KEY_PATTERN,
+    ID_PATTERN,
+    LOGICAL_ID_TAG,
+    PRODUCT_ID_TAG,
+    STACK_ID_TAG,
+    EventActionProperties,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_dataexchange import DataExchangeClient
@@ -54,13 +61,18 @@ class EventActionError(Exception):
 
 @dataclass(frozen=True)
 class Owner:
-    """The stack resource an event action belongs to: how a repeated Create finds its own."""
+    """The stack resource an event action belongs to: how a repeated Create finds its own. A product's
+    resource owns one per data set, of its product (a new product is a new resource to CloudFormation)."""
 
     stack_id: str
     logical_id: str
+    product_id: str | None = None
 
     def tags(self) -> dict[str, str]:
-        return {STACK_ID_TAG: self.stack_id, LOGICAL_ID_TAG: self.logical_id}
+        tags = {STACK_ID_TAG: self.stack_id, LOGICAL_ID_TAG: self.logical_id}
+        if self.product_id is not None:
+            tags[PRODUCT_ID_TAG] = self.product_id
+        return tags
 
     def owns(self, tags: Mapping[str, str]) -> bool:
         return all(tags.get(key) == value for key, value in self.tags().items())
@@ -102,7 +114,7 @@ def create_event_action(client: DataExchangeClient, properties: EventActionPrope
     duplicate = next((candidate for candidate in existing if same_action(candidate["Action"], properties)), None)
     if duplicate is not None:
         if not properties.adopt_existing:
-            raise EventActionError(_shorten(_already_exported(duplicate, properties)))
+            raise EventActionError(shorten(_already_exported(duplicate, properties)))
         logger.info("Adopting event action %s, which already exports to %s", duplicate["Id"], properties.bucket)
         return reconcile_event_action(client, duplicate, properties, owner)
     response = _call(
@@ -296,8 +308,8 @@ def explain(operation: str, error: ClientError, properties: EventActionPropertie
         reason = f"{operation}: {code} after {attempts} attempts; retry the deployment later. {message}"
     else:
         reason = f"{operation}: {code}: {message}"
-    return _shorten(reason.strip())
+    return shorten(reason.strip())
 
 
-def _shorten(reason: str) -> str:
+def shorten(reason: str) -> str:
     return reason if len(reason) <= MAX_REASON_LENGTH else reason[: MAX_REASON_LENGTH - 3] + "..."

@@ -25,6 +25,12 @@ from .properties import (
 )
 
 RESOURCE_TYPE = "Custom::DataExchangeProductAutoExport"
+# The key of the request the construct's rules send the handler to reconcile after the deploy.
+RECONCILE_REQUEST = "ProductReconcile"
+# What a reconcile after the deploy reports on the default bus (source BACKFILL_SOURCE, the package's).
+PRODUCT_DATA_SETS_ADDED = "Product Data Sets Added"
+PRODUCT_RECONCILED = "Product Reconciled"
+PRODUCT_RECONCILE_FAILED = "Product Reconcile Failed"
 # Data Exchange products are AWS Marketplace Catalog entities of type DataProduct, whose ids start "prod-"
 # (the user guide's events: "prod-uEXAMPLEabc1d"); the Catalog API's EntityId takes letters, digits, '.',
 # '/' and '-', 1 to 255 characters. The Data Exchange API model gives OriginDetails.ProductId no pattern.

@@ -45,8 +45,11 @@ MAX_S3_KEY_LENGTH = 1024
 # Every event action carries these two tags so a repeated Create finds the one it already made.
 STACK_ID_TAG = "cdk-dataexchange-auto-export:stack-id"
 LOGICAL_ID_TAG = "cdk-dataexchange-auto-export:logical-id"
+# A product's event actions carry a third: the product they export a data set of.
+PRODUCT_ID_TAG = "cdk-dataexchange-auto-export:product-id"
+OWNER_TAGS = (STACK_ID_TAG, LOGICAL_ID_TAG, PRODUCT_ID_TAG)
 MAX_TAGS_PER_RESOURCE = 50
-MAX_USER_TAGS = MAX_TAGS_PER_RESOURCE - 2
+MAX_USER_TAGS = MAX_TAGS_PER_RESOURCE - len(OWNER_TAGS)
 MAX_TAG_KEY_LENGTH = 128
 MAX_TAG_VALUE_LENGTH = 256
 
@@ -116,14 +119,14 @@ def check_tags(tags: Mapping[str, str], name: str = "Tags", skip: Callable[[str]
     if len(tags) > MAX_USER_TAGS:
         raise PropertyError(
             f"{name} has {len(tags)} tags: at most {MAX_USER_TAGS} "
-            f"(the service allows {MAX_TAGS_PER_RESOURCE}, 2 are used to recognise the event action)"
+            f"(the service allows {MAX_TAGS_PER_RESOURCE}, {len(OWNER_TAGS)} are kept to recognise the event action)"
         )
     for key, value in tags.items():
         if skip(key) or skip(value):
             continue
         if not 1 <= len(key) <= MAX_TAG_KEY_LENGTH:
             raise PropertyError(f"{name} key {key!r} must be 1 to {MAX_TAG_KEY_LENGTH} characters long")
-        if key.lower().startswith("aws:") or key in (STACK_ID_TAG, LOGICAL_ID_TAG):
+        if key.lower().startswith("aws:") or key in OWNER_TAGS:
             raise PropertyError(f"{name} key {key!r} is reserved")
         if not isinstance(value, str) or len(value) > MAX_TAG_VALUE_LENGTH:
             raise PropertyError(

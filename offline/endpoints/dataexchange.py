@@ -12,6 +12,7 @@ from botocore.config import Config
 from ..account import ACCOUNT, REGION
 from . import dataexchange_rules as rules
 from .dataexchange_jobs import JOB_TICKS, Jobs
+from .dataexchange_products import Products
 from .dataexchange_revisions import EventSink, Publication, Revisions
 from .dataexchange_state import Item, State, arn, entitled_arn, new_id, now, page
 from .protocol import Operation, Request, ServiceError, validation_error
@@ -78,7 +79,9 @@ class LocalDataExchange(LocalEndpoint):
         self._account = account
         self._answers = answers
         self._jobs = Jobs(self._state, account, s3_root, job_ticks)
-        self._revisions = Revisions(self._state, account, self._jobs, events)
+        self.events = events
+        self._revisions = Revisions(self._state, account, self._jobs, self._send)
+        self._products = Products(self._state, account, self._send)
         operations: dict[str, Operation] = {
             "CreateEventAction": self._create_event_action,
             "GetEventAction": self._get_event_action,
@@ -89,6 +92,7 @@ class LocalDataExchange(LocalEndpoint):
             "UntagResource": self._untag_resource,
             "ListTagsForResource": self._list_tags_for_resource,
             "GetDataSet": self._revisions.get_data_set,
+            "ListDataSets": self._products.list_data_sets,
             "ListDataSetRevisions": self._revisions.list_data_set_revisions,
             "GetRevision": self._revisions.get_revision,
             "CreateJob": self._jobs.create_job,
@@ -129,10 +133,35 @@ class LocalDataExchange(LocalEndpoint):
             self._save()
         return copy.deepcopy(publication)
 
+    def add_data_set(
+        self, product_id: str, name: str, asset_type: str = "S3_SNAPSHOT", data_set_id: str | None = None
+    ) -> Item:
+        """The provider adds a data set to a product the account subscribes to (no event is sent)."""
+        with self.lock:
+            data_set = self._products.add_data_set(product_id, name, asset_type, data_set_id)
+            self._save()
+            return copy.deepcopy(data_set)
+
+    def publish_data_sets(self, product_id: str, data_set_ids: Sequence[str]) -> Item:
+        """Data Exchange sends `Data Sets Published To Product` for data sets added to the product."""
+        with self.lock:
+            return copy.deepcopy(self._products.publish_data_sets(product_id, data_set_ids))
+
+    def end_entitlement(self, data_set_id: str) -> None:
+        """The account is no longer entitled to the data set (its subscription ended)."""
+        with self.lock:
+            self._products.end_entitlement(data_set_id)
+            self._save()
+
     def fail_next_export(self, revision_id: str, cause: str) -> None:
         """The next export job of the revision ends in ERROR for `cause` (of `dataexchange_jobs.FAILURES`)."""
         with self.lock:
             self._jobs.fail_next_export(revision_id, cause)
+
+    def _send(self, event: Item) -> None:
+        """An event for the account's default bus, wherever `events` (settable) takes it."""
+        if self.events is not None:
+            self.events(event)
 
     def _ticking(self, operation: Operation) -> Operation:
         def ticked(params: dict[str, Any], request: Request) -> Mapping[str, Any] | None:

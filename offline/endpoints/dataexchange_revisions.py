@@ -16,7 +16,7 @@ from typing import Any
 from ..account import REGION
 from . import dataexchange_rules as rules
 from .dataexchange_jobs import Jobs
-from .dataexchange_state import Item, State, entitled_arn, new_id, now, page
+from .dataexchange_state import Item, State, entitled_arn, entitled_data_set, new_id, new_product_id, now, page
 from .protocol import Request, ServiceError
 
 EventSink = Callable[[Item], object]
@@ -34,7 +34,7 @@ class Publication:
 
 
 class Revisions:
-    def __init__(self, state: State, account: str, jobs: Jobs, events: EventSink | None) -> None:
+    def __init__(self, state: State, account: str, jobs: Jobs, events: EventSink) -> None:
         self._state = state
         self._account = account
         self._jobs = jobs
@@ -46,18 +46,9 @@ class Revisions:
         """The account subscribes to a data set (made, with a product, on first use)."""
         rules.check_identifier(data_set_id, "DataSetId")
         if data_set_id not in self._state.data_sets:
-            created = now()
-            self._state.data_sets[data_set_id] = {
-                "Id": data_set_id,
-                "Arn": entitled_arn(REGION, f"data-sets/{data_set_id}"),
-                "Name": f"Data set {data_set_id[:8]}",
-                "Origin": "ENTITLED",
-                "AssetType": "S3_SNAPSHOT",
-                "Description": "A data set of the local Data Exchange",
-                "ProductId": f"prod-{uuid.uuid4().hex[:13]}",
-                "CreatedAt": created,
-                "UpdatedAt": created,
-            }
+            self._state.data_sets[data_set_id] = entitled_data_set(
+                data_set_id, f"Data set {data_set_id[:8]}", new_product_id()
+            )
         return self._state.data_sets[data_set_id]
 
     def add_revision(
@@ -129,17 +120,16 @@ class Revisions:
             "account": self._account,
             "time": job["UpdatedAt"][:19] + "Z",
             "region": job["Arn"].split(":")[3],
-            "resources": [data_set["ProductId"]],
+            "resources": [data_set["OriginDetails"]["ProductId"]],
             "detail": {
                 "RevisionIds": [revision["Id"]],
                 "Revisions": [{"Id": revision["Id"], "Comment": revision["Comment"]}],
                 "DataSetIds": [data_set["Id"]],
                 "DataSets": [{"Id": data_set["Id"], "Name": data_set["Name"]}],
-                "Product": {"Id": data_set["ProductId"]},
+                "Product": {"Id": data_set["OriginDetails"]["ProductId"]},
             },
         }
-        if self._events is not None:
-            self._events(event)
+        self._events(event)
         return event
 
     # --- the API ------------------------------------------------------------------------------
@@ -147,7 +137,7 @@ class Revisions:
     def _data_set(self, data_set_id: str, request: Request, action: str) -> Item:
         rules.check_identifier(data_set_id, "DataSetId")
         request.authorize(action, entitled_arn(request.region, f"data-sets/{data_set_id}"))
-        if data_set_id not in self._state.data_sets:
+        if self._state.data_sets.get(data_set_id, {}).get("Origin") != "ENTITLED":
             raise ServiceError(
                 "ResourceNotFoundException",
                 f"Data set {data_set_id} was not found",

@@ -8,13 +8,14 @@ import json
 import secrets
 import string
 import threading
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from ..account import partition_of
+from ..account import REGION, partition_of
 from ..files import write_atomically
 from .protocol import validation_error
 
@@ -51,6 +52,38 @@ def arn(region: str, account: str, resource: str) -> str:
 def entitled_arn(region: str, resource: str) -> str:
     """An entitled data set belongs to its provider: its ARN (and its revisions') has no account."""
     return arn(region, "", resource)
+
+
+ASSET_TYPES = (
+    "S3_SNAPSHOT",
+    "REDSHIFT_DATA_SHARE",
+    "API_GATEWAY_API",
+    "S3_DATA_ACCESS",
+    "LAKE_FORMATION_DATA_PERMISSION",
+)
+
+
+def new_product_id() -> str:
+    """A product id of the shape the user guide's examples show: prod- and 13 letters and digits."""
+    return "prod-" + uuid.uuid4().hex[:13]
+
+
+def entitled_data_set(data_set_id: str, name: str, product_id: str, asset_type: str = "S3_SNAPSHOT") -> Item:
+    """A data set the subscriber is entitled to through a product, as DataSetEntry describes it."""
+    if asset_type not in ASSET_TYPES:
+        raise ValueError(f"Unknown asset type {asset_type!r}: expected one of {', '.join(ASSET_TYPES)}")
+    created = now()
+    return {
+        "Id": data_set_id,
+        "Arn": entitled_arn(REGION, f"data-sets/{data_set_id}"),
+        "Name": name,
+        "Origin": "ENTITLED",
+        "OriginDetails": {"ProductId": product_id},
+        "AssetType": asset_type,
+        "Description": f"A data set of product {product_id} in the local Data Exchange",
+        "CreatedAt": created,
+        "UpdatedAt": created,
+    }
 
 
 def _encode_token(item: Mapping[str, Any]) -> str:

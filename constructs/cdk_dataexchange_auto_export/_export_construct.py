@@ -1,19 +1,69 @@
-"""CDK's onXxx/metricXxx idioms over the export events of a data set or a whole product, shared by the
-constructs. aws_events and aws_cloudwatch are imported when a method is called, never at synth otherwise:
-a construct whose monitoring nobody uses pays nothing for it."""
+"""What AutoExportEventAction and AutoExportProduct share: a custom resource served by a provider that exports
+to a bucket, taggable with ``Tags.of``, with CDK's onXxx/metricXxx idioms over its export events.
+
+aws_events and aws_cloudwatch are imported when a monitoring method is called, never at synth otherwise: a
+construct whose monitoring nobody uses pays nothing for it.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
+import jsii
+from aws_cdk import (
+    CfnResource,
+    CustomResource,
+    Duration,
+    IStableAnyProducer,
+    ITaggable,
+    Lazy,
+    RemovalPolicy,
+    TagManager,
+    TagType,
+    Token,
+)
 from constructs import Construct
+
+from dataexchange_auto_export_handler.properties import (
+    PropertyError,
+    check_bucket_name,
+    check_kms_key_arn,
+    check_tags,
+)
+
+from .provider import HANDLER_TIMEOUT, AutoExportEventActionProvider
 
 if TYPE_CHECKING:
     from aws_cdk import aws_cloudwatch as cloudwatch
     from aws_cdk import aws_events as events
+    from aws_cdk import aws_kms as kms
+    from aws_cdk import aws_s3 as s3
     from aws_cdk import aws_sns as sns
 
     from .monitoring import Outcome
+
+# Just above the handler's timeout: if the handler dies without answering, CloudFormation gives up
+# after this instead of waiting its default hour.
+SERVICE_TIMEOUT = Duration.seconds(HANDLER_TIMEOUT.to_seconds() + 30)
+# A check of one prop: (check, value, the prop's name).
+Check = tuple[Callable[[str, str], None], str, str]
+
+
+def names_data_set(key_pattern: str | None) -> bool:
+    """Whether the service reads the data set's name as the caller for this pattern (or one not known yet)."""
+    return key_pattern is not None and ("${DataSet.Name}" in key_pattern or Token.is_unresolved(key_pattern))
+
+
+@jsii.implements(IStableAnyProducer)
+class _MergedTags:
+    """The resource's tags: those applied with ``Tags.of``, under the ``tags`` prop's on the same key."""
+
+    def __init__(self, applied: TagManager, given: Mapping[str, str]) -> None:
+        self._applied, self._given = applied, given
+
+    def produce(self) -> Any:
+        return {**(self._applied.render_tags() or {}), **self._given} or None
 
 
 def data_set_match(data_set_id: str) -> dict[str, Any]:
@@ -27,11 +77,76 @@ def product_match(product_id: str) -> dict[str, Any]:
     return {"resources": [product_id]}
 
 
-class MonitoredExports(Construct):
-    """A construct whose exports Data Exchange (and the backfill worker) report as events: those of one data
-    set, or of a product's data sets. `_failure_types` are the detail types of failures beyond the exports'."""
+@jsii.implements(ITaggable)
+class ExportConstruct(Construct):
+    """A custom resource of `_resource_type`, exporting one data set's revisions or a product's; failures
+    of its own beyond the exports' have the detail types `_failure_types`."""
 
-    _failure_types: tuple[str, ...] = ()
+    _resource_type: ClassVar[str]
+    _failure_types: ClassVar[tuple[str, ...]] = ()
+
+    def _destination(
+        self,
+        provider: AutoExportEventActionProvider,
+        bucket: s3.IBucket,
+        encryption_key: kms.IKey | None,
+        tags: Mapping[str, str],
+        checks: Sequence[Check],
+    ) -> tuple[str, CfnResource | None, str | None]:
+        """The bucket's name, what the resource must wait for (the bucket's policy) and the key's ARN, once
+        the props are checked (`checks` and the destination's) and the provider allows the key."""
+        bucket_name, bucket_policy = provider.bucket(bucket, self.node.id)
+        kms_key_arn = encryption_key.key_arn if encryption_key is not None else None
+        all_checks = [*checks, (check_bucket_name, bucket_name, "bucket")]
+        if kms_key_arn is not None:
+            all_checks.append((check_kms_key_arn, kms_key_arn, "encryption_key"))
+        try:
+            # Tokens resolve at deploy time; the handler checks them then, with the same rules.
+            for check, value, name in all_checks:
+                if not Token.is_unresolved(value):
+                    check(value, name)
+            check_tags(tags, "tags", skip=Token.is_unresolved)
+        except PropertyError as error:
+            raise ValueError(f"{self.node.path}: {error}") from None
+        if encryption_key is not None:
+            provider.allow_key(encryption_key, self.node.id)
+        return bucket_name, bucket_policy, kms_key_arn
+
+    def _custom_resource(
+        self,
+        provider: AutoExportEventActionProvider,
+        properties: Mapping[str, Any],
+        tags: Mapping[str, str],
+        removal_policy: RemovalPolicy,
+        bucket_policy: CfnResource | None,
+    ) -> CustomResource:
+        resource = CustomResource(
+            self,
+            "Resource",
+            service_token=provider.service_token,
+            service_timeout=SERVICE_TIMEOUT,
+            resource_type=self._resource_type,
+            properties=dict(properties),
+            removal_policy=removal_policy,
+        )
+        self._tags = tags
+        self._tag_manager: TagManager | None = None
+        # Created after, and deleted before, the permissions it needs. The role's policy needs no DependsOn
+        # here: the ServiceToken's Fn::GetAtt waits for the function, which depends on its role and that
+        # role's policy. The bucket policy has no such path, hence the explicit dependency.
+        if bucket_policy is not None:
+            resource.node.add_dependency(bucket_policy)
+        return resource
+
+    @property
+    def tags(self) -> TagManager:
+        """The tags ``Tags.of`` applies; made when the first is, so a construct nobody tags pays nothing."""
+        if self._tag_manager is None:
+            self._tag_manager = TagManager(TagType.MAP, self._resource_type)
+            resource = self.node.find_child("Resource").node.default_child
+            assert isinstance(resource, CfnResource)
+            resource.add_property_override("Tags", Lazy.any(_MergedTags(self._tag_manager, self._tags)))
+        return self._tag_manager
 
     def _monitor(
         self,

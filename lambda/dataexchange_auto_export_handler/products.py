@@ -1,0 +1,164 @@
+"""Follow a subscribed product: one owned event action per exportable data set, made, adopted, updated or
+deleted to match what the account is entitled to now. Plain functions over a boto3 client.
+
+A reconcile may run on a deploy, on Data Exchange's event and on a schedule, all at once: nothing here holds
+a lock. Each run makes what is missing, then reads the data set's event actions again and keeps, of those
+this resource owns, the oldest (by CreatedAt, then Id), deleting the others: two runs that raced into a
+second event action both keep the same one. A list that does not show a new event action yet can hide the
+race from both; the next reconcile (the schedule's at the latest) removes the extra one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from . import event_actions
+from .event_actions import EventAction, EventActionError, Owner
+from .product_properties import EXPORTABLE_ASSET_TYPES, ProductProperties
+
+if TYPE_CHECKING:
+    from mypy_boto3_dataexchange import DataExchangeClient
+    from mypy_boto3_dataexchange.type_defs import DataSetEntryTypeDef, GetEventActionResponseTypeDef
+
+    from .properties import EventActionProperties
+
+logger = logging.getLogger(__name__)
+
+# The most ListDataSets and ListEventActions return at once.
+PAGE = 200
+# The Service Quotas entries (service "AWS Data Exchange") a reconcile can run into.
+QUOTAS = ("Event actions per account", "Auto export event actions per data set")
+
+
+@dataclass
+class Outcome:
+    """What a reconcile did: the data sets exported when it ended, those it added (an event action made or
+    adopted) and removed (their event action deleted)."""
+
+    product_id: str
+    data_set_ids: list[str] = field(default_factory=list)
+    added: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    # Data set -> its event action when the reconcile ended; those it made or adopted are `added`.
+    event_actions: dict[str, EventAction] = field(default_factory=dict)
+
+    def data(self) -> dict[str, str]:
+        """CloudFormation attributes, strings only."""
+        return {
+            "ProductId": self.product_id,
+            "DataSetIds": ",".join(self.data_set_ids),
+            "EventActionCount": str(len(self.data_set_ids)),
+        }
+
+
+def exportable_data_sets(client: DataExchangeClient, product_id: str) -> list[DataSetEntryTypeDef]:
+    """The account's entitled data sets of the product that auto-export can export, every page read."""
+    pages = client.get_paginator("list_data_sets").paginate(Origin="ENTITLED", PaginationConfig={"PageSize": PAGE})
+    found = []
+    for page in pages:
+        for data_set in page["DataSets"]:
+            if data_set.get("OriginDetails", {}).get("ProductId") != product_id:
+                continue
+            if data_set.get("AssetType") not in EXPORTABLE_ASSET_TYPES:
+                logger.info(
+                    "Data set %s holds %s assets, which auto-export does not export",
+                    data_set["Id"],
+                    data_set.get("AssetType"),
+                )
+                continue
+            found.append(data_set)
+    return found
+
+
+def owned_event_actions(client: DataExchangeClient, owner: Owner) -> list[GetEventActionResponseTypeDef]:
+    """Every event action of the account that `owner` owns, read in full (list entries carry no tags)."""
+    pages = client.get_paginator("list_event_actions").paginate(PaginationConfig={"PageSize": PAGE})
+    entries = [entry for page in pages for entry in page["EventActions"]]
+    read = (event_actions.get_event_action(client, entry["Id"], None) for entry in entries)
+    return [item for item in read if item is not None and owner.owns(item.get("Tags", {}))]
+
+
+def _data_set_of(item: GetEventActionResponseTypeDef) -> str:
+    return item["Event"]["RevisionPublished"]["DataSetId"]
+
+
+def _oldest_first(items: Iterable[GetEventActionResponseTypeDef]) -> list[GetEventActionResponseTypeDef]:
+    return sorted(items, key=lambda item: (item["CreatedAt"], item["Id"]))
+
+
+def reconcile(client: DataExchangeClient, properties: ProductProperties, owner: Owner) -> Outcome:
+    """Makes the owned event actions match the product's exportable entitled data sets: one each, exporting
+    to the destination; the owned event actions of data sets no longer in it are deleted, and event actions
+    this resource does not own are never touched (but adopted, with `adopt_existing`)."""
+    outcome = Outcome(properties.product_id)
+    wanted = [data_set["Id"] for data_set in exportable_data_sets(client, properties.product_id)]
+    owned: dict[str, list[GetEventActionResponseTypeDef]] = {}
+    for item in owned_event_actions(client, owner):
+        owned.setdefault(_data_set_of(item), []).append(item)
+    for data_set_id in sorted(set(owned) - set(wanted)):
+        for item in owned.pop(data_set_id):
+            event_actions.delete_event_action(client, item["Id"])
+        outcome.removed.append(data_set_id)
+        logger.info(
+            "Data set %s is no longer in %s for this account: its event action is deleted",
+            data_set_id,
+            properties.product_id,
+        )
+    for data_set_id in wanted:
+        data_set_properties = properties.for_data_set(data_set_id)
+        mine = _oldest_first(owned.get(data_set_id, []))
+        if mine:
+            kept = event_actions.reconcile_event_action(client, mine[0], data_set_properties, owner)
+            for extra in mine[1:]:
+                event_actions.delete_event_action(client, extra["Id"])
+        else:
+            try:
+                kept = event_actions.create_event_action(client, data_set_properties, owner)
+            except EventActionError as error:
+                raise EventActionError(_quota_reason(error, properties, data_set_id, len(wanted))) from error
+            outcome.added.append(data_set_id)
+            kept = _keep_one(client, data_set_properties, owner) or kept
+        outcome.event_actions[data_set_id] = kept
+        outcome.data_set_ids.append(data_set_id)
+    return outcome
+
+
+def _keep_one(client: DataExchangeClient, properties: EventActionProperties, owner: Owner) -> EventAction | None:
+    """Reads the data set's event actions again: of those the owner has (another reconcile may have made one
+    at the same time), the oldest stays and the others go, whichever run does this. Returns the one kept
+    (None while the list does not show the new one yet)."""
+    mine = _oldest_first(
+        item for item in event_actions.list_event_actions(client, properties) if owner.owns(item.get("Tags", {}))
+    )
+    for extra in mine[1:]:
+        logger.info("Event action %s duplicates %s, made by another reconcile: deleting it", extra["Id"], mine[0]["Id"])
+        event_actions.delete_event_action(client, extra["Id"])
+    return EventAction.from_response(mine[0]) if mine else None
+
+
+def _quota_reason(error: EventActionError, properties: ProductProperties, data_set_id: str, needed: int) -> str:
+    """The service's refusal, with what the product needs and where to raise the quota, first."""
+    cause = error.__cause__
+    response = getattr(cause, "response", {})
+    if response.get("Error", {}).get("Code") != "ServiceLimitExceededException":
+        return str(error)
+    limit_name = response.get("LimitName", "an event action quota")
+    limit = response.get("LimitValue", "?")
+    limit = int(limit) if isinstance(limit, float) and limit.is_integer() else limit
+    return event_actions.shorten(
+        f"Product {properties.product_id} needs an event action for each of its {needed} data sets; data set "
+        f"{data_set_id} could not get one: quota '{limit_name}' is {limit}. Raise it in Service Quotas "
+        "(AWS Data Exchange) or delete unused event actions."
+    )
+
+
+def delete_owned(client: DataExchangeClient, owner: Owner) -> list[str]:
+    """Deletes every event action the owner has; returns their data sets."""
+    deleted = []
+    for item in owned_event_actions(client, owner):
+        event_actions.delete_event_action(client, item["Id"])
+        deleted.append(_data_set_of(item))
+    return sorted(deleted)

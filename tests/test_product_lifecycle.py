@@ -1,0 +1,217 @@
+"""AutoExportProduct through CloudFormation's protocol and after it, offline: the handler reconciles a product's
+entitled data sets on Create, Update and Delete, and again when Data Exchange reports data sets published to
+the product or the schedule comes due; every call it makes is checked against its role."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk import aws_s3 as s3
+from support import Runner, synthesized
+
+from cdk_dataexchange_auto_export import AutoExportProduct
+from dataexchange_auto_export_handler.properties import LOGICAL_ID_TAG, PRODUCT_ID_TAG
+from offline.assembly import SynthesizedStack
+from offline.aws import OfflineAws
+from offline.cloudformation import LifecycleError
+from offline.endpoints import LocalDataExchange, local_client
+
+PRODUCT = "prod-uexample0abc1d"
+OTHER_PRODUCT = "prod-zexample9xyz2e"
+
+
+def product_stack(new_cdk_app: Callable[..., cdk.App], name: str, **props: Any) -> SynthesizedStack:
+    stack = cdk.Stack(new_cdk_app(), name)
+    export = AutoExportProduct(stack, "Product", product_id=PRODUCT, bucket=s3.Bucket(stack, "Destination"), **props)
+    cdk.CfnOutput(stack, "DataSetIds", value=export.data_set_ids)
+    cdk.CfnOutput(stack, "EventActionCount", value=export.event_action_count)
+    return synthesized(stack)
+
+
+@pytest.fixture(scope="module")
+def following(new_cdk_app: Callable[..., cdk.App]) -> SynthesizedStack:
+    return product_stack(new_cdk_app, "Following")
+
+
+@pytest.fixture(scope="module")
+def adopting(new_cdk_app: Callable[..., cdk.App]) -> SynthesizedStack:
+    return product_stack(new_cdk_app, "Following", adopt_existing=True)
+
+
+def subscribe(endpoint: LocalDataExchange, count: int = 3) -> list[str]:
+    """The account subscribes to the product: `count` file data sets, one of API assets, and another
+    product's data set besides."""
+    exportable = [endpoint.add_data_set(PRODUCT, f"Prices {n}")["Id"] for n in range(count)]
+    endpoint.add_data_set(PRODUCT, "Live quotes API", asset_type="API_GATEWAY_API")
+    endpoint.add_data_set(OTHER_PRODUCT, "Other product's data")
+    return exportable
+
+
+def owned(endpoint: LocalDataExchange, product: str = PRODUCT) -> dict[str, list[str]]:
+    """Data set -> the event actions on it that a product resource of the stack owns."""
+    found: dict[str, list[str]] = {}
+    for item in endpoint.event_actions():
+        if item["Tags"].get(PRODUCT_ID_TAG) == product and item["Tags"].get(LOGICAL_ID_TAG):
+            found.setdefault(item["Event"]["RevisionPublished"]["DataSetId"], []).append(item["Id"])
+    return found
+
+
+def product_events(aws: OfflineAws) -> list[dict[str, Any]]:
+    return [event for event in aws.bus.events if event["source"] == "cdk-dataexchange-auto-export"]
+
+
+def test_create_exports_every_exportable_data_set_of_the_product_and_nothing_else(
+    following: SynthesizedStack, endpoint: LocalDataExchange, cloudformation: Runner
+) -> None:
+    # Given 3 file data sets, one of API assets, and another product's data set
+    exportable = subscribe(endpoint)
+
+    outputs = cloudformation(following).deploy()
+
+    assert {data_set: len(ids) for data_set, ids in owned(endpoint).items()} == dict.fromkeys(exportable, 1)
+    assert len(endpoint.event_actions()) == 3, "nothing on the API data set or the other product's"
+    assert sorted(outputs["DataSetIds"].split(",")) == sorted(exportable)
+    assert outputs["EventActionCount"] == "3"
+    destinations = {
+        item["Action"]["ExportRevisionToS3"]["RevisionDestination"]["KeyPattern"] for item in endpoint.event_actions()
+    }
+    assert destinations == {"${DataSet.Name}/${Revision.CreatedAt}/${Asset.Name}"}
+
+
+def test_a_data_set_added_to_the_product_is_followed_once_when_the_event_and_the_schedule_fire_together(
+    following: SynthesizedStack, aws: OfflineAws, endpoint: LocalDataExchange, cloudformation: Runner
+) -> None:
+    subscribe(endpoint)
+    cloudformation(following).deploy()
+    # Given the provider adds a data set to the product
+    added = endpoint.add_data_set(PRODUCT, "Prices 3")["Id"]
+
+    # When Data Exchange's event and the schedule both run the reconcile at once
+    both = [
+        threading.Thread(target=endpoint.publish_data_sets, args=(PRODUCT, [added])),
+        threading.Thread(target=aws.bus.run_schedules),
+    ]
+    for thread in both:
+        thread.start()
+    for thread in both:
+        thread.join()
+    aws.lambda_.wait()
+
+    # Then the new data set has exactly one event action, and both reconciles reported
+    assert owned(endpoint)[added] == [owned(endpoint)[added][0]]
+    assert len(owned(endpoint)) == 4
+
+    reported = [event for event in product_events(aws) if event["detail-type"].startswith("Product")]
+    assert len(reported) == 2
+    assert {"Product Data Sets Added"} <= {event["detail-type"] for event in reported}
+    assert all(event["resources"] == [PRODUCT] for event in reported)
+
+
+def test_a_data_set_no_longer_entitled_loses_its_event_action_at_the_next_reconcile(
+    following: SynthesizedStack, aws: OfflineAws, endpoint: LocalDataExchange, cloudformation: Runner
+) -> None:
+    exportable = subscribe(endpoint)
+    cloudformation(following).deploy()
+    # Given the subscription to one data set ends
+    endpoint.end_entitlement(exportable[0])
+
+    aws.bus.run_schedules()
+    aws.lambda_.wait()
+
+    assert sorted(owned(endpoint)) == sorted(exportable[1:])
+    [event] = product_events(aws)
+    assert (event["detail-type"], event["detail"]["Removed"]) == ("Product Reconciled", [exportable[0]])
+
+
+def test_an_identical_event_action_made_elsewhere_is_refused_unless_adopted(
+    following: SynthesizedStack, adopting: SynthesizedStack, endpoint: LocalDataExchange, cloudformation: Runner
+) -> None:
+    [data_set] = subscribe(endpoint, count=1)
+    runner = cloudformation(following)
+    destination = runner.physical_name(next(iter(following.of_type("AWS::S3::Bucket"))))
+    elsewhere = local_client(endpoint.url).create_event_action(
+        Action={
+            "ExportRevisionToS3": {
+                "RevisionDestination": {
+                    "Bucket": destination,
+                    "KeyPattern": "${DataSet.Name}/${Revision.CreatedAt}/${Asset.Name}",
+                }
+            }
+        },
+        Event={"RevisionPublished": {"DataSetId": data_set}},
+    )["Id"]
+
+    with pytest.raises(LifecycleError, match=f"CREATE_FAILED.*Event action {elsewhere} already exports"):
+        runner.deploy()
+    cloudformation(adopting).deploy()
+
+    assert owned(endpoint) == {data_set: [elsewhere]}
+
+
+def test_a_product_beyond_the_account_quota_fails_with_the_numbers_and_leaves_nothing_unowned(
+    following: SynthesizedStack, endpoint: LocalDataExchange, cloudformation: Runner
+) -> None:
+    # Given an account with 48 of its 50 event actions in use, and a product of 3 data sets
+    client = local_client(endpoint.url)
+    for n in range(48):
+        client.create_event_action(
+            Action={"ExportRevisionToS3": {"RevisionDestination": {"Bucket": "elsewhere-bucket"}}},
+            Event={"RevisionPublished": {"DataSetId": f"{n:032d}"}},
+        )
+    subscribe(endpoint)
+
+    with pytest.raises(LifecycleError) as failure:
+        cloudformation(following).deploy()
+
+    reason = str(failure.value)
+    assert f"Product {PRODUCT} needs an event action for each of its 3 data sets" in reason
+    assert "quota 'Event actions per account' is 50" in reason
+    assert "Service Quotas" in reason
+    # The rollback deleted what the Create made; everything left is the account's own
+    assert owned(endpoint) == {}
+    assert len(endpoint.event_actions()) == 48
+
+
+def test_delete_removes_every_owned_event_action_and_nothing_else(
+    following: SynthesizedStack, endpoint: LocalDataExchange, cloudformation: Runner
+) -> None:
+    subscribe(endpoint)
+    unrelated = local_client(endpoint.url).create_event_action(
+        Action={"ExportRevisionToS3": {"RevisionDestination": {"Bucket": "elsewhere-bucket"}}},
+        Event={"RevisionPublished": {"DataSetId": "0" * 32}},
+    )["Id"]
+    runner = cloudformation(following)
+    runner.deploy()
+
+    runner.destroy()
+
+    assert [item["Id"] for item in endpoint.event_actions()] == [unrelated]
+
+
+def test_a_create_delivered_twice_leaves_one_event_action_per_data_set(
+    following: SynthesizedStack, endpoint: LocalDataExchange, cloudformation: Runner
+) -> None:
+    exportable = subscribe(endpoint)
+    runner = cloudformation(following)
+    (product_id,) = following.of_type("Custom::DataExchangeProductAutoExport")
+    request = runner.request("Create", product_id)
+
+    first, second = runner.invoke(request), runner.invoke(request)
+
+    assert first.succeeded and second.succeeded
+    assert {data_set: len(ids) for data_set, ids in owned(endpoint).items()} == dict.fromkeys(exportable, 1)
+
+
+def test_twenty_five_data_sets_are_followed(
+    following: SynthesizedStack, endpoint: LocalDataExchange, cloudformation: Runner
+) -> None:
+    exportable = subscribe(endpoint, count=25)
+
+    outputs = cloudformation(following).deploy()
+
+    assert outputs["EventActionCount"] == "25"
+    assert sorted(owned(endpoint)) == sorted(exportable)
