@@ -1,14 +1,17 @@
 #!/usr/bin/env python3
-"""Example app: one AutoExportEventAction exporting an entitled data set's new revisions to S3.
+"""Example app: an AutoExportEventAction exporting an entitled data set's new revisions to S3, or, with
+productId, an AutoExportProduct exporting every data set of a subscribed product.
 
 make cdk ARGS="synth -c dataSetId=<entitled data set id> [-c bucketName=...] [-c keyPattern=...] [-c kmsKeyArn=...]
                    [-c adoptExisting=true] [-c alertEmail=you@example.com] [-c exportExisting=all|N]"
+make cdk ARGS="synth -c productId=<subscribed product id> [the same options]"
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 import aws_cdk as cdk
 from aws_cdk import aws_kms as kms
@@ -17,7 +20,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
-from cdk_dataexchange_auto_export import AutoExportEventAction, ExistingRevisions
+from cdk_dataexchange_auto_export import AutoExportEventAction, AutoExportProduct, ExistingRevisions
 
 STACK_NAME = "DataExchangeAutoExport"
 
@@ -28,16 +31,17 @@ class AutoExportStack(cdk.Stack):
         scope: Construct,
         id: str,
         *,
-        data_set_id: str,
+        data_set_id: str | None = None,
+        product_id: str | None = None,
         bucket_name: str | None = None,
         key_pattern: str | None = None,
         kms_key_arn: str | None = None,
         adopt_existing: bool = False,
         alert_email: str | None = None,
         export_existing: ExistingRevisions = ExistingRevisions.NONE,
-        **kwargs: object,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(scope, id, **kwargs)  # type: ignore[arg-type]
+        super().__init__(scope, id, **kwargs)
         alert_topic = self._alert_topic(alert_email) if alert_email else None
         if bucket_name:
             bucket: s3.IBucket = s3.Bucket.from_bucket_name(self, "Destination", bucket_name)
@@ -60,19 +64,25 @@ class AutoExportStack(cdk.Stack):
                     "second bucket, which the example leaves to the user.",
                 )
             )
-        export = AutoExportEventAction(
-            self,
-            "AutoExport",
-            data_set_id=data_set_id,
-            bucket=bucket,
-            key_pattern=key_pattern,
-            encryption_key=kms.Key.from_key_arn(self, "ExportKey", kms_key_arn) if kms_key_arn else None,
-            adopt_existing=adopt_existing,
-            alert_topic=alert_topic,
-            export_existing_revisions=export_existing,
-        )
-        cdk.CfnOutput(self, "EventActionArn", value=export.event_action_arn, description="The event action's ARN")
-        cdk.CfnOutput(self, "EventActionId", value=export.event_action_id, description="The event action's id")
+        shared: dict[str, Any] = {
+            "bucket": bucket,
+            "key_pattern": key_pattern,
+            "encryption_key": kms.Key.from_key_arn(self, "ExportKey", kms_key_arn) if kms_key_arn else None,
+            "adopt_existing": adopt_existing,
+            "alert_topic": alert_topic,
+            "export_existing_revisions": export_existing,
+        }
+        if product_id is not None:
+            product = AutoExportProduct(self, "AutoExportProduct", product_id=product_id, **shared)
+            cdk.CfnOutput(self, "ProductId", value=product.product_id, description="The product followed")
+            cdk.CfnOutput(self, "DataSetIds", value=product.data_set_ids, description="The data sets exported")
+            cdk.CfnOutput(self, "EventActionCount", value=product.event_action_count, description="Event actions")
+        elif data_set_id is not None:
+            export = AutoExportEventAction(self, "AutoExport", data_set_id=data_set_id, **shared)
+            cdk.CfnOutput(self, "EventActionArn", value=export.event_action_arn, description="The event action's ARN")
+            cdk.CfnOutput(self, "EventActionId", value=export.event_action_id, description="The event action's id")
+        else:
+            raise ValueError("give a data set id or a product id")
         cdk.CfnOutput(self, "BucketName", value=bucket.bucket_name, description="Where new revisions land")
         if alert_topic is not None:
             cdk.CfnOutput(self, "AlertTopicArn", value=alert_topic.topic_arn, description="Failed exports go here")
@@ -107,16 +117,18 @@ def existing_revisions(context: object) -> ExistingRevisions:
 def main() -> None:
     app = cdk.App()
     data_set_id = app.node.try_get_context("dataSetId")
-    if not data_set_id:
+    product_id = app.node.try_get_context("productId")
+    if bool(data_set_id) == bool(product_id):
         sys.exit(
-            "Missing context dataSetId: pass the id of an entitled data set, "
+            "Pass one of the contexts dataSetId (an entitled data set) or productId (a subscribed product), "
             "for example: npx cdk synth -c dataSetId=8d494cba5e4720172a1e69a6e1b8fed5"
         )
     try:
         AutoExportStack(
             app,
             STACK_NAME,
-            data_set_id=data_set_id,
+            data_set_id=data_set_id or None,
+            product_id=product_id or None,
             bucket_name=app.node.try_get_context("bucketName"),
             key_pattern=app.node.try_get_context("keyPattern"),
             kms_key_arn=app.node.try_get_context("kmsKeyArn"),
