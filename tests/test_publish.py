@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import aws_cdk as cdk
 import pytest
-from support import ALERT_EMAIL, DATA_SET
+from support import ALERT_EMAIL, DATA_SET, synthesize_example
 
-from offline.__main__ import main
+from offline.__main__ import DEMO_PRODUCT_ID, main
 from offline.assembly import SynthesizedStack
 from offline.aws import OfflineAws
 from offline.eventbridge import transform
@@ -97,3 +99,33 @@ def test_an_input_transformer_renders_as_the_eventbridge_guide_describes(
     template: str, paths: dict[str, str], expected: str
 ) -> None:
     assert transform({"InputTemplate": template, "InputPathsMap": paths}, EVENT) == expected
+
+
+@pytest.fixture
+def following(new_cdk_app: Callable[..., cdk.App], tmp_path: Path) -> Path:
+    """The state directory of the product example, deployed (`python -m offline deploy --product-id`)."""
+    product = synthesize_example(new_cdk_app, product_id=DEMO_PRODUCT_ID, alert_email=ALERT_EMAIL)
+    shutil.copytree(product.assembly_dir, tmp_path / "cdk.out")
+    with OfflineAws(state_dir=tmp_path) as aws:
+        first = aws.dataexchange.add_data_set(DEMO_PRODUCT_ID, "Prices daily")
+        with aws.cloudformation(product, tmp_path / "stack.json", aws.runtime(LAMBDA_PYTHON)) as cloudformation:
+            outputs = cloudformation.deploy()
+    assert outputs["DataSetIds"] == first["Id"]
+    return tmp_path
+
+
+def test_a_data_set_the_provider_adds_is_followed_and_its_revisions_land(
+    following: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    printed = publish(following, capsys, "--new-data-set", "--assets", "prices/daily.csv")
+
+    assert "'Data Sets Published To Product' (aws.dataexchange)" in printed
+    assert "rule AutoExportProductDataSetsPublished" in printed
+    assert "'Product Data Sets Added' (cdk-dataexchange-auto-export)" in printed
+    state = json.loads((following / "dataexchange.json").read_text())
+    [added] = [data_set for data_set in state["DataSets"] if data_set["Name"] == "Data set 2"]
+    assert sorted(action["Event"]["RevisionPublished"]["DataSetId"] for action in state["EventActions"]) == sorted(
+        [added["Id"], *(d["Id"] for d in state["DataSets"] if d["Name"] == "Prices daily")]
+    )
+    written = [path.relative_to(following / "s3").as_posix() for path in (following / "s3").rglob("*.csv")]
+    assert [path.split("/", 2)[1] for path in written] == ["Data set 2"]

@@ -108,6 +108,11 @@ class LocalDataExchange(LocalEndpoint):
         with self.lock:
             return copy.deepcopy(list(self._state.event_actions.values()))
 
+    def data_sets(self) -> list[Item]:
+        """The data sets the account is (or was) entitled to."""
+        with self.lock:
+            return copy.deepcopy(list(self._state.data_sets.values()))
+
     def revisions(self, data_set_id: str) -> list[Item]:
         with self.lock:
             return copy.deepcopy([item for item in self._state.revisions.values() if item["DataSetId"] == data_set_id])
