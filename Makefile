@@ -6,13 +6,15 @@ PYTHON ?= python3
 VENV := .venv
 # Boto3-only venvs like the Lambda runtime, on the newest Python here (offline/toolchain.py).
 LAMBDA_VENVS := .venv-lambda/.installed .venv-lambda-boto3-1.34/.installed
+# checkov, for the compliance test, in a venv of its own: its pins clash with the dev venv's.
+CHECKOV_VENV := .venv-checkov
 PY := $(VENV)/bin/python
 ARGS ?=
 
 .PHONY: setup demo test bench synth cdk vendor clean
 .DEFAULT_GOAL := demo
 
-setup: $(VENV)/.installed $(LAMBDA_VENVS) node_modules/.installed
+setup: $(VENV)/.installed $(LAMBDA_VENVS) $(CHECKOV_VENV)/.installed node_modules/.installed
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +24,13 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt pyproj
 
 $(LAMBDA_VENVS) &: requirements-lambda.txt requirements-lambda-boto3-1.34.txt
 	$(PYTHON) -m offline.toolchain lambda-venvs
+
+# The file is a whole freeze, so nothing is resolved here: pip check fails on anything it left out.
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt
+	$(PYTHON) -m venv --clear $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -r requirements-checkov.txt
+	$(CHECKOV_VENV)/bin/python -m pip check
+	touch $@
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-fund --no-audit --loglevel=error
@@ -51,4 +60,4 @@ vendor: $(VENV)/.installed
 	cp $$from/*.py $(VENDOR)/crhelper/ && cp $$from-*.dist-info/LICENSE $$from-*.dist-info/NOTICE $(VENDOR)/
 
 clean:
-	rm -rf $(VENV) .venv-lambda* node_modules cdk.out .offline
+	rm -rf $(VENV) .venv-lambda* $(CHECKOV_VENV) node_modules cdk.out .offline

@@ -23,6 +23,9 @@ LAMBDA_VENVS: Mapping[str, tuple[Path, Path]] = {
     "boto3-1.34": (REPO / ".venv-lambda-boto3-1.34", REPO / "requirements-lambda-boto3-1.34.txt"),
 }
 LAMBDA_PYTHON = LAMBDA_VENVS["pinned"][0] / "bin" / "python"
+# checkov in a venv of its own (`make setup` builds it from requirements-checkov.txt): its pins clash with the
+# dev venv's.
+CHECKOV = REPO / ".venv-checkov" / "bin" / "checkov"
 # The function's runtime is python3.14; the venvs take the newest of these the machine has.
 _LAMBDA_BASE_VERSIONS = ("3.14", "3.13", "3.12")
 

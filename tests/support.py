@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from itertools import dropwhile, takewhile
 from pathlib import Path
 from typing import Any
 
@@ -189,3 +191,39 @@ def nag_app(new_cdk_app: Callable[..., cdk.App]) -> cdk.App:
 def compliant_bucket(stack: cdk.Stack) -> s3.Bucket:
     """A destination bucket cdk-nag has nothing to say about."""
     return s3.Bucket(stack, "Destination", enforce_ssl=True, server_access_logs_prefix="access-logs/")
+
+
+def readme_table(heading: str) -> list[dict[str, str]]:
+    """The rows of the first table under `heading` in README.md, by column: the README is where the
+    compliance tests read which findings to expect, so that users see the same list."""
+    lines = (REPO / "README.md").read_text().splitlines()
+    assert heading in lines, f"README.md has no heading {heading!r}"
+    section = takewhile(lambda line: not line.startswith("#"), lines[lines.index(heading) + 1 :])
+    table = list(
+        takewhile(lambda line: line.startswith("|"), dropwhile(lambda line: not line.startswith("|"), section))
+    )
+    assert table, f"README.md has no table under {heading!r}"
+    header, _, *rows = ([cell.strip() for cell in line.strip().strip("|").split("|")] for line in table)
+    return [dict(zip(header, row, strict=True)) for row in rows]
+
+
+def code_spans(cell: str) -> list[str]:
+    return re.findall(r"`([^`]+)`", cell)
+
+
+# How the README's finding tables name a provider's resources, by construct path.
+_PROVIDER_PARTS = (
+    ("/Role/", "role"),
+    ("/LogGroup/", "log group"),
+    ("/EventInvokeConfig/", "event invoke config"),
+    ("/FailedInvocations/", "rule"),
+    ("/AllowEventRule", "permission"),
+    ("/Handler/Resource", "function"),
+    ("/Function/Resource", "function"),
+)
+
+
+def provider_part(path: str) -> str:
+    """'handler role', 'worker log group' and the like for a resource of a provider; the path for anything else."""
+    owner = "worker" if "BackfillWorker/" in path else "handler"
+    return next((f"{owner} {part}" for marker, part in _PROVIDER_PARTS if marker in path), path)

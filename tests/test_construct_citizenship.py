@@ -20,7 +20,20 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Annotations, Match, Template
-from support import ACCOUNT, ALERT_EMAIL, DATA_SET, ENV, OTHER_DATA_SET, REGION, compliant_bucket, nag_app, only
+from support import (
+    ACCOUNT,
+    ALERT_EMAIL,
+    DATA_SET,
+    ENV,
+    OTHER_DATA_SET,
+    REGION,
+    code_spans,
+    compliant_bucket,
+    nag_app,
+    only,
+    provider_part,
+    readme_table,
+)
 
 from app import AutoExportStack
 from cdk_dataexchange_auto_export import (
@@ -146,6 +159,43 @@ def nag_findings(app: cdk.App) -> dict[str, set[str]]:
     }
 
 
+NAG_TABLE = "### cdk-nag (AwsSolutions)"
+
+
+def spelled_finding(spelled: str) -> re.Pattern[str]:
+    """A finding id as the README spells it: `<lower-case words>` stand for one value of the user's, or the
+    token cdk-nag shows for it (`<AWS::Region>`, `<Destination920A3C57.Arn>`)."""
+    parts = re.split(r"(<[a-z][^>]*>)", spelled)
+    return re.compile("".join(r"(?:<[^>]+>|[^:/*<>]+)" if i % 2 else re.escape(part) for i, part in enumerate(parts)))
+
+
+def assert_readme_lists(reported: dict[str, set[str]], handling: str) -> None:
+    """The README's cdk-nag table lists each reported finding exactly once, handled so ("acknowledged" or
+    "reported"), and each of its rows on the resources cdk-nag reports it on."""
+    rows = [
+        (
+            [spelled_finding(span) for span in code_spans(row["finding"])],
+            {name.strip() for name in row["on"].split(",")},
+        )
+        for row in readme_table(NAG_TABLE)
+        if row["in the template"] == handling
+    ]
+
+    def on(patterns: list[re.Pattern[str]]) -> set[str]:
+        return {
+            provider_part(path)
+            for finding, paths in reported.items()
+            if any(pattern.fullmatch(finding) for pattern in patterns)
+            for path in paths
+        }
+
+    listed = {finding: sum(any(p.fullmatch(finding) for p in patterns) for patterns, _ in rows) for finding in reported}
+    assert listed == dict.fromkeys(reported, 1), "findings the README does not list exactly once"
+    assert {patterns[0].pattern: on(patterns) for patterns, _ in rows} == {
+        patterns[0].pattern: names for patterns, names in rows
+    }
+
+
 def test_cdk_nag_reports_a_wildcard_added_to_the_providers_role(new_cdk_app: Callable[..., cdk.App]) -> None:
     # Given the construct, clean under cdk-nag, and an s3:* on * planted through the provider's role
     app = nag_app(new_cdk_app)
@@ -179,13 +229,15 @@ def test_cdk_nag_runs_its_lambda_rules_on_both_functions(new_cdk_app: Callable[.
         cfn = function.node.default_child
         assert isinstance(cfn, lambda_.CfnFunction)
         cfn.runtime = "python3.9"
-    # Then AwsSolutions-L1 names both
-    assert nag_findings(app) == {
+    # Then AwsSolutions-L1 names both, as the README says
+    reported = nag_findings(app)
+    assert reported == {
         "AwsSolutions-L1": {
             "OldRuntime/AutoExportEventActionProvider/Handler/Resource",
             "OldRuntime/AutoExportBackfillWorker/Function/Resource",
         }
     }
+    assert_readme_lists(reported, "reported")
 
 
 def acknowledgements(root: cdk.App) -> dict[str, set[str]]:
@@ -257,8 +309,9 @@ def test_every_acknowledgement_matches_a_finding_cdk_nag_reports(new_cdk_app: Ca
         if not all(any(path == at or path.startswith(at + "/") for path in reported.get(finding, ())) for at in paths)
     }
     assert unmatched == {}, "acknowledgements that match no finding of cdk-nag's own"
-    # And every finding on the construct's own resources is acknowledged
+    # And every finding on the construct's own resources is acknowledged, and listed in the README
     assert set(reported) == set(made)
+    assert_readme_lists(reported, "acknowledged")
 
 
 # --- a provider of the user's own ----------------------------------------------------------------

@@ -180,6 +180,14 @@ class AutoExportEventActionProvider(Construct):
             self._worker = BackfillWorker(scope, id, self, self._settings, self._code)
             worker = self._worker.function
             self._handler.add_environment("BACKFILL_FUNCTION", worker.function_arn)
+            skip_checkov(
+                self._handler,
+                (
+                    "CKV_AWS_173",
+                    "The handler's one environment variable is the backfill worker's ARN, which is no secret and is in "
+                    "the template anyway; Lambda encrypts environment variables at rest with its AWS managed key.",
+                ),
+            )
             worker.grant_invoke(self.role)
             acknowledge_wildcard(
                 self.role,
