@@ -56,18 +56,27 @@ class ResourceState:
 
 @dataclass
 class StackState:
+    """The stack's custom resources, and its Lambda functions as deployed: a resource a new template removes
+    is deleted through the function that served it, which the new template may no longer hold."""
+
     stack_id: str
     resources: dict[str, ResourceState]
+    functions: dict[str, dict[str, Any]] = field(default_factory=dict)  # logical id -> LambdaFunction's fields
 
     @classmethod
     def load(cls, path: Path) -> StackState | None:
         if not path.exists():
             return None
         raw = json.loads(path.read_text())
-        return cls(raw["stack_id"], {key: ResourceState(**value) for key, value in raw["resources"].items()})
+        resources = {key: ResourceState(**value) for key, value in raw["resources"].items()}
+        return cls(raw["stack_id"], resources, raw.get("functions", {}))
 
     def save(self, path: Path) -> None:
-        state = {"stack_id": self.stack_id, "resources": {key: vars(value) for key, value in self.resources.items()}}
+        state = {
+            "stack_id": self.stack_id,
+            "resources": {key: vars(value) for key, value in self.resources.items()},
+            "functions": self.functions,
+        }
         write_atomically(path, json.dumps(state, indent=2))
 
 
@@ -120,6 +129,12 @@ class OfflineCloudFormation:
         wanted = [
             key for key in self.stack.in_dependency_order() if _is_custom_resource(self.stack.resources[key]["Type"])
         ]
+        # CloudFormation creates and updates the functions first, and deletes those the template lost last.
+        functions = self.stack.of_type("AWS::Lambda::Function")
+        for logical_id in functions:
+            found = self.lambda_function(self.function_arn(logical_id))
+            assert found is not None
+            state.functions[logical_id] = {**vars(found[0]), "asset_dir": str(found[0].asset_dir)}
         replaced: list[tuple[str, ResourceState]] = []
         for logical_id in wanted:
             properties = self._resolve_properties(logical_id, state)
@@ -137,6 +152,7 @@ class OfflineCloudFormation:
             self._delete(state, logical_id, old)
         for logical_id in [key for key in state.resources if key not in wanted]:
             self._delete(state, logical_id, state.resources.pop(logical_id))
+        state.functions = {key: value for key, value in state.functions.items() if key in functions}
         state.save(self.state_file)
         return {
             name: str(self._resolve(output["Value"], state))
@@ -264,6 +280,10 @@ class OfflineCloudFormation:
                 function = self.stack.function(logical_id)
                 environment = {key: str(value) for key, value in self.resolve(dict(function.environment)).items()}
                 return replace(function, environment=environment, on_failure=self.resolve(function.on_failure)), arn
+        for logical_id, deployed in self.state().functions.items():
+            arn = self.function_arn(logical_id)
+            if name in (arn, self.physical_name(logical_id)):
+                return LambdaFunction(**{**deployed, "asset_dir": Path(deployed["asset_dir"])}), arn
         return None
 
     # --- what CloudFormation resolves -----------------------------------------------------------

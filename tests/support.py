@@ -125,6 +125,9 @@ class AuditedRuntime(LambdaRuntime):
         assert self.cloudformation is not None, "bind the runtime to its runner first"
         before = [len(endpoint.calls) for endpoint in self.endpoints]
         execution = super().invoke(function, function_arn, event, environment)
+        if function.logical_id not in self.cloudformation.stack.resources:
+            # A function the new template removed, deleting what it served: its role left with it.
+            return execution
         caller = access_key_of(function_arn)
         calls = [
             call for endpoint, first in zip(self.endpoints, before, strict=True) for call in endpoint.calls[first:]

@@ -18,7 +18,7 @@ import pytest
 from support import DATA_SET, OTHER_DATA_SET, Runner, synthesize_example, synthesize_keyed, synthesized
 
 from app import STACK_NAME
-from cdk_dataexchange_auto_export import RESOURCE_TYPE, AutoExportEventAction
+from cdk_dataexchange_auto_export import RESOURCE_TYPE, AutoExportEventAction, AutoExportEventActionProvider
 from dataexchange_auto_export_handler.properties import LOGICAL_ID_TAG, STACK_ID_TAG
 from offline.assembly import SynthesizedStack
 from offline.cloudformation import LifecycleError, OfflineCloudFormation
@@ -552,3 +552,31 @@ def test_an_old_boto3_fails_without_the_bundled_model(
     ):
         runner.deploy()
     assert [call.operation for call in endpoint.calls] == ["ListEventActions"]
+
+
+def moving_stack(new_cdk_app: Callable[..., cdk.App], construct_id: str, **props: Any) -> SynthesizedStack:
+    """Stack "Moving": one construct exporting DATA_SET to the stack's bucket, under `construct_id`; with
+    `own_provider`, served by a provider of the stack's own rather than the shared one."""
+    stack = cdk.Stack(new_cdk_app(), "Moving")
+    bucket = cdk.aws_s3.Bucket(stack, "Destination")
+    if props.pop("own_provider", False):
+        props["provider"] = AutoExportEventActionProvider(stack, "OwnProvider")
+    AutoExportEventAction(stack, construct_id, data_set_id=DATA_SET, bucket=bucket, **props)
+    return synthesized(stack)
+
+
+def test_a_construct_moved_to_a_provider_of_its_own_keeps_exporting_through_the_same_event_action(
+    new_cdk_app: Callable[..., cdk.App], endpoint: LocalDataExchange, cloudformation: Runner
+) -> None:
+    # Given a deployed construct
+    cloudformation(moving_stack(new_cdk_app, "AutoExport")).deploy()
+    [original] = endpoint.event_actions()
+    # When it moves to a provider of its own: a new construct id (its ServiceToken cannot change in place),
+    # adopting the event action, after which CloudFormation deletes the old custom resource
+    moved = moving_stack(new_cdk_app, "Moved", own_provider=True, adopt_existing=True)
+    cloudformation(moved).deploy()
+
+    # Then the old resource's Delete left the event action to its new owner, which exports as before
+    [kept] = endpoint.event_actions()
+    assert kept["Id"] == original["Id"]
+    assert kept["Tags"][LOGICAL_ID_TAG].startswith("Moved")

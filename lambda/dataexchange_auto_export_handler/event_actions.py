@@ -191,6 +191,24 @@ def delete_event_action(client: DataExchangeClient, physical_id: str) -> None:
     logger.info("Deleted event action %s", physical_id)
 
 
+def delete_owned_event_action(client: DataExchangeClient, physical_id: str, owner: Owner) -> None:
+    """A resource's Delete: the event action goes unless another resource took it over since (adopted it, as a
+    construct renamed or moved to another provider does with adopt_existing); then it stays, exporting for
+    its new owner. One without ownership tags (made before they existed) is this resource's."""
+    current = get_event_action(client, physical_id, None)
+    tags = current.get("Tags", {}) if current is not None else {}
+    claimed = STACK_ID_TAG in tags or LOGICAL_ID_TAG in tags
+    if claimed and not owner.owns(tags):
+        logger.info(
+            "Event action %s now belongs to %s of stack %s: left in place",
+            physical_id,
+            tags.get(LOGICAL_ID_TAG),
+            tags.get(STACK_ID_TAG),
+        )
+        return
+    delete_event_action(client, physical_id)
+
+
 def get_event_action(
     client: DataExchangeClient, event_action_id: str, properties: EventActionProperties | None
 ) -> GetEventActionResponseTypeDef | None:

@@ -198,7 +198,7 @@ def update(event: dict[str, Any], _context: Any) -> str:
 def delete(event: dict[str, Any], _context: Any) -> None:
     physical_id = event["PhysicalResourceId"]
     if event["ResourceType"] != PRODUCT_RESOURCE_TYPE:
-        event_actions.delete_event_action(client, physical_id)
+        event_actions.delete_owned_event_action(client, physical_id, _owner(event))
         return
     try:
         check_product_id(physical_id)
