@@ -99,14 +99,21 @@ class EventAction:
         }
 
 
-def create_event_action(client: DataExchangeClient, properties: EventActionProperties, owner: Owner) -> EventAction:
+def create_event_action(
+    client: DataExchangeClient,
+    properties: EventActionProperties,
+    owner: Owner,
+    existing: list[GetEventActionResponseTypeDef] | None = None,
+) -> EventAction:
     """Creates the event action, or takes one that already exists instead of making a second.
 
     One this resource made (an earlier delivery of the same Create) is always taken. One made outside
     the stack that exports to the same destination is taken over when `adopt_existing` is set, and
-    otherwise fails the Create: two would export every revision twice.
+    otherwise fails the Create: two would export every revision twice. `existing` are the data set's event
+    actions, read in full, if the caller has just read them.
     """
-    existing = list_event_actions(client, properties)
+    if existing is None:
+        existing = list_event_actions(client, properties)
     owned = next((candidate for candidate in existing if owner.owns(candidate.get("Tags", {}))), None)
     if owned is not None:
         logger.info("Taking event action %s, created earlier for this resource", owned["Id"])

@@ -73,12 +73,17 @@ def exportable_data_sets(client: DataExchangeClient, product_id: str) -> list[Da
     return found
 
 
-def owned_event_actions(client: DataExchangeClient, owner: Owner) -> list[GetEventActionResponseTypeDef]:
-    """Every event action of the account that `owner` owns, read in full (list entries carry no tags)."""
+def account_event_actions(client: DataExchangeClient) -> list[GetEventActionResponseTypeDef]:
+    """Every event action of the account, read in full (list entries carry no tags)."""
     pages = client.get_paginator("list_event_actions").paginate(PaginationConfig={"PageSize": PAGE})
     entries = [entry for page in pages for entry in page["EventActions"]]
     read = (event_actions.get_event_action(client, entry["Id"], None) for entry in entries)
-    return [item for item in read if item is not None and owner.owns(item.get("Tags", {}))]
+    return [item for item in read if item is not None]
+
+
+def owned_event_actions(client: DataExchangeClient, owner: Owner) -> list[GetEventActionResponseTypeDef]:
+    """Every event action of the account that `owner` owns."""
+    return [item for item in account_event_actions(client) if owner.owns(item.get("Tags", {}))]
 
 
 def _data_set_of(item: GetEventActionResponseTypeDef) -> str:
@@ -95,9 +100,13 @@ def reconcile(client: DataExchangeClient, properties: ProductProperties, owner: 
     this resource does not own are never touched (but adopted, with `adopt_existing`)."""
     outcome = Outcome(properties.product_id)
     wanted = [data_set["Id"] for data_set in exportable_data_sets(client, properties.product_id)]
+    # Every event action of the account by data set; the owner's apart. One read serves every data set.
+    present: dict[str, list[GetEventActionResponseTypeDef]] = {}
     owned: dict[str, list[GetEventActionResponseTypeDef]] = {}
-    for item in owned_event_actions(client, owner):
-        owned.setdefault(_data_set_of(item), []).append(item)
+    for item in account_event_actions(client):
+        present.setdefault(_data_set_of(item), []).append(item)
+        if owner.owns(item.get("Tags", {})):
+            owned.setdefault(_data_set_of(item), []).append(item)
     for data_set_id in sorted(set(owned) - set(wanted)):
         for item in owned.pop(data_set_id):
             event_actions.delete_event_action(client, item["Id"])
@@ -116,7 +125,9 @@ def reconcile(client: DataExchangeClient, properties: ProductProperties, owner: 
                 event_actions.delete_event_action(client, extra["Id"])
         else:
             try:
-                kept = event_actions.create_event_action(client, data_set_properties, owner)
+                kept = event_actions.create_event_action(
+                    client, data_set_properties, owner, present.get(data_set_id, [])
+                )
             except EventActionError as error:
                 raise EventActionError(_quota_reason(error, properties, data_set_id, len(wanted))) from error
             outcome.added.append(data_set_id)
