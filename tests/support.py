@@ -124,10 +124,17 @@ class AuditedRuntime(LambdaRuntime):
     ) -> Execution:
         assert self.cloudformation is not None, "bind the runtime to its runner first"
         before = [len(endpoint.calls) for endpoint in self.endpoints]
-        execution = super().invoke(function, function_arn, event, environment)
+        try:
+            return super().invoke(function, function_arn, event, environment)
+        finally:
+            # Also when the invocation ran past its timeout: what it called until then is audited too.
+            self._audit(function, function_arn, before)
+
+    def _audit(self, function: LambdaFunction, function_arn: str, before: list[int]) -> None:
+        assert self.cloudformation is not None
         if function.logical_id not in self.cloudformation.stack.resources:
             # A function the new template removed, deleting what it served: its role left with it.
-            return execution
+            return
         caller = access_key_of(function_arn)
         calls = [
             call for endpoint, first in zip(self.endpoints, before, strict=True) for call in endpoint.calls[first:]
@@ -135,7 +142,6 @@ class AuditedRuntime(LambdaRuntime):
         requests = [request for call in calls if call.caller == caller for request in call.authorizations]
         requests += lambda_logging(self.cloudformation, function.logical_id)
         self.audit.check(self.cloudformation, function.logical_id, requests)
-        return execution
 
 
 @dataclass
