@@ -19,7 +19,12 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from support import DATA_SET, ENV, provider_part, readme_table
 
-from cdk_dataexchange_auto_export import AutoExportEventAction, AutoExportEventActionProvider, ExistingRevisions
+from cdk_dataexchange_auto_export import (
+    AutoExportEventAction,
+    AutoExportEventActionProvider,
+    AutoExportProduct,
+    ExistingRevisions,
+)
 from offline.toolchain import CHECKOV
 
 CHECKOV_TABLE = "### checkov"
@@ -31,6 +36,20 @@ def default_construct(stack: cdk.Stack) -> AutoExportEventActionProvider:
         stack,
         "Export",
         data_set_id=DATA_SET,
+        bucket=s3.Bucket(stack, "Destination"),
+        encryption_key=kms.Key(stack, "ExportKey"),
+        alert_topic=sns.Topic(stack, "Alerts"),
+        export_existing_revisions=ExistingRevisions.ALL,
+    )
+    return AutoExportEventActionProvider.of(stack)
+
+
+def default_product(stack: cdk.Stack) -> AutoExportEventActionProvider:
+    """A product followed as most users follow one: the same provider, and the product's rules."""
+    AutoExportProduct(
+        stack,
+        "Export",
+        product_id="prod-uexample0abc1d",
         bucket=s3.Bucket(stack, "Destination"),
         encryption_key=kms.Key(stack, "ExportKey"),
         alert_topic=sns.Topic(stack, "Alerts"),
@@ -102,8 +121,12 @@ def documented(handling: str) -> set[tuple[str, str]]:
 
 @pytest.mark.parametrize(
     ("build", "visible"),
-    [(default_construct, documented("reported")), (provider_of_the_users, set())],
-    ids=["default construct", "provider of the user's own"],
+    [
+        (default_construct, documented("reported")),
+        (default_product, documented("reported")),
+        (provider_of_the_users, set()),
+    ],
+    ids=["default construct", "a product", "provider of the user's own"],
 )
 def test_checkov_reports_on_the_constructs_resources_exactly_what_the_readme_lists(
     new_cdk_app: Callable[..., cdk.App],

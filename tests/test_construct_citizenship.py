@@ -40,6 +40,7 @@ from cdk_dataexchange_auto_export import (
     RESOURCE_TYPE,
     AutoExportEventAction,
     AutoExportEventActionProvider,
+    AutoExportProduct,
     ExistingRevisions,
 )
 from cdk_dataexchange_auto_export._findings import ACKNOWLEDGE_CONTEXT
@@ -253,8 +254,8 @@ def acknowledgements(root: cdk.App) -> dict[str, set[str]]:
 
 
 def everything_stacks(app: cdk.App) -> None:
-    """Stacks that make every acknowledgement the construct has: both functions, a key, ${DataSet.Name}, an
-    imported bucket, a fixed and an agnostic environment, and a provider in a VPC."""
+    """Stacks that make every acknowledgement the constructs have: both functions, a key, ${DataSet.Name}, an
+    imported bucket, a fixed and an agnostic environment, a provider in a VPC, and a product."""
     fixed = cdk.Stack(app, "Fixed", env=ENV)
     AutoExportEventAction(
         fixed,
@@ -273,6 +274,14 @@ def everything_stacks(app: cdk.App) -> None:
         bucket=s3.Bucket.from_bucket_name(agnostic, "Existing", "existing-bucket"),
         key_pattern=cdk.CfnParameter(agnostic, "KeyPattern").value_as_string,
         export_existing_revisions=ExistingRevisions.latest(3),
+    )
+    followed = cdk.Stack(app, "Followed", env=ENV)
+    AutoExportProduct(
+        followed,
+        "Export",
+        product_id="prod-uexample0abc1d",
+        bucket=compliant_bucket(followed),
+        export_existing_revisions=ExistingRevisions.ALL,
     )
     networked = cdk.Stack(app, "Networked", env=ENV)
     vpc = ec2.Vpc(networked, "Vpc", max_azs=2, nat_gateways=1)
