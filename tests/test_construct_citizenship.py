@@ -20,7 +20,18 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Annotations, Match, Template
-from support import ACCOUNT, ALERT_EMAIL, DATA_SET, ENV, OTHER_DATA_SET, REGION, compliant_bucket, nag_app, only
+from support import (
+    ACCOUNT,
+    ALERT_EMAIL,
+    DATA_SET,
+    ENV,
+    OTHER_DATA_SET,
+    REGION,
+    compliant_bucket,
+    nag_app,
+    needs_cdk_nag,
+    only,
+)
 
 from app import AutoExportStack
 from cdk_dataexchange_auto_export import (
@@ -146,6 +157,7 @@ def nag_findings(app: cdk.App) -> dict[str, set[str]]:
     }
 
 
+@needs_cdk_nag
 def test_cdk_nag_reports_a_wildcard_added_to_the_providers_role(new_cdk_app: Callable[..., cdk.App]) -> None:
     # Given the construct, clean under cdk-nag, and an s3:* on * planted through the provider's role
     app = nag_app(new_cdk_app)
@@ -162,6 +174,7 @@ def test_cdk_nag_reports_a_wildcard_added_to_the_providers_role(new_cdk_app: Cal
     }
 
 
+@needs_cdk_nag
 def test_cdk_nag_runs_its_lambda_rules_on_both_functions(new_cdk_app: Callable[..., cdk.App]) -> None:
     # Given a provider whose functions an escape hatch moves to an old runtime
     app = nag_app(new_cdk_app)
@@ -236,6 +249,7 @@ def everything_stacks(app: cdk.App) -> None:
     )
 
 
+@needs_cdk_nag
 def test_every_acknowledgement_matches_a_finding_cdk_nag_reports(new_cdk_app: Callable[..., cdk.App]) -> None:
     # Given the stacks as users deploy them: cdk-nag has nothing left to report
     acknowledged = nag_app(new_cdk_app)
