@@ -9,17 +9,26 @@ LAMBDA_VENVS := .venv-lambda/.installed .venv-lambda-boto3-1.34/.installed
 # checkov, for the compliance test, in a venv of its own: its pins clash with the dev venv's.
 CHECKOV_VENV := .venv-checkov
 PY := $(VENV)/bin/python
+# The oldest aws-cdk-lib and constructs the construct supports (pyproject.toml), for its tests' second run.
+LOWEST_VENV := .venv-cdk-lowest
+LOWEST_TESTS := $(LOWEST_VENV)/bin/python -m pytest tests/test_construct_*.py
 ARGS ?=
 
-.PHONY: setup demo test bench synth cdk vendor clean
+.PHONY: setup demo test test-cdk-lowest bench synth cdk vendor clean
 .DEFAULT_GOAL := demo
 
-setup: $(VENV)/.installed $(LAMBDA_VENVS) $(CHECKOV_VENV)/.installed node_modules/.installed
+setup: $(VENV)/.installed $(LAMBDA_VENVS) $(CHECKOV_VENV)/.installed $(LOWEST_VENV)/.installed node_modules/.installed
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $@
+
+# --clear: nothing of an earlier build stays, a newer aws-cdk-lib least of all.
+$(LOWEST_VENV)/.installed: requirements-cdk-lowest.txt
+	$(PYTHON) -m venv --clear $(LOWEST_VENV)
+	$(LOWEST_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-cdk-lowest.txt
 	touch $@
 
 $(LAMBDA_VENVS) &: requirements-lambda.txt requirements-lambda-boto3-1.34.txt
@@ -39,8 +48,13 @@ node_modules/.installed: package.json package-lock.json
 demo: setup
 	$(PY) -m offline $(or $(ARGS),deploy)
 
+# The whole suite on the pinned aws-cdk-lib; without ARGS, then the construct tests on the oldest supported one.
 test: setup
 	$(PY) -m pytest $(ARGS)
+	$(if $(ARGS),,$(LOWEST_TESTS))
+
+test-cdk-lowest: setup
+	$(LOWEST_TESTS) $(ARGS)
 
 bench: setup
 	$(PY) -m benchmarks $(ARGS)
@@ -60,4 +74,4 @@ vendor: $(VENV)/.installed
 	cp $$from/*.py $(VENDOR)/crhelper/ && cp $$from-*.dist-info/LICENSE $$from-*.dist-info/NOTICE $(VENDOR)/
 
 clean:
-	rm -rf $(VENV) .venv-lambda* $(CHECKOV_VENV) node_modules cdk.out .offline
+	rm -rf $(VENV) .venv-lambda* $(CHECKOV_VENV) $(LOWEST_VENV) node_modules cdk.out .offline

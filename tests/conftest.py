@@ -12,9 +12,11 @@ from offline.toolchain import QUIET_ENVIRONMENT
 # Set before anything imports aws_cdk: jsii prints a large Node end-of-life banner otherwise.
 os.environ.update(QUIET_ENVIRONMENT)
 
+import inspect
 import subprocess
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,14 @@ from offline.endpoints import LocalDataExchange
 from offline.iam import PermissionAudit
 from offline.toolchain import LAMBDA_VENVS
 
+# The built-in validation came with aws-cdk-lib 2.275.0: the construct tests' run on the oldest supported
+# release (requirements-cdk-lowest.txt) has none to turn off.
+_NO_BUILTIN_VALIDATION = (
+    {"builtin_cloud_formation_validation": False}
+    if "builtin_cloud_formation_validation" in inspect.signature(cdk.App.__init__).parameters
+    else {}
+)
+
 
 @pytest.fixture(scope="session")
 def new_cdk_app(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., cdk.App]:
@@ -44,7 +54,7 @@ def new_cdk_app(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., cdk.A
     def new_app(**kwargs: Any) -> cdk.App:
         kwargs.setdefault("outdir", str(tmp_path_factory.mktemp("cdk.out")))
         kwargs.setdefault("context", {"aws:cdk:disable-stack-trace": True})
-        return cdk.App(builtin_cloud_formation_validation=False, **kwargs)
+        return cdk.App(**_NO_BUILTIN_VALIDATION, **kwargs)
 
     return new_app
 
@@ -93,10 +103,14 @@ def _describe(python: str) -> str:
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
-    """Which Lambda-like runtimes the lifecycle tests run on (the function itself runs on python3.14)."""
+    """Which aws-cdk-lib the construct tests synthesize with (make test runs them on two), and which
+    Lambda-like runtimes the lifecycle tests run on (the function itself runs on python3.14)."""
     return [
-        f"lambda-like runtime {name}: {_describe(str(venv / 'bin' / 'python'))}"
-        for name, (venv, _) in LAMBDA_VENVS.items()
+        f"aws-cdk-lib {version('aws-cdk-lib')}, constructs {version('constructs')}",
+        *(
+            f"lambda-like runtime {name}: {_describe(str(venv / 'bin' / 'python'))}"
+            for name, (venv, _) in LAMBDA_VENVS.items()
+        ),
     ]
 
 

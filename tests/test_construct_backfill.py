@@ -23,6 +23,7 @@ from support import (
     compliant_bucket,
     logical_id,
     nag_app,
+    needs_cdk_nag,
     only,
 )
 
@@ -231,6 +232,7 @@ def test_a_count_from_a_parameter_is_checked_at_deploy(new_cdk_app: Callable[...
     Template.from_stack(stack).has_resource_properties(RESOURCE_TYPE, {"ExportExistingRevisions": {"Ref": "Count"}})
 
 
+@needs_cdk_nag
 def test_cdk_nag_finds_nothing_unacknowledged_with_a_worker(new_cdk_app: Callable[..., cdk.App]) -> None:
     app = nag_app(new_cdk_app)
     stack = cdk.Stack(app, "Nagged", env=ENV)

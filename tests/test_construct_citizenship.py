@@ -30,6 +30,7 @@ from support import (
     code_spans,
     compliant_bucket,
     nag_app,
+    needs_cdk_nag,
     only,
     provider_part,
     readme_table,
@@ -197,6 +198,7 @@ def assert_readme_lists(reported: dict[str, set[str]], handling: str) -> None:
     }
 
 
+@needs_cdk_nag
 def test_cdk_nag_reports_a_wildcard_added_to_the_providers_role(new_cdk_app: Callable[..., cdk.App]) -> None:
     # Given the construct, clean under cdk-nag, and an s3:* on * planted through the provider's role
     app = nag_app(new_cdk_app)
@@ -213,6 +215,7 @@ def test_cdk_nag_reports_a_wildcard_added_to_the_providers_role(new_cdk_app: Cal
     }
 
 
+@needs_cdk_nag
 def test_cdk_nag_runs_its_lambda_rules_on_both_functions(new_cdk_app: Callable[..., cdk.App]) -> None:
     # Given a provider whose functions an escape hatch moves to an old runtime
     app = nag_app(new_cdk_app)
@@ -297,6 +300,7 @@ def everything_stacks(app: cdk.App) -> None:
     )
 
 
+@needs_cdk_nag
 def test_every_acknowledgement_matches_a_finding_cdk_nag_reports(new_cdk_app: Callable[..., cdk.App]) -> None:
     # Given the stacks as users deploy them: cdk-nag has nothing left to report
     acknowledged = nag_app(new_cdk_app)

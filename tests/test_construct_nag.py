@@ -10,10 +10,12 @@ import pytest
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
-from support import ACCOUNT, ALERT_EMAIL, DATA_SET, ENV, REGION, ThreeExports, compliant_bucket, nag_app
+from support import ACCOUNT, ALERT_EMAIL, DATA_SET, ENV, REGION, ThreeExports, compliant_bucket, nag_app, needs_cdk_nag
 
 from app import AutoExportStack
 from cdk_dataexchange_auto_export import AutoExportEventAction, AutoExportEventActionProvider
+
+pytestmark = needs_cdk_nag
 
 
 def test_cdk_nag_finds_nothing_unacknowledged_in_the_construct(new_cdk_app: Callable[..., cdk.App]) -> None:

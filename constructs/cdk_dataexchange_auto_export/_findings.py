@@ -12,8 +12,10 @@ its JSON. A test fails when an acknowledgement made here matches no finding cdk-
 from __future__ import annotations
 
 import json
+from importlib.metadata import version
 
-from aws_cdk import Acknowledgment, CfnResource, Stack, Validations
+import aws_cdk as cdk
+from aws_cdk import CfnResource, Stack
 from constructs import IConstruct
 
 
@@ -39,13 +41,17 @@ def _flatten_cfn_reference(value: object) -> str:
 # Context that, set to false, shows every cdk-nag finding on the construct's resources, acknowledged or not:
 # for an audit, and for the test that each acknowledgement matches a finding of cdk-nag's own.
 ACKNOWLEDGE_CONTEXT = "@cdk-dataexchange-auto-export/acknowledgeFindings"
+# aws-cdk-lib's Validations.acknowledge takes cdk-nag 3's finding ids, "::" and all, from 2.269.0 on
+# (aws/aws-cdk#38787); older releases reject them or have no such API. There the construct acknowledges nothing
+# and otherwise works the same (pyproject.toml's lower bound is older).
+ACKNOWLEDGES = tuple(int(part) for part in version("aws-cdk-lib").split(".")[:2]) >= (2, 269)
 
 
 def acknowledge(scope: IConstruct, finding: str, reason: str) -> None:
     """Acknowledges one cdk-nag finding on `scope` and below, by the id cdk-nag reports it under."""
-    if str(scope.node.try_get_context(ACKNOWLEDGE_CONTEXT)).lower() == "false":
+    if not ACKNOWLEDGES or str(scope.node.try_get_context(ACKNOWLEDGE_CONTEXT)).lower() == "false":
         return
-    Validations.of(scope).acknowledge(Acknowledgment(id=finding, reason=reason))
+    cdk.Validations.of(scope).acknowledge(cdk.Acknowledgment(id=finding, reason=reason))
 
 
 def acknowledge_wildcard(scope: IConstruct, resource: str, reason: str) -> None:
