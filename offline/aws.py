@@ -3,18 +3,15 @@ served on loopback while a `with` block runs, and how a Lambda-like process reac
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from .account import ACCOUNT, REGION
 from .assembly import SynthesizedStack
 from .cloudformation import OfflineCloudFormation
 from .endpoints import LocalDataExchange
-from .eventbridge import LocalEventBridge, LocalEventBus
+from .eventbridge import LocalEventBridge, LocalEventBus, envelope
 from .lambda_runtime import LambdaRuntime
 from .lambda_service import LocalLambda
 
@@ -56,18 +53,9 @@ class OfflineAws:
         (the Lambda developer guide's detail-type, written here, not taken from the handler), a function is
         invoked with it."""
         if ":event-bus/" in destination:
+            function = record["requestContext"]["functionArn"]
             self.bus.put(
-                {
-                    "version": "0",
-                    "id": str(uuid.uuid4()),
-                    "detail-type": "Lambda Function Invocation Result - Failure",
-                    "source": "lambda",
-                    "account": ACCOUNT,
-                    "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                    "region": REGION,
-                    "resources": [destination, record["requestContext"]["functionArn"]],
-                    "detail": record,
-                }
+                envelope("lambda", "Lambda Function Invocation Result - Failure", record, [destination, function])
             )
         elif ":function:" in destination:
             self.lambda_.invoke_async(destination, record)

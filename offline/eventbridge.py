@@ -30,6 +30,24 @@ _PLACEHOLDER = re.compile(r"<([A-Za-z0-9_\-]+)>")
 _STEP = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 
 
+def envelope(
+    source: str, detail_type: str, detail: Mapping[str, Any], resources: Sequence[str] = (), region: str = REGION
+) -> dict[str, Any]:
+    """An event as EventBridge delivers it ("Amazon EventBridge events" in its user guide): the sender's
+    source, detail-type, resources and detail, in the bus's envelope."""
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": detail_type,
+        "source": source,
+        "account": ACCOUNT,
+        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": region,
+        "resources": list(resources),
+        "detail": dict(detail),
+    }
+
+
 @dataclass(frozen=True)
 class Target:
     id: str
@@ -114,18 +132,8 @@ class LocalEventBus:
         for rule in self.rules:
             if rule.schedule is None:
                 continue
-            event = {
-                "version": "0",
-                "id": str(uuid.uuid4()),
-                "detail-type": "Scheduled Event",
-                "source": "aws.events",
-                "account": ACCOUNT,
-                "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "region": REGION,
-                "resources": [f"arn:{PARTITION}:events:{REGION}:{ACCOUNT}:rule/{rule.name}"],
-                "detail": {},
-            }
-            delivered += self._deliver(event, [rule])
+            rule_arn = f"arn:{PARTITION}:events:{REGION}:{ACCOUNT}:rule/{rule.name}"
+            delivered += self._deliver(envelope("aws.events", "Scheduled Event", {}, [rule_arn]), [rule])
         return delivered
 
     def _deliver(self, event: Mapping[str, Any], rules: Sequence[Rule]) -> list[Delivery]:
@@ -170,17 +178,8 @@ class LocalEventBridge(LocalEndpoint):
             request.authorize(
                 "events:PutEvents", f"arn:{PARTITION}:events:{request.region}:{ACCOUNT}:event-bus/{bus_name}"
             )
-            event = {
-                "version": "0",
-                "id": str(uuid.uuid4()),
-                "detail-type": entry["DetailType"],
-                "source": entry["Source"],
-                "account": ACCOUNT,
-                "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "region": request.region,
-                "resources": entry.get("Resources", []),
-                "detail": json.loads(entry.get("Detail") or "{}"),
-            }
+            detail = json.loads(entry.get("Detail") or "{}")
+            event = envelope(entry["Source"], entry["DetailType"], detail, entry.get("Resources", []), request.region)
             self.bus.put(event)
             entries.append({"EventId": event["id"]})
         return {"FailedEntryCount": 0, "Entries": entries}

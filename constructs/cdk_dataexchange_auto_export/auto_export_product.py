@@ -158,20 +158,16 @@ class AutoExportProduct(ExportConstruct):
         published = events.EventPattern(
             source=["aws.dataexchange"], detail_type=[DATA_SETS_PUBLISHED], resources=[product_id]
         )
-        # Made after the custom resource and deleted before it: no reconcile outlives its Delete.
-        published_rule = events.Rule(
-            self,
-            "DataSetsPublished",
-            description=f"Reconciles {self.node.path} when Data Exchange publishes data sets to {product_id}",
-            event_pattern=published,
-            targets=[handler],
-        )
-        scheduled_rule = events.Rule(
-            self,
-            "Schedule",
-            description=f"Reconciles {self.node.path} on a schedule (Data Exchange's events are best effort)",
-            schedule=schedule,
-            targets=[handler],
-        )
-        for rule in (published_rule, scheduled_rule):
+        for rule_id, when, trigger in (
+            (
+                "DataSetsPublished",
+                f"when Data Exchange publishes data sets to {product_id}",
+                {"event_pattern": published},
+            ),
+            ("Schedule", "on a schedule (Data Exchange's events are best effort)", {"schedule": schedule}),
+        ):
+            rule = events.Rule(
+                self, rule_id, description=f"Reconciles {self.node.path} {when}", targets=[handler], **trigger
+            )
+            # Made after the custom resource and deleted before it: no reconcile outlives its Delete.
             rule.node.add_dependency(self.resource)
