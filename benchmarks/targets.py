@@ -93,7 +93,7 @@ def _synth(synth: SynthResults) -> list[Judged]:
         (
             f"Synth per added AutoExportProduct ≤ {PRODUCT_SLOPE_MS:g} ms",
             product <= PRODUCT_SLOPE_MS,
-            f"{product:.1f} ms timed in one process, N {low}→{high}",
+            f"{product:.1f} ms timed in one process, N {low}→{synth.in_process['product']['high_count'][0]:g}",
         )
     )
     trips = {kind: sum(synth.round_trips(kind).values()) for kind in OWNED_KINDS}
