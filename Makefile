@@ -9,7 +9,7 @@ LAMBDA_VENVS := .venv-lambda/.installed .venv-lambda-boto3-1.34/.installed
 PY := $(VENV)/bin/python
 ARGS ?=
 
-.PHONY: setup demo test bench synth cdk clean
+.PHONY: setup demo test bench mutants synth cdk clean
 .DEFAULT_GOAL := demo
 
 setup: $(VENV)/.installed $(LAMBDA_VENVS) node_modules/.installed
@@ -36,6 +36,11 @@ test: setup
 bench: setup
 	$(PY) -m benchmarks $(ARGS)
 
+# Mutation testing of lambda/ and constructs/, each file against its fast tests (tools/mutants.py); minutes, so
+# not part of `make test` or CI. ARGS="lambda --only backfill.py" narrows it, ARGS="lambda --rev main" mutates a revision.
+mutants: setup
+	$(PY) -m tools.mutants $(ARGS)
+
 # The pinned CDK CLI, quiet and offline, with the venv's python for cdk.json's app (offline/toolchain.py).
 synth: setup
 	$(PY) -m offline.toolchain synth $(ARGS)
@@ -44,4 +49,4 @@ cdk: setup
 	$(PY) -m offline.toolchain $(ARGS)
 
 clean:
-	rm -rf $(VENV) .venv-lambda* node_modules cdk.out .offline
+	rm -rf $(VENV) .venv-lambda* node_modules cdk.out .offline .mutants
