@@ -209,8 +209,13 @@ def test_delete_of_an_id_crhelper_invented_calls_nothing(client: Any, endpoint: 
 def test_delete_reports_other_errors(client: Any, endpoint: LocalDataExchange) -> None:
     endpoint.inject("DeleteEventAction", Fault("access_denied"))
 
-    with pytest.raises(EventActionError, match="DeleteEventAction: access denied"):
+    with pytest.raises(EventActionError) as raised:
         event_actions.delete_event_action(client, "0123456789abcdef0123456789abcdef")
+
+    assert str(raised.value) == (
+        "DeleteEventAction: access denied; the handler role needs dataexchange:DeleteEventAction. "
+        "User is not authorized to perform dataexchange:DeleteEventAction (injected)"
+    )
 
 
 @pytest.mark.usefixtures("no_retry_sleep")
@@ -226,8 +231,12 @@ def test_throttling_is_retried_by_the_client_configuration(client: Any, endpoint
 def test_persistent_throttling_fails_with_the_attempt_count(client: Any, endpoint: LocalDataExchange) -> None:
     endpoint.inject("ListEventActions", Fault("throttle", count=6))
 
-    with pytest.raises(EventActionError, match=r"^ListEventActions: ThrottlingException after 6 attempts; retry"):
+    with pytest.raises(EventActionError) as raised:
         event_actions.create_event_action(client, properties(), OWNER)
+
+    assert str(raised.value) == (
+        "ListEventActions: ThrottlingException after 6 attempts; retry the deployment later. Rate exceeded (injected)"
+    )
 
 
 def test_a_long_service_message_is_cut_so_the_cause_survives(client: Any, endpoint: LocalDataExchange) -> None:
@@ -239,3 +248,120 @@ def test_a_long_service_message_is_cut_so_the_cause_survives(client: Any, endpoi
     reason = str(raised.value)
     assert reason.startswith("CreateEventAction: Data Exchange cannot write to bucket destination-bucket")
     assert len(reason) <= event_actions.MAX_REASON_LENGTH
+
+
+OTHER_KEY_ARN = "arn:aws:kms:us-east-1:123456789012:key/mrk-1234abcd12ab34cd56ef1234567890ab"
+
+
+def test_update_of_the_encryption_key_alone_updates_the_action(client: Any, endpoint: LocalDataExchange) -> None:
+    created = event_actions.create_event_action(client, properties(KmsKeyArn=KEY_ARN), OWNER)
+
+    event_actions.update_event_action(client, created.id, properties(KmsKeyArn=OTHER_KEY_ARN), DATA_SET, OWNER)
+
+    [stored] = endpoint.event_actions()
+    assert stored["Action"]["ExportRevisionToS3"]["Encryption"] == {"Type": "aws:kms", "KmsKeyArn": OTHER_KEY_ARN}
+    assert operations(endpoint).count("UpdateEventAction") == 1
+
+
+@pytest.mark.parametrize(
+    ("fault", "reason"),
+    [
+        (
+            Fault("access_denied"),
+            "GetEventAction: access denied; the handler role needs dataexchange:GetEventAction. "
+            "User is not authorized to perform dataexchange:GetEventAction (injected)",
+        ),
+        (
+            Fault("internal", count=6),
+            "GetEventAction: InternalServerException after 6 attempts; retry the deployment later. "
+            "Internal server error (injected)",
+        ),
+    ],
+    ids=["access-denied", "persistent-5xx"],
+)
+@pytest.mark.usefixtures("no_retry_sleep")
+def test_update_reports_an_event_action_it_cannot_read_instead_of_making_another(
+    client: Any, endpoint: LocalDataExchange, fault: Fault, reason: str
+) -> None:
+    created = event_actions.create_event_action(client, properties(), OWNER)
+    endpoint.inject("GetEventAction", fault)
+
+    with pytest.raises(EventActionError) as raised:
+        event_actions.update_event_action(client, created.id, properties(KeyPattern="${Asset.Id}"), DATA_SET, OWNER)
+
+    assert str(raised.value) == reason
+    assert operations(endpoint).count("CreateEventAction") == 1
+    assert [item["Id"] for item in endpoint.event_actions()] == [created.id]
+
+
+@pytest.mark.parametrize(
+    ("operation", "fault", "kms", "reason"),
+    [
+        (
+            "CreateEventAction",
+            Fault("access_denied"),
+            True,
+            "CreateEventAction: access denied; the handler role needs dataexchange:CreateEventAction and "
+            "kms:CreateGrant on the key. User is not authorized to perform dataexchange:CreateEventAction (injected)",
+        ),
+        (
+            "CreateEventAction",
+            Fault("validation", exception_cause="InsufficientS3BucketPolicy"),
+            False,
+            "CreateEventAction: bucket destination-bucket has no policy letting dataexchange.amazonaws.com "
+            "s3:PutObject (InsufficientS3BucketPolicy). Request rejected by the service (injected)",
+        ),
+        (
+            "CreateEventAction",
+            Fault("validation", exception_cause="S3AccessDenied"),
+            False,
+            "CreateEventAction: Data Exchange cannot write to bucket destination-bucket (S3AccessDenied): check its "
+            "policy, KMS key and that Requester Pays is off. Request rejected by the service (injected)",
+        ),
+        (
+            "CreateEventAction",
+            Fault("validation"),
+            False,
+            "CreateEventAction: ValidationException: Request rejected by the service (injected)",
+        ),
+        (
+            "ListEventActions",
+            Fault("not_found"),
+            False,
+            f"ListEventActions: data set {DATA_SET} not found in us-east-1. Deploy the stack in the Region where the "
+            "provider published the data set (an event action lives in its data set's Region) and check that this "
+            "account is subscribed to it...",
+        ),
+        (
+            "CreateEventAction",
+            Fault("conflict"),
+            False,
+            "CreateEventAction: ConflictException: The request conflicts with the resource's current state (injected)",
+        ),
+    ],
+    ids=["access-denied-with-a-key", "bucket-policy", "s3-access-denied", "other-validation", "no-data-set", "other"],
+)
+def test_a_service_error_is_explained_in_full(
+    client: Any, endpoint: LocalDataExchange, operation: str, fault: Fault, kms: bool, reason: str
+) -> None:
+    endpoint.inject(operation, fault)
+
+    with pytest.raises(EventActionError) as raised:
+        event_actions.create_event_action(client, properties(**({"KmsKeyArn": KEY_ARN} if kms else {})), OWNER)
+
+    assert str(raised.value) == reason
+    assert len(reason) <= event_actions.MAX_REASON_LENGTH
+
+
+def test_the_quota_of_event_actions_per_data_set_is_explained_with_its_name_and_value(client: Any) -> None:
+    for number in range(5):
+        other = Owner(OWNER.stack_id, f"Other{number}")
+        event_actions.create_event_action(client, properties(Bucket=f"bucket-{number}"), other)
+
+    with pytest.raises(EventActionError) as raised:
+        event_actions.create_event_action(client, properties(), OWNER)
+
+    assert str(raised.value) == (
+        "CreateEventAction: quota 'Auto export event actions per data set' (5) reached; delete an unused event "
+        f"action or request a quota increase. Data set {DATA_SET} already has 5 auto-export event actions"
+    )
