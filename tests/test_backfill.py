@@ -268,6 +268,7 @@ def test_a_job_ended_by_the_quota_is_tried_again(
     assert end_event(aws)["detail"]["Exported"] == 1
 
 
+@pytest.mark.parametrize("endpoint", [{}, {"page_limit": 2}], indirect=True, ids=["pages-of-200", "short-pages"])
 def test_hand_overs_carry_a_small_cursor_and_export_nothing_twice(
     clients: Clients, aws: OfflineAws, endpoint: LocalDataExchange, hand_overs: HandOvers
 ) -> None:
@@ -518,21 +519,6 @@ def test_exports_beyond_the_first_page_of_jobs_count_as_done(endpoint: LocalData
 
     assert done == set(exported)
     assert statuses(endpoint, "ListJobs") == [200, 200]
-
-
-@pytest.mark.parametrize("endpoint", [{"page_limit": 2}], indirect=True)
-def test_hand_overs_read_on_from_where_they_stopped_in_short_pages(
-    clients: Clients, aws: OfflineAws, endpoint: LocalDataExchange, hand_overs: HandOvers
-) -> None:
-    revisions = published(endpoint, 9)
-    arn = event_action(endpoint)
-    payload: dict[str, Any] = Cursor(DATA_SET, arn).to_payload()
-
-    while run(clients, Cursor.from_payload(payload), Context(per_poll_ms=150_000)) == "handed over":
-        payload = hand_overs.payloads[-1]
-
-    assert exports(endpoint) == [(revision, "COMPLETED") for revision in revisions]
-    assert end_event(aws)["detail"]["Exported"] == 9
 
 
 # --- what counts as exported already --------------------------------------------------------------------
