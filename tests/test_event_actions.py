@@ -365,3 +365,73 @@ def test_the_quota_of_event_actions_per_data_set_is_explained_with_its_name_and_
         "CreateEventAction: quota 'Auto export event actions per data set' (5) reached; delete an unused event "
         f"action or request a quota increase. Data set {DATA_SET} already has 5 auto-export event actions"
     )
+
+
+@pytest.mark.parametrize(
+    "endpoint", [{"answers": "defaults left out"}, {"answers": "defaults filled in"}], indirect=True, ids=str
+)
+@pytest.mark.parametrize("key", [None, KEY_ARN], ids=["sse-s3", "sse-kms"])
+def test_an_answer_with_defaults_left_out_or_filled_in_is_no_change(
+    client: Any, endpoint: LocalDataExchange, key: str | None
+) -> None:
+    wanted = properties(**({"KmsKeyArn": key} if key else {}))
+    created = event_actions.create_event_action(client, wanted, OWNER)
+    before = len(endpoint.calls)
+
+    event_actions.update_event_action(client, created.id, wanted, DATA_SET, OWNER)
+
+    assert operations(endpoint)[before:] == ["GetEventAction"]
+
+
+def made_elsewhere(client: Any, **tags: str) -> str:
+    """An event action as the console makes it: no KeyPattern, no Encryption."""
+    created = client.create_event_action(
+        Action={"ExportRevisionToS3": {"RevisionDestination": {"Bucket": "destination-bucket"}}},
+        Event={"RevisionPublished": {"DataSetId": DATA_SET}},
+        Tags=tags,
+    )
+    return str(created["Id"])
+
+
+def test_adopt_existing_takes_an_equivalent_event_action_and_tags_it_as_its_own(
+    client: Any, endpoint: LocalDataExchange
+) -> None:
+    existing = made_elsewhere(client, **{"made-by": "console"})
+    before = len(endpoint.calls)
+
+    adopted = event_actions.create_event_action(client, properties(AdoptExisting="true"), OWNER)
+
+    [stored] = endpoint.event_actions()
+    assert adopted.id == stored["Id"] == existing
+    assert stored["Tags"] == {STACK_ID_TAG: OWNER.stack_id, LOGICAL_ID_TAG: OWNER.logical_id}
+    assert operations(endpoint)[before:] == ["ListEventActions", "GetEventAction", "UntagResource", "TagResource"]
+
+
+def test_a_refused_duplicate_names_the_stack_that_made_it(client: Any) -> None:
+    existing = made_elsewhere(client, **{STACK_ID_TAG: "stack/Other"})
+
+    with pytest.raises(EventActionError) as raised:
+        event_actions.create_event_action(client, properties(), OWNER)
+
+    assert str(raised.value) == (
+        f"Event action {existing} already exports data set {DATA_SET} to bucket destination-bucket (made by stack "
+        "stack/Other): delete it, or set adopt_existing=True to manage it from this stack."
+    )
+
+
+@pytest.mark.parametrize("operation", ["UpdateEventAction", "UntagResource", "TagResource"])
+def test_a_failed_write_of_an_update_is_explained_with_its_operation(
+    client: Any, endpoint: LocalDataExchange, operation: str
+) -> None:
+    created = event_actions.create_event_action(client, properties(Tags={"a": "1"}), OWNER)
+    endpoint.inject(operation, Fault("access_denied"))
+
+    with pytest.raises(EventActionError) as raised:
+        event_actions.update_event_action(
+            client, created.id, properties(KeyPattern="${Asset.Id}", Tags={"b": "2"}), DATA_SET, OWNER
+        )
+
+    assert str(raised.value) == (
+        f"{operation}: access denied; the handler role needs dataexchange:{operation}. "
+        f"User is not authorized to perform dataexchange:{operation} (injected)"
+    )

@@ -130,6 +130,11 @@ def _prepare(group: Group, module: str, rev: str | None, work: Path) -> None:
         "pytest_add_cli_args": ["-n", "0", "-o", f"pythonpath={other_root} ."],
         "pytest_add_cli_args_test_selection": list(group.tests[module]),
     }
+    # What `make setup` builds and some fast tests use (the Lambda-like venvs, the CDK CLI), shared, not copied.
+    (work / "mutants").mkdir()
+    for built in (".venv-lambda", ".venv-lambda-boto3-1.34", "node_modules"):
+        if (REPO / built).exists():
+            (work / "mutants" / built).symlink_to(REPO / built)
     lines = ["", "[tool.mutmut]", *(f"{key} = {_toml(value)}" for key, value in config.items())]
     with (work / "pyproject.toml").open("a", encoding="utf-8") as pyproject:
         pyproject.write("\n".join(lines) + "\n")
