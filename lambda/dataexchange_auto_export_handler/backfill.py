@@ -284,7 +284,7 @@ class Backfill:
         try:
             self.clients.dataexchange.start_job(JobId=job["JobId"])
         except ClientError as error:
-            code = error.response.get("Error", {}).get("Code")
+            code = error.response["Error"]["Code"]
             if code == "ConflictException":
                 return self._started_before(job)
             if code not in _BUSY:
