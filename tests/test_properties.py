@@ -11,6 +11,7 @@ from dataexchange_auto_export_handler.properties import (
     MAX_USER_TAGS,
     EventActionProperties,
     PropertyError,
+    check_tags,
 )
 
 VALID = {
@@ -154,3 +155,58 @@ def test_a_new_event_action_or_another_data_set_backfills_whatever_is_asked(new:
 
     assert asked.widens_backfill_of(None) is widens
     assert asked.widens_backfill_of(on_another_data_set) is widens
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (
+            {"KeyPattern": "k" * 1014 + "${Asset.Id}"},
+            f"KeyPattern {'k' * 1014 + '${Asset.Id}'!r} must be 1 to 1024 characters long",
+        ),
+        (
+            {"KeyPattern": "${Asset.Size}/${Asset.Name}"},
+            "KeyPattern '${Asset.Size}/${Asset.Name}' uses unknown reference ${Asset.Size}: allowed are ${Asset.Id}, "
+            "${Asset.Name}, ${DataSet.Id}, ${DataSet.Name}, ${Revision.CreatedAt}, ${Revision.CreatedAt.Day}, "
+            "${Revision.CreatedAt.Month}, ${Revision.CreatedAt.Year}, ${Revision.Id}",
+        ),
+        (
+            {"KeyPattern": "${Revision.Id}/data.csv"},
+            "KeyPattern '${Revision.Id}/data.csv' must contain ${Asset.Name} or ${Asset.Id}, otherwise every asset "
+            "of a revision is written to the same key",
+        ),
+        ({"KeyPattern": 5}, "KeyPattern must be a string, got int"),
+        ({"Tags": "team=data"}, "Tags must be a map of strings, got str"),
+        ({"Bucket": ""}, "DataSetId and Bucket are required"),
+        (
+            {"Colour": "blue"},
+            "Unknown property 'Colour': expected AdoptExisting, Bucket, DataSetId, ExportExistingRevisions, "
+            "KeyPattern, KmsKeyArn, ServiceTimeout, ServiceToken, Tags",
+        ),
+    ],
+    ids=["too-long", "unknown-reference", "no-asset", "not-a-string", "tags-not-a-map", "no-bucket", "unknown"],
+)
+def test_a_malformed_property_is_named_in_full(overrides: dict[str, Any], message: str) -> None:
+    with pytest.raises(PropertyError) as raised:
+        parse(**overrides)
+
+    assert str(raised.value) == message
+
+
+def test_a_key_pattern_of_1024_characters_is_accepted() -> None:
+    pattern = "k" * 1013 + "${Asset.Id}"
+
+    assert parse(KeyPattern=pattern).key_pattern == pattern
+
+
+def test_tags_skipped_as_unresolved_are_counted_but_not_checked_and_the_others_are() -> None:
+    unresolved = "${Token[TOKEN.1]}"
+
+    def token(text: str) -> bool:
+        return text.startswith("${Token")
+
+    check_tags({unresolved: "v", "k": unresolved}, skip=token)
+    with pytest.raises(PropertyError, match="Tags key 'AWS:k' is reserved"):
+        check_tags({unresolved: "v", "AWS:k": "v"}, skip=token)
+    with pytest.raises(PropertyError, match="Tags has 49 tags"):
+        check_tags({f"{unresolved}{n}": "v" for n in range(MAX_USER_TAGS + 1)}, skip=token)
