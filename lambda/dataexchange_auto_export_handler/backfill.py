@@ -273,7 +273,8 @@ class Backfill:
                 changed |= self._try_start(job)
                 continue
             state = self.clients.dataexchange.get_job(JobId=job["JobId"])
-            if state["State"] in ("WAITING", "IN_PROGRESS"):
+            # A started job never goes back to WAITING.
+            if state["State"] == "IN_PROGRESS":
                 continue
             self.cursor.in_flight.remove(job)
             self._ended(job, state)
