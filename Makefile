@@ -14,7 +14,7 @@ LOWEST_VENV := .venv-cdk-lowest
 LOWEST_TESTS := $(LOWEST_VENV)/bin/python -m pytest tests/test_construct_*.py
 ARGS ?=
 
-.PHONY: setup demo test test-cdk-lowest bench synth cdk vendor clean
+.PHONY: setup demo test test-cdk-lowest bench mutants synth cdk vendor clean
 .DEFAULT_GOAL := demo
 
 setup: $(VENV)/.installed $(LAMBDA_VENVS) $(CHECKOV_VENV)/.installed $(LOWEST_VENV)/.installed node_modules/.installed
@@ -59,6 +59,11 @@ test-cdk-lowest: setup
 bench: setup
 	$(PY) -m benchmarks $(ARGS)
 
+# Mutation testing of lambda/ and constructs/, each file against its fast tests (tools/mutants.py); minutes, so
+# not part of `make test` or CI. ARGS="lambda --only backfill.py" narrows it, ARGS="lambda --rev main" mutates a revision.
+mutants: setup
+	$(PY) -m tools.mutants $(ARGS)
+
 # The pinned CDK CLI, quiet and offline, with the venv's python for cdk.json's app (offline/toolchain.py).
 synth: setup
 	$(PY) -m offline.toolchain synth $(ARGS)
@@ -74,4 +79,4 @@ vendor: $(VENV)/.installed
 	cp $$from/*.py $(VENDOR)/crhelper/ && cp $$from-*.dist-info/LICENSE $$from-*.dist-info/NOTICE $(VENDOR)/
 
 clean:
-	rm -rf $(VENV) .venv-lambda* $(CHECKOV_VENV) $(LOWEST_VENV) node_modules cdk.out .offline
+	rm -rf $(VENV) .venv-lambda* $(CHECKOV_VENV) $(LOWEST_VENV) node_modules cdk.out .offline .mutants

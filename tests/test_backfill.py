@@ -5,18 +5,29 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
-from dataexchange_auto_export_handler.backfill import Backfill, Clients, Cursor
+from dataexchange_auto_export_handler.backfill import (
+    ATTEMPTS_PER_REVISION,
+    LISTED_FAILURES,
+    PAGE,
+    Backfill,
+    Clients,
+    Cursor,
+    Destination,
+    already_exported,
+    revisions_in_scope,
+)
 from dataexchange_auto_export_handler.event_actions import RETRY_CONFIG
 from offline.assembly import LambdaFunction
 from offline.aws import OfflineAws
-from offline.endpoints import LocalDataExchange, local_client
-from offline.endpoints.server import client
+from offline.endpoints import Fault, LocalDataExchange, local_client
+from offline.endpoints.server import DROPPED, client
 from offline.lambda_runtime import Execution, LambdaRuntime
 
 DATA_SET = "8d494cba5e4720172a1e69a6e1b8fed5"
@@ -43,16 +54,17 @@ class HandOvers(LambdaRuntime):
 
 
 class Context:
-    """A Lambda context with 15 minutes, of which each look at the time (a poll round) spends `per_poll_ms`."""
+    """A Lambda context with 15 minutes, of which each look at the time (a poll round) spends `per_poll_ms`,
+    and none left once `out_of_time()` says so."""
 
     invoked_function_arn = WORKER
 
-    def __init__(self, per_poll_ms: int = 0) -> None:
-        self.remaining_ms, self.per_poll_ms = 900_000, per_poll_ms
+    def __init__(self, per_poll_ms: int = 0, out_of_time: Callable[[], bool] = lambda: False) -> None:
+        self.remaining_ms, self.per_poll_ms, self.out_of_time = 900_000, per_poll_ms, out_of_time
 
     def get_remaining_time_in_millis(self) -> int:
         self.remaining_ms -= self.per_poll_ms
-        return self.remaining_ms
+        return 0 if self.out_of_time() else self.remaining_ms
 
 
 @pytest.fixture
@@ -85,8 +97,14 @@ def published(endpoint: LocalDataExchange, count: int, **state: bool) -> list[st
     return [endpoint.add_revision(DATA_SET, [f"file-{n}.csv"], **state)["Id"] for n in range(count)]
 
 
-def run(clients: Clients, cursor: Cursor, context: Context | None = None) -> str:
-    return Backfill(clients, cursor, context or Context(), sleep=lambda seconds: None).run()
+def run(clients: Clients, cursor: Cursor, context: Context | None = None, wait: Callable[[], object] = int) -> str:
+    """One invocation. Its waits for jobs take no time: each is a tick of the test's clock, `wait` (with an
+    endpoint whose jobs are held, `endpoint.end_jobs`: every running job ends while the worker waits)."""
+
+    def sleep(seconds: float) -> None:
+        wait()
+
+    return Backfill(clients, cursor, context or Context(), sleep=sleep).run()
 
 
 def exports(endpoint: LocalDataExchange) -> list[tuple[str, str]]:
@@ -99,8 +117,8 @@ def exports(endpoint: LocalDataExchange) -> list[tuple[str, str]]:
 
 
 def end_event(aws: OfflineAws) -> dict[str, Any]:
-    [event] = aws.bus.events
-    assert event["source"] == "cdk-dataexchange-auto-export"
+    """The backfill's one end event (Data Exchange's own auto-export events go on the same bus)."""
+    [event] = [event for event in aws.bus.events if event["source"] == "cdk-dataexchange-auto-export"]
     return event
 
 
@@ -211,7 +229,7 @@ def test_at_most_two_jobs_run_and_a_full_quota_is_waited_out(clients: Clients, e
         if job["Details"]["ExportRevisionsToS3"]["RevisionDestinations"][0]["Bucket"] == BUCKET
     ]
     ticks = sorted(tick for job in ran for tick in range(job["StartedTick"], job["EndedTick"]))
-    assert max(ticks.count(tick) for tick in set(ticks)) <= 2
+    assert max(ticks.count(tick) for tick in set(ticks)) == 2
 
 
 def test_a_failed_job_is_reported_with_its_code_and_the_rest_exported(
@@ -250,6 +268,7 @@ def test_a_job_ended_by_the_quota_is_tried_again(
     assert end_event(aws)["detail"]["Exported"] == 1
 
 
+@pytest.mark.parametrize("endpoint", [{}, {"page_limit": 2}], indirect=True, ids=["pages-of-200", "short-pages"])
 def test_hand_overs_carry_a_small_cursor_and_export_nothing_twice(
     clients: Clients, aws: OfflineAws, endpoint: LocalDataExchange, hand_overs: HandOvers
 ) -> None:
@@ -283,3 +302,369 @@ def test_the_worker_stops_when_the_event_action_is_gone(
 
     assert exports(endpoint) == []
     assert aws.bus.events == []
+
+
+# --- a service under load: lost answers, conflicts, jobs ending together (the test's clock) -------------
+
+HELD = [{"job_ticks": None}]
+
+
+def statuses(endpoint: LocalDataExchange, operation: str) -> list[int]:
+    return [call.status for call in endpoint.calls if call.operation == operation]
+
+
+def jobs_created(endpoint: LocalDataExchange) -> int:
+    return len(statuses(endpoint, "CreateJob"))
+
+
+@pytest.mark.parametrize("endpoint", HELD, indirect=True)
+@pytest.mark.parametrize(
+    ("lost", "first_status"),
+    [(Fault("lost_answer"), 500), (Fault("lost_answer", drop_connection=True), DROPPED.status)],
+    ids=["answered-500", "connection-dropped"],
+)
+@pytest.mark.usefixtures("no_retry_sleep")
+def test_a_job_started_by_an_attempt_whose_answer_was_lost_is_followed_to_its_end(
+    clients: Clients, aws: OfflineAws, endpoint: LocalDataExchange, lost: Fault, first_status: int
+) -> None:
+    [revision] = published(endpoint, 1)
+    arn = event_action(endpoint)
+    # Given a StartJob that starts the job but loses its answer: botocore's retry meets a ConflictException
+    endpoint.inject("StartJob", lost)
+
+    # When an invocation with time for about 80 poll rounds runs
+    outcome = run(clients, Cursor(DATA_SET, arn), Context(per_poll_ms=10_000), wait=endpoint.end_jobs)
+
+    # Then it reads the job instead of starting it again, and follows it to its end
+    assert outcome == "completed"
+    assert statuses(endpoint, "StartJob") == [first_status, 409]
+    assert exports(endpoint) == [(revision, "COMPLETED")]
+    assert end_event(aws)["detail"]["Exported"] == 1
+
+
+@pytest.mark.parametrize("endpoint", HELD, indirect=True)
+def test_a_cursor_delivered_again_follows_a_job_that_ended_meanwhile(
+    clients: Clients, aws: OfflineAws, endpoint: LocalDataExchange, hand_overs: HandOvers
+) -> None:
+    # Given an invocation that handed over right after creating its job
+    [revision] = published(endpoint, 1)
+    arn = event_action(endpoint)
+    run(clients, Cursor(DATA_SET, arn), Context(out_of_time=lambda: jobs_created(endpoint) >= 1))
+    payload = hand_overs.payloads[-1]
+    # And the next invocation started the job and failed before handing over; the job has ended since
+    [job] = payload["in_flight"]
+    local_client(endpoint.url).start_job(JobId=job["JobId"])
+    endpoint.end_jobs()
+
+    # When Lambda delivers that invocation's cursor again, to an invocation with time for about 80 poll rounds
+    assert run(clients, Cursor.from_payload(payload), Context(per_poll_ms=10_000)) == "completed"
+
+    # Then the job is counted as it ended, and not started again
+    assert statuses(endpoint, "StartJob") == [202, 409]
+    assert exports(endpoint) == [(revision, "COMPLETED")]
+    assert end_event(aws)["detail"]["Exported"] == 1
+
+
+@pytest.mark.parametrize("endpoint", HELD, indirect=True)
+def test_a_conflict_while_the_job_still_waits_is_tried_again(
+    clients: Clients, aws: OfflineAws, endpoint: LocalDataExchange
+) -> None:
+    [revision] = published(endpoint, 1)
+    arn = event_action(endpoint)
+    endpoint.inject("StartJob", Fault("conflict"))
+
+    assert run(clients, Cursor(DATA_SET, arn), wait=endpoint.end_jobs) == "completed"
+
+    assert statuses(endpoint, "StartJob") == [409, 202]
+    assert exports(endpoint) == [(revision, "COMPLETED")]
+
+
+@pytest.mark.parametrize("endpoint", HELD, indirect=True)
+@pytest.mark.usefixtures("no_retry_sleep")
+def test_throttled_job_calls_are_ridden_out(clients: Clients, aws: OfflineAws, endpoint: LocalDataExchange) -> None:
+    revisions = published(endpoint, 2)
+    arn = event_action(endpoint)
+    # botocore's retries take the first five, the worker's next poll round the sixth
+    endpoint.inject("CreateJob", Fault("throttle", count=5))
+    endpoint.inject("StartJob", Fault("throttle", count=6))
+
+    assert run(clients, Cursor(DATA_SET, arn), wait=endpoint.end_jobs) == "completed"
+
+    assert exports(endpoint) == [(revision, "COMPLETED") for revision in revisions]
+    assert statuses(endpoint, "StartJob")[:7] == [429] * 6 + [202]
+
+
+@pytest.mark.parametrize("endpoint", HELD, indirect=True)
+def test_every_pending_retry_survives_a_hand_over(
+    clients: Clients, aws: OfflineAws, endpoint: LocalDataExchange, hand_overs: HandOvers
+) -> None:
+    # Given three revisions, the first two of which meet the export quota once, in jobs that end together
+    first, second, third = published(endpoint, 3)
+    for revision in (first, second):
+        endpoint.fail_next_export(revision, "QuotaExceeded")
+    arn = event_action(endpoint)
+
+    # When the invocation runs out of time as soon as its third job exists: both retries are pending then
+    outcome = run(
+        clients,
+        Cursor(DATA_SET, arn),
+        Context(out_of_time=lambda: jobs_created(endpoint) >= 3),
+        wait=endpoint.end_jobs,
+    )
+    payload = hand_overs.payloads[-1]
+    pending = {entry["RevisionId"] for entry in payload["retry"] + payload["in_flight"]}
+
+    # Then the hand-over carries both, and the next invocation exports every revision
+    assert (outcome, pending) == ("handed over", {first, second})
+    assert run(clients, Cursor.from_payload(payload), wait=endpoint.end_jobs) == "completed"
+    completed = [revision for revision, state in exports(endpoint) if state == "COMPLETED"]
+    assert sorted(completed) == sorted([first, second, third])
+    detail = end_event(aws)["detail"]
+    assert (detail["Exported"], detail["Failed"]) == (3, 0)
+
+
+@pytest.mark.parametrize("endpoint", HELD, indirect=True)
+def test_auto_export_jobs_holding_quota_slots_are_waited_out(
+    clients: Clients, aws: OfflineAws, endpoint: LocalDataExchange
+) -> None:
+    # Given four auto-export jobs of the event action running: one of the account's five slots is free
+    mine = published(endpoint, 3)
+    arn = event_action(endpoint)
+    for _ in range(4):
+        endpoint.publish(DATA_SET, ["new.csv"], in_progress=True)
+
+    assert run(clients, Cursor(DATA_SET, arn), wait=endpoint.end_jobs) == "completed"
+
+    # Then its second job waited for a slot, and every revision was exported
+    assert 402 in statuses(endpoint, "StartJob")
+    assert exports(endpoint) == [(revision, "COMPLETED") for revision in mine]
+    assert end_event(aws)["detail"]["Exported"] == 3
+
+
+@pytest.mark.parametrize("endpoint", HELD, indirect=True)
+@pytest.mark.parametrize(
+    ("quota_failures", "outcome"),
+    [(ATTEMPTS_PER_REVISION - 1, "COMPLETED"), (ATTEMPTS_PER_REVISION, "ERROR")],
+    ids=["last-attempt-succeeds", "every-attempt-fails"],
+)
+def test_a_revision_is_tried_at_most_attempts_per_revision_times(
+    clients: Clients, aws: OfflineAws, endpoint: LocalDataExchange, quota_failures: int, outcome: str
+) -> None:
+    [revision] = published(endpoint, 1)
+    arn = event_action(endpoint)
+    endpoint.fail_next_export(revision, "QuotaExceeded", times=quota_failures)
+
+    run(clients, Cursor(DATA_SET, arn), wait=endpoint.end_jobs)
+
+    assert exports(endpoint) == [(revision, "ERROR")] * (ATTEMPTS_PER_REVISION - 1) + [(revision, outcome)]
+    detail = end_event(aws)["detail"]
+    assert (detail["Exported"], detail["Failed"]) == ((1, 0) if outcome == "COMPLETED" else (0, 1))
+
+
+@pytest.mark.parametrize("endpoint", HELD, indirect=True)
+def test_the_end_event_lists_the_first_failures_and_counts_the_rest(
+    clients: Clients, aws: OfflineAws, endpoint: LocalDataExchange
+) -> None:
+    revisions = published(endpoint, LISTED_FAILURES + 2)
+    for revision in revisions:
+        endpoint.fail_next_export(revision, "MalwareDetected")
+    arn = event_action(endpoint)
+
+    assert run(clients, Cursor(DATA_SET, arn), wait=endpoint.end_jobs) == "failed"
+
+    detail = end_event(aws)["detail"]
+    assert (detail["Failed"], detail["FailuresNotListed"]) == (LISTED_FAILURES + 2, 2)
+    assert [failure["RevisionId"] for failure in detail["Failures"]] == revisions[:LISTED_FAILURES]
+    assert detail["RevisionIds"] == revisions[:LISTED_FAILURES]
+
+
+# --- pages --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("endpoint", [{"page_limit": 2}], indirect=True)
+@pytest.mark.parametrize("latest", [None, 3, 7], ids=["all", "latest-3", "latest-7"])
+def test_revisions_listed_in_short_pages_are_all_in_scope(
+    clients: Clients, endpoint: LocalDataExchange, latest: int | None
+) -> None:
+    revisions = published(endpoint, 7)
+    arn = event_action(endpoint)
+
+    run(clients, Cursor(DATA_SET, arn, latest=latest))
+
+    expected = revisions[-latest:] if latest else revisions
+    assert exports(endpoint) == [(revision, "COMPLETED") for revision in expected]
+
+
+def test_more_than_a_page_of_revisions_is_read_in_pages_of_the_most_the_service_returns(
+    endpoint: LocalDataExchange,
+) -> None:
+    revisions = published(endpoint, PAGE + 1)
+    arn = event_action(endpoint)
+    dataexchange = local_client(endpoint.url)
+    until = dataexchange.get_event_action(EventActionId=arn.rsplit("/", 1)[1])["CreatedAt"]
+
+    in_scope = revisions_in_scope(dataexchange, Cursor(DATA_SET, arn), until)
+
+    assert [revision["Id"] for revision in in_scope] == revisions
+    assert statuses(endpoint, "ListDataSetRevisions") == [200, 200]
+
+
+def test_exports_beyond_the_first_page_of_jobs_count_as_done(endpoint: LocalDataExchange) -> None:
+    # Given more auto-exports of the event action than one page of ListJobs holds
+    arn = event_action(endpoint)
+    exported = [endpoint.publish(DATA_SET, ["new.csv"]).revision["Id"] for _ in range(PAGE + 1)]
+    dataexchange = local_client(endpoint.url)
+    action = dataexchange.get_event_action(EventActionId=arn.rsplit("/", 1)[1])["Action"]
+
+    done = already_exported(dataexchange, DATA_SET, Destination.of_event_action(action))
+
+    assert done == set(exported)
+    assert statuses(endpoint, "ListJobs") == [200, 200]
+
+
+# --- what counts as exported already --------------------------------------------------------------------
+
+
+def earlier_export(endpoint: LocalDataExchange, revision: str, **destination: str) -> None:
+    dataexchange = local_client(endpoint.url)
+    job = dataexchange.create_job(
+        Type="EXPORT_REVISIONS_TO_S3",
+        Details={
+            "ExportRevisionsToS3": {
+                "DataSetId": DATA_SET,
+                "RevisionDestinations": [{"Bucket": BUCKET, "RevisionId": revision, **destination}],
+            }
+        },
+    )
+    dataexchange.start_job(JobId=job["Id"])
+
+
+@pytest.mark.parametrize(
+    ("earlier", "ours", "skipped"),
+    [
+        ({"KeyPattern": "${Asset.Id}"}, {"KeyPattern": "${Revision.Id}/${Asset.Id}"}, False),
+        ({}, {"KeyPattern": "${Asset.Name}"}, True),
+        ({}, {}, False),
+        ({"KeyPattern": "${Revision.CreatedAt}/${Asset.Name}"}, {}, True),
+    ],
+    ids=[
+        "another-key-pattern",
+        "a-manual-jobs-default-is-asset-name",
+        "the-event-actions-default-is-not-a-manual-jobs",
+        "the-event-actions-default-spelled-out",
+    ],
+)
+def test_an_earlier_export_counts_only_to_the_same_bucket_and_key_pattern(
+    clients: Clients, endpoint: LocalDataExchange, earlier: dict[str, str], ours: dict[str, str], skipped: bool
+) -> None:
+    [revision] = published(endpoint, 1)
+    earlier_export(endpoint, revision, **earlier)
+    arn = event_action(endpoint, **ours)
+    cursor = Cursor(DATA_SET, arn)
+
+    run(clients, cursor)
+
+    assert (cursor.skipped, cursor.exported) == ((1, 0) if skipped else (0, 1))
+
+
+def test_an_earlier_export_that_failed_does_not_count(clients: Clients, endpoint: LocalDataExchange) -> None:
+    [revision] = published(endpoint, 1)
+    endpoint.fail_next_export(revision, "S3AccessDenied")
+    earlier_export(endpoint, revision, KeyPattern="${Revision.CreatedAt}/${Asset.Name}")
+    while endpoint.jobs()[0]["State"] == "IN_PROGRESS":
+        local_client(endpoint.url).get_job(JobId=endpoint.jobs()[0]["Id"])
+    cursor = Cursor(DATA_SET, event_action(endpoint))
+
+    run(clients, cursor)
+
+    assert (cursor.skipped, cursor.exported) == (0, 1)
+
+
+# --- the event action ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "fault", [Fault("access_denied"), Fault("internal", count=6)], ids=["access-denied", "persistent-5xx"]
+)
+@pytest.mark.usefixtures("no_retry_sleep")
+def test_an_event_action_that_cannot_be_read_is_an_error_for_lambda_to_retry(
+    clients: Clients, aws: OfflineAws, endpoint: LocalDataExchange, hand_overs: HandOvers, fault: Fault
+) -> None:
+    published(endpoint, 1)
+    arn = event_action(endpoint)
+    endpoint.inject("GetEventAction", fault)
+
+    with pytest.raises(ClientError, match=r"GetEventAction"):
+        run(clients, Cursor(DATA_SET, arn))
+
+    assert (exports(endpoint), aws.bus.events, hand_overs.payloads) == ([], [], [])
+
+
+@pytest.mark.parametrize("endpoint", HELD, indirect=True)
+def test_an_event_action_that_cannot_be_read_before_a_start_is_an_error(
+    clients: Clients, aws: OfflineAws, endpoint: LocalDataExchange
+) -> None:
+    first, second, _ = published(endpoint, 3)
+    arn = event_action(endpoint)
+
+    # When reading the event action is denied while the third revision waits for a slot
+    def denied_then_ended() -> None:
+        endpoint.inject("GetEventAction", Fault("access_denied"))
+        endpoint.end_jobs()
+
+    with pytest.raises(ClientError, match="AccessDenied"):
+        run(clients, Cursor(DATA_SET, arn), wait=denied_then_ended)
+
+    # Then the third is not exported, and no end event claims the backfill is over
+    assert exports(endpoint) == [(first, "COMPLETED"), (second, "COMPLETED")]
+    assert aws.bus.events == []
+
+
+# --- what the jobs carry, and the cursor ---------------------------------------------------------------
+
+KEY_ARN = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+
+
+def test_the_jobs_export_with_the_event_actions_encryption(clients: Clients, endpoint: LocalDataExchange) -> None:
+    [revision] = published(endpoint, 1)
+    created = local_client(endpoint.url).create_event_action(
+        Action={
+            "ExportRevisionToS3": {
+                "RevisionDestination": {"Bucket": BUCKET},
+                "Encryption": {"Type": "aws:kms", "KmsKeyArn": KEY_ARN},
+            }
+        },
+        Event={"RevisionPublished": {"DataSetId": DATA_SET}},
+    )
+
+    run(clients, Cursor(DATA_SET, created["Arn"]))
+
+    [job] = endpoint.jobs()
+    assert job["Details"]["ExportRevisionsToS3"]["Encryption"] == {"Type": "aws:kms", "KmsKeyArn": KEY_ARN}
+    assert exports(endpoint) == [(revision, "COMPLETED")]
+
+
+@pytest.mark.parametrize("endpoint", HELD, indirect=True)
+def test_each_hand_over_counts_the_invocation_it_hands_to(
+    clients: Clients, endpoint: LocalDataExchange, hand_overs: HandOvers
+) -> None:
+    published(endpoint, 1)
+    arn = event_action(endpoint)
+    payload = Cursor(DATA_SET, arn).to_payload()
+
+    # When each invocation runs out of time while its job runs
+    for _ in range(3):
+        run(clients, Cursor.from_payload(payload), Context(per_poll_ms=300_000))
+        payload = hand_overs.payloads[-1]
+
+    assert [payload["invocation"] for payload in hand_overs.payloads] == [2, 3, 4]
+    counts = Backfill(clients, Cursor.from_payload(payload), Context())._counts()
+    assert counts == "0 exported, 0 skipped, 0 failed, in 4 invocation(s)"
+
+
+def test_a_cursor_keeps_its_place_through_the_payload() -> None:
+    cursor = Cursor(DATA_SET, "arn", latest=2, oldest=("2026-01-01T00:00:00", "a" * 32), after=("2026-01-02", "b" * 32))
+
+    again = Cursor.from_payload(json.loads(json.dumps(cursor.to_payload())))
+
+    assert again == cursor

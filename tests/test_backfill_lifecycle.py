@@ -4,17 +4,36 @@ over to itself), and every call of both functions is checked against their roles
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import aws_cdk as cdk
 import pytest
-from support import DATA_SET, Runner, synthesize_example, synthesize_keyed
+from support import DATA_SET, Runner, synthesize_example, synthesize_keyed, synthesized
 
-from cdk_dataexchange_auto_export import ExistingRevisions
+from cdk_dataexchange_auto_export import AutoExportEventAction, ExistingRevisions
 from offline.assembly import SynthesizedStack
 from offline.aws import OfflineAws
-from offline.endpoints import Fault, LocalDataExchange
+from offline.cloudformation import LifecycleError
+from offline.endpoints import LocalDataExchange
 from offline.iam import PermissionAudit
+
+# Export jobs run until the test lets them end (`endpoint.job_ticks = 1`): what the worker has done by then is
+# decided by the test, not by how fast two processes race.
+HELD = [{"job_ticks": None}]
+
+
+def eventually(condition: Callable[[], object], what: str, seconds: float = 60) -> None:
+    """Waits for another process to get somewhere (not for time to pass: the deadline only stops a hang)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting until {what}")
+        time.sleep(0.01)
+
+
+def running(endpoint: LocalDataExchange) -> int:
+    return sum(1 for job in endpoint.jobs() if job["State"] == "IN_PROGRESS")
 
 
 def published(endpoint: LocalDataExchange, count: int) -> list[str]:
@@ -41,6 +60,21 @@ def latest(new_cdk_app: Callable[..., cdk.App]) -> dict[int, SynthesizedStack]:
 
 
 @pytest.fixture(scope="module")
+def count_from_a_parameter(new_cdk_app: Callable[..., cdk.App]) -> SynthesizedStack:
+    """ExistingRevisions.latest of a CfnParameter: a token at synth time, so only the deploy can check it."""
+    stack = cdk.Stack(new_cdk_app(), "Parameter")
+    count = cdk.CfnParameter(stack, "Count", type="Number").value_as_number
+    AutoExportEventAction(
+        stack,
+        "Export",
+        data_set_id=DATA_SET,
+        bucket=cdk.aws_s3.Bucket(stack, "Bucket"),
+        export_existing_revisions=ExistingRevisions.latest(count),
+    )
+    return synthesized(stack)
+
+
+@pytest.fixture(scope="module")
 def keyed(new_cdk_app: Callable[..., cdk.App]) -> SynthesizedStack:
     """A KMS key and a ${DataSet.Name} pattern, exporting every existing revision."""
     return synthesize_keyed(
@@ -48,18 +82,20 @@ def keyed(new_cdk_app: Callable[..., cdk.App]) -> SynthesizedStack:
     )
 
 
+@pytest.mark.parametrize("endpoint", HELD, indirect=True)
 def test_create_answers_before_the_backfill_ends_and_the_backfill_exports_everything(
     backfilling: SynthesizedStack, aws: OfflineAws, endpoint: LocalDataExchange, cloudformation: Runner
 ) -> None:
     revisions = published(endpoint, 3)
-    # Given a slow listing: the worker is still at it when the custom resource has answered
-    endpoint.inject("ListDataSetRevisions", Fault("latency", seconds=1.5))
     runner = cloudformation(backfilling)
 
+    # When the stack is created while no export job can end
     runner.deploy()
 
+    # Then the custom resource has answered, and the backfill, not ended, ends once the jobs may
     [create] = runner.invocations
     assert create.succeeded and backfill_events(aws) == []
+    endpoint.job_ticks = 1
     [invocation] = aws.lambda_.wait()
     assert invocation.execution is not None and "Backfill Completed" in invocation.execution.output
     [event] = backfill_events(aws)
@@ -70,22 +106,27 @@ def test_create_answers_before_the_backfill_ends_and_the_backfill_exports_everyt
     assert exported == set(revisions)
 
 
+@pytest.mark.parametrize("endpoint", HELD, indirect=True)
 def test_delete_during_a_backfill_stops_it(
     backfilling: SynthesizedStack, aws: OfflineAws, endpoint: LocalDataExchange, cloudformation: Runner
 ) -> None:
-    published(endpoint, 6)
-    # Given slow job creation: the stack is gone before the worker is halfway
-    endpoint.inject("CreateJob", Fault("latency", count=6, seconds=0.7))
+    first, second, *_ = published(endpoint, 6)
+    # Given the worker running its first two jobs
     runner = cloudformation(backfilling)
     runner.deploy()
+    eventually(lambda: running(endpoint) == 2, "the worker runs two jobs")
 
+    # When the stack is deleted, and the jobs end
     runner.destroy()
+    endpoint.job_ticks = 1
 
-    invocations = aws.lambda_.wait()
-    assert invocations[-1].execution is not None
-    assert "Stopped: event action" in invocations[-1].execution.output
+    # Then the worker starts no third job: it stops without an end event
+    [invocation] = aws.lambda_.wait()
+    assert invocation.execution is not None
+    assert "Stopped: event action" in invocation.execution.output
     assert backfill_events(aws) == []
-    assert len(endpoint.jobs()) < 6
+    exported = [job["Details"]["ExportRevisionsToS3"]["RevisionDestinations"][0] for job in endpoint.jobs()]
+    assert sorted(destination["RevisionId"] for destination in exported) == sorted([first, second])
 
 
 def test_an_update_that_widens_the_backfill_exports_the_rest_and_one_that_does_not_starts_nothing(
@@ -108,6 +149,7 @@ def test_an_update_that_widens_the_backfill_exports_the_rest_and_one_that_does_n
     assert len(invocations) == 2  # narrowing to 2 started no third backfill
 
 
+@pytest.mark.parametrize("endpoint", HELD, indirect=True)
 def test_a_whole_backfill_uses_every_grant_of_the_workers_role(
     keyed: SynthesizedStack,
     aws: OfflineAws,
@@ -118,12 +160,13 @@ def test_a_whole_backfill_uses_every_grant_of_the_workers_role(
     """With a KMS key and a ${DataSet.Name} pattern, over several invocations: a grant nothing uses is one
     to remove, and a call no grant allows fails the test (in the runner fixture)."""
     published(endpoint, 4)
-    # Given a worker with 4 s to live and slow job reads: it hands over to itself on the way
-    endpoint.inject("GetJob", Fault("latency", count=8, seconds=0.4))
+    # Given a worker with 4 s to live, and jobs that do not end before it has handed over to itself
     (worker,) = [name for name in keyed.of_type("AWS::Lambda::Function") if "Worker" in name]
     runner = cloudformation(keyed, timeouts={worker: 4})
 
     runner.deploy()
+    eventually(lambda: aws.lambda_.invocations, "the first invocation has handed over")
+    endpoint.job_ticks = 1
     invocations = aws.lambda_.wait()
     runner.destroy()
 
@@ -135,3 +178,24 @@ def test_a_whole_backfill_uses_every_grant_of_the_workers_role(
         grant.action for grant in permission_audit.used if grant.role.startswith("AutoExportEventActionProvider")
     }
     assert "lambda:InvokeFunction" in provider
+
+
+@pytest.mark.parametrize("count", ["0", "20000"])
+def test_a_count_from_a_parameter_out_of_range_fails_the_create_naming_it(
+    count_from_a_parameter: SynthesizedStack,
+    aws: OfflineAws,
+    endpoint: LocalDataExchange,
+    cloudformation: Runner,
+    count: str,
+) -> None:
+    runner = cloudformation(count_from_a_parameter, Count=count)
+
+    with pytest.raises(
+        LifecycleError,
+        match=rf"CREATE_FAILED .*: ExportExistingRevisions '{count}' must be ALL or a number of revisions "
+        r"from 1 to 10000",
+    ):
+        runner.deploy()
+
+    assert endpoint.calls == []
+    assert aws.lambda_.wait() == []

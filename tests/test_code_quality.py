@@ -35,6 +35,7 @@ def test_mypy_strict_finds_nothing() -> None:
         "lambda/dataexchange_auto_export_handler",
         "offline",
         "benchmarks",
+        "tools",
         "app.py",
     )
 

@@ -219,19 +219,6 @@ def test_latest_takes_a_whole_number_from_1_to_10000(count: float) -> None:
         ExistingRevisions.latest(count)
 
 
-def test_a_count_from_a_parameter_is_checked_at_deploy(new_cdk_app: Callable[..., cdk.App]) -> None:
-    stack = cdk.Stack(new_cdk_app(), "Parameter", env=ENV)
-    count = cdk.CfnParameter(stack, "Count", type="Number").value_as_number
-    AutoExportEventAction(
-        stack,
-        "Export",
-        data_set_id=DATA_SET,
-        bucket=s3.Bucket(stack, "B"),
-        export_existing_revisions=ExistingRevisions.latest(count),
-    )
-    Template.from_stack(stack).has_resource_properties(RESOURCE_TYPE, {"ExportExistingRevisions": {"Ref": "Count"}})
-
-
 @needs_cdk_nag
 def test_cdk_nag_finds_nothing_unacknowledged_with_a_worker(new_cdk_app: Callable[..., cdk.App]) -> None:
     app = nag_app(new_cdk_app)

@@ -209,8 +209,13 @@ def test_delete_of_an_id_crhelper_invented_calls_nothing(client: Any, endpoint: 
 def test_delete_reports_other_errors(client: Any, endpoint: LocalDataExchange) -> None:
     endpoint.inject("DeleteEventAction", Fault("access_denied"))
 
-    with pytest.raises(EventActionError, match="DeleteEventAction: access denied"):
+    with pytest.raises(EventActionError) as raised:
         event_actions.delete_event_action(client, "0123456789abcdef0123456789abcdef")
+
+    assert str(raised.value) == (
+        "DeleteEventAction: access denied; the handler role needs dataexchange:DeleteEventAction. "
+        "User is not authorized to perform dataexchange:DeleteEventAction (injected)"
+    )
 
 
 @pytest.mark.usefixtures("no_retry_sleep")
@@ -226,8 +231,12 @@ def test_throttling_is_retried_by_the_client_configuration(client: Any, endpoint
 def test_persistent_throttling_fails_with_the_attempt_count(client: Any, endpoint: LocalDataExchange) -> None:
     endpoint.inject("ListEventActions", Fault("throttle", count=6))
 
-    with pytest.raises(EventActionError, match=r"^ListEventActions: ThrottlingException after 6 attempts; retry"):
+    with pytest.raises(EventActionError) as raised:
         event_actions.create_event_action(client, properties(), OWNER)
+
+    assert str(raised.value) == (
+        "ListEventActions: ThrottlingException after 6 attempts; retry the deployment later. Rate exceeded (injected)"
+    )
 
 
 def test_a_long_service_message_is_cut_so_the_cause_survives(client: Any, endpoint: LocalDataExchange) -> None:
@@ -239,3 +248,190 @@ def test_a_long_service_message_is_cut_so_the_cause_survives(client: Any, endpoi
     reason = str(raised.value)
     assert reason.startswith("CreateEventAction: Data Exchange cannot write to bucket destination-bucket")
     assert len(reason) <= event_actions.MAX_REASON_LENGTH
+
+
+OTHER_KEY_ARN = "arn:aws:kms:us-east-1:123456789012:key/mrk-1234abcd12ab34cd56ef1234567890ab"
+
+
+def test_update_of_the_encryption_key_alone_updates_the_action(client: Any, endpoint: LocalDataExchange) -> None:
+    created = event_actions.create_event_action(client, properties(KmsKeyArn=KEY_ARN), OWNER)
+
+    event_actions.update_event_action(client, created.id, properties(KmsKeyArn=OTHER_KEY_ARN), DATA_SET, OWNER)
+
+    [stored] = endpoint.event_actions()
+    assert stored["Action"]["ExportRevisionToS3"]["Encryption"] == {"Type": "aws:kms", "KmsKeyArn": OTHER_KEY_ARN}
+    assert operations(endpoint).count("UpdateEventAction") == 1
+
+
+@pytest.mark.parametrize(
+    ("fault", "reason"),
+    [
+        (
+            Fault("access_denied"),
+            "GetEventAction: access denied; the handler role needs dataexchange:GetEventAction. "
+            "User is not authorized to perform dataexchange:GetEventAction (injected)",
+        ),
+        (
+            Fault("internal", count=6),
+            "GetEventAction: InternalServerException after 6 attempts; retry the deployment later. "
+            "Internal server error (injected)",
+        ),
+    ],
+    ids=["access-denied", "persistent-5xx"],
+)
+@pytest.mark.usefixtures("no_retry_sleep")
+def test_update_reports_an_event_action_it_cannot_read_instead_of_making_another(
+    client: Any, endpoint: LocalDataExchange, fault: Fault, reason: str
+) -> None:
+    created = event_actions.create_event_action(client, properties(), OWNER)
+    endpoint.inject("GetEventAction", fault)
+
+    with pytest.raises(EventActionError) as raised:
+        event_actions.update_event_action(client, created.id, properties(KeyPattern="${Asset.Id}"), DATA_SET, OWNER)
+
+    assert str(raised.value) == reason
+    assert operations(endpoint).count("CreateEventAction") == 1
+    assert [item["Id"] for item in endpoint.event_actions()] == [created.id]
+
+
+@pytest.mark.parametrize(
+    ("operation", "fault", "kms", "reason"),
+    [
+        (
+            "CreateEventAction",
+            Fault("access_denied"),
+            True,
+            "CreateEventAction: access denied; the handler role needs dataexchange:CreateEventAction and "
+            "kms:CreateGrant on the key. User is not authorized to perform dataexchange:CreateEventAction (injected)",
+        ),
+        (
+            "CreateEventAction",
+            Fault("validation", exception_cause="InsufficientS3BucketPolicy"),
+            False,
+            "CreateEventAction: bucket destination-bucket has no policy letting dataexchange.amazonaws.com "
+            "s3:PutObject (InsufficientS3BucketPolicy). Request rejected by the service (injected)",
+        ),
+        (
+            "CreateEventAction",
+            Fault("validation", exception_cause="S3AccessDenied"),
+            False,
+            "CreateEventAction: Data Exchange cannot write to bucket destination-bucket (S3AccessDenied): check its "
+            "policy, KMS key and that Requester Pays is off. Request rejected by the service (injected)",
+        ),
+        (
+            "CreateEventAction",
+            Fault("validation"),
+            False,
+            "CreateEventAction: ValidationException: Request rejected by the service (injected)",
+        ),
+        (
+            "ListEventActions",
+            Fault("not_found"),
+            False,
+            f"ListEventActions: data set {DATA_SET} not found in us-east-1. Deploy the stack in the Region where the "
+            "provider published the data set (an event action lives in its data set's Region) and check that this "
+            "account is subscribed to it...",
+        ),
+        (
+            "CreateEventAction",
+            Fault("conflict"),
+            False,
+            "CreateEventAction: ConflictException: The request conflicts with the resource's current state (injected)",
+        ),
+    ],
+    ids=["access-denied-with-a-key", "bucket-policy", "s3-access-denied", "other-validation", "no-data-set", "other"],
+)
+def test_a_service_error_is_explained_in_full(
+    client: Any, endpoint: LocalDataExchange, operation: str, fault: Fault, kms: bool, reason: str
+) -> None:
+    endpoint.inject(operation, fault)
+
+    with pytest.raises(EventActionError) as raised:
+        event_actions.create_event_action(client, properties(**({"KmsKeyArn": KEY_ARN} if kms else {})), OWNER)
+
+    assert str(raised.value) == reason
+    assert len(reason) <= event_actions.MAX_REASON_LENGTH
+
+
+def test_the_quota_of_event_actions_per_data_set_is_explained_with_its_name_and_value(client: Any) -> None:
+    for number in range(5):
+        other = Owner(OWNER.stack_id, f"Other{number}")
+        event_actions.create_event_action(client, properties(Bucket=f"bucket-{number}"), other)
+
+    with pytest.raises(EventActionError) as raised:
+        event_actions.create_event_action(client, properties(), OWNER)
+
+    assert str(raised.value) == (
+        "CreateEventAction: quota 'Auto export event actions per data set' (5) reached; delete an unused event "
+        f"action or request a quota increase. Data set {DATA_SET} already has 5 auto-export event actions"
+    )
+
+
+@pytest.mark.parametrize(
+    "endpoint", [{"answers": "defaults left out"}, {"answers": "defaults filled in"}], indirect=True, ids=str
+)
+@pytest.mark.parametrize("key", [None, KEY_ARN], ids=["sse-s3", "sse-kms"])
+def test_an_answer_with_defaults_left_out_or_filled_in_is_no_change(
+    client: Any, endpoint: LocalDataExchange, key: str | None
+) -> None:
+    wanted = properties(**({"KmsKeyArn": key} if key else {}))
+    created = event_actions.create_event_action(client, wanted, OWNER)
+    before = len(endpoint.calls)
+
+    event_actions.update_event_action(client, created.id, wanted, DATA_SET, OWNER)
+
+    assert operations(endpoint)[before:] == ["GetEventAction"]
+
+
+def made_elsewhere(client: Any, **tags: str) -> str:
+    """An event action as the console makes it: no KeyPattern, no Encryption."""
+    created = client.create_event_action(
+        Action={"ExportRevisionToS3": {"RevisionDestination": {"Bucket": "destination-bucket"}}},
+        Event={"RevisionPublished": {"DataSetId": DATA_SET}},
+        Tags=tags,
+    )
+    return str(created["Id"])
+
+
+def test_adopt_existing_takes_an_equivalent_event_action_and_tags_it_as_its_own(
+    client: Any, endpoint: LocalDataExchange
+) -> None:
+    existing = made_elsewhere(client, **{"made-by": "console"})
+    before = len(endpoint.calls)
+
+    adopted = event_actions.create_event_action(client, properties(AdoptExisting="true"), OWNER)
+
+    [stored] = endpoint.event_actions()
+    assert adopted.id == stored["Id"] == existing
+    assert stored["Tags"] == {STACK_ID_TAG: OWNER.stack_id, LOGICAL_ID_TAG: OWNER.logical_id}
+    assert operations(endpoint)[before:] == ["ListEventActions", "GetEventAction", "UntagResource", "TagResource"]
+
+
+def test_a_refused_duplicate_names_the_stack_that_made_it(client: Any) -> None:
+    existing = made_elsewhere(client, **{STACK_ID_TAG: "stack/Other"})
+
+    with pytest.raises(EventActionError) as raised:
+        event_actions.create_event_action(client, properties(), OWNER)
+
+    assert str(raised.value) == (
+        f"Event action {existing} already exports data set {DATA_SET} to bucket destination-bucket (made by stack "
+        "stack/Other): delete it, or set adopt_existing=True to manage it from this stack."
+    )
+
+
+@pytest.mark.parametrize("operation", ["UpdateEventAction", "UntagResource", "TagResource"])
+def test_a_failed_write_of_an_update_is_explained_with_its_operation(
+    client: Any, endpoint: LocalDataExchange, operation: str
+) -> None:
+    created = event_actions.create_event_action(client, properties(Tags={"a": "1"}), OWNER)
+    endpoint.inject(operation, Fault("access_denied"))
+
+    with pytest.raises(EventActionError) as raised:
+        event_actions.update_event_action(
+            client, created.id, properties(KeyPattern="${Asset.Id}", Tags={"b": "2"}), DATA_SET, OWNER
+        )
+
+    assert str(raised.value) == (
+        f"{operation}: access denied; the handler role needs dataexchange:{operation}. "
+        f"User is not authorized to perform dataexchange:{operation} (injected)"
+    )

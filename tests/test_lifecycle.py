@@ -193,7 +193,14 @@ def test_delete_treats_an_event_action_deleted_out_of_band_as_success(
 
     runner.destroy()
 
-    assert runner.invocations[-1].succeeded
+    delete = runner.invocations[-1]
+    assert (delete.request["RequestType"], delete.request["PhysicalResourceId"]) == ("Delete", outputs["EventActionId"])
+    assert (delete.response["Status"], delete.response["PhysicalResourceId"]) == ("SUCCESS", outputs["EventActionId"])
+    # The handler tried the delete once, met not-found, and made nothing new
+    handler = [(call.operation, call.status) for call in endpoint.calls if call.caller != "testing"]
+    assert handler[-1] == ("DeleteEventAction", 404)
+    assert handler_calls(endpoint, "CreateEventAction") == 1
+    assert endpoint.event_actions() == []
 
 
 def test_a_failed_create_rolls_back_with_a_delete_that_succeeds(
@@ -249,7 +256,11 @@ def test_throttling_on_the_first_calls_is_ridden_out(
 @pytest.mark.parametrize(
     ("fault", "reason"),
     [
-        (Fault("access_denied"), r"CreateEventAction: access denied; the handler role needs dataexchange:Create"),
+        (
+            Fault("access_denied"),
+            r"CreateEventAction: access denied; the handler role needs dataexchange:CreateEventAction\. "
+            r"User is not authorized to perform dataexchange:CreateEventAction \(injected\)$",
+        ),
         (
             Fault("validation", exception_cause="InsufficientS3BucketPolicy"),
             r"bucket dataexchangeautoexport-\S+ has no policy letting dataexchange.amazonaws.com .*"

@@ -11,6 +11,7 @@ from dataexchange_auto_export_handler.properties import (
     MAX_USER_TAGS,
     EventActionProperties,
     PropertyError,
+    check_tags,
 )
 
 VALID = {
@@ -40,6 +41,8 @@ def test_defaults_are_the_service_key_pattern_sse_s3_and_no_tags() -> None:
             "KeyPattern": "${Revision.Id}/${Asset.Id}",
             "KmsKeyArn": "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
             "Tags": {"team": "market-data"},
+            "AdoptExisting": "true",
+            "ExportExistingRevisions": "25",
         },
     ],
     ids=["required-only", "every-property"],
@@ -66,6 +69,12 @@ def test_to_resource_properties_is_the_inverse_of_from_resource_properties(overr
         ({"KeyPattern": "${Asset.Name}/${Revision.Id"}, r"has a '\$\{' without its closing '\}'"),
         ({"KmsKeyArn": "arn:aws:kms:us-east-1:123456789012:alias/mine"}, r"KmsKeyArn .* aliases are not accepted"),
         ({"Tags": {"aws:owner": "x"}}, r"Tags key 'aws:owner' is reserved"),
+        ({"Tags": {"AWS:owner": "x"}}, r"Tags key 'AWS:owner' is reserved"),
+        ({"Tags": {"Aws:owner": "x"}}, r"Tags key 'Aws:owner' is reserved"),
+        ({"ExportExistingRevisions": "0"}, r"ExportExistingRevisions '0' must be ALL or a number of revisions from 1"),
+        ({"ExportExistingRevisions": "10001"}, r"ExportExistingRevisions '10001' must be ALL or a number"),
+        ({"ExportExistingRevisions": "-1"}, r"ExportExistingRevisions '-1' must be ALL or a number"),
+        ({"ExportExistingRevisions": "all"}, r"ExportExistingRevisions 'all' must be ALL or a number"),
         ({"Tags": {"cdk-dataexchange-auto-export:stack-id": "x"}}, r"is reserved"),
         ({"Tags": {"k": "v" * 257}}, r"Tags value for 'k' must be a string of at most 256"),
         ({"Tags": {"k" * 129: "v"}}, r"Tags key 'k+' must be 1 to 128"),
@@ -107,3 +116,97 @@ def test_every_documented_key_pattern_reference_is_accepted() -> None:
 )
 def test_adopt_existing_arrives_as_a_string_and_defaults_to_false(sent: dict[str, str], adopt: bool) -> None:
     assert parse(**sent).adopt_existing is adopt
+
+
+@pytest.mark.parametrize("count", ["1", "10000", "ALL"])
+def test_export_existing_revisions_takes_all_or_1_to_10000(count: str) -> None:
+    assert parse(ExportExistingRevisions=count).existing_revisions == count
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "widens"),
+    [
+        (None, None, False),
+        (None, "ALL", True),
+        (None, "3", True),
+        ("3", None, False),
+        ("3", "3", False),
+        ("3", "2", False),
+        ("3", "4", True),
+        ("3", "ALL", True),
+        ("9", "10", True),  # compared as numbers, not as text
+        ("ALL", "ALL", False),
+        ("ALL", "10000", False),
+    ],
+)
+def test_an_update_widens_the_backfill_only_when_it_asks_for_more(
+    old: str | None, new: str | None, widens: bool
+) -> None:
+    before = parse(**({"ExportExistingRevisions": old} if old else {}))
+    after = parse(**({"ExportExistingRevisions": new} if new else {}))
+
+    assert after.widens_backfill_of(before) is widens
+
+
+@pytest.mark.parametrize(("new", "widens"), [(None, False), ("1", True), ("ALL", True)])
+def test_a_new_event_action_or_another_data_set_backfills_whatever_is_asked(new: str | None, widens: bool) -> None:
+    asked = parse(**({"ExportExistingRevisions": new} if new else {}))
+    on_another_data_set = parse(DataSetId="aaaaaaaaaabbbbbbbbbbcccccccccc12", ExportExistingRevisions="ALL")
+
+    assert asked.widens_backfill_of(None) is widens
+    assert asked.widens_backfill_of(on_another_data_set) is widens
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (
+            {"KeyPattern": "k" * 1014 + "${Asset.Id}"},
+            f"KeyPattern {'k' * 1014 + '${Asset.Id}'!r} must be 1 to 1024 characters long",
+        ),
+        (
+            {"KeyPattern": "${Asset.Size}/${Asset.Name}"},
+            "KeyPattern '${Asset.Size}/${Asset.Name}' uses unknown reference ${Asset.Size}: allowed are ${Asset.Id}, "
+            "${Asset.Name}, ${DataSet.Id}, ${DataSet.Name}, ${Revision.CreatedAt}, ${Revision.CreatedAt.Day}, "
+            "${Revision.CreatedAt.Month}, ${Revision.CreatedAt.Year}, ${Revision.Id}",
+        ),
+        (
+            {"KeyPattern": "${Revision.Id}/data.csv"},
+            "KeyPattern '${Revision.Id}/data.csv' must contain ${Asset.Name} or ${Asset.Id}, otherwise every asset "
+            "of a revision is written to the same key",
+        ),
+        ({"KeyPattern": 5}, "KeyPattern must be a string, got int"),
+        ({"Tags": "team=data"}, "Tags must be a map of strings, got str"),
+        ({"Bucket": ""}, "DataSetId and Bucket are required"),
+        (
+            {"Colour": "blue"},
+            "Unknown property 'Colour': expected AdoptExisting, Bucket, DataSetId, ExportExistingRevisions, "
+            "KeyPattern, KmsKeyArn, ServiceTimeout, ServiceToken, Tags",
+        ),
+    ],
+    ids=["too-long", "unknown-reference", "no-asset", "not-a-string", "tags-not-a-map", "no-bucket", "unknown"],
+)
+def test_a_malformed_property_is_named_in_full(overrides: dict[str, Any], message: str) -> None:
+    with pytest.raises(PropertyError) as raised:
+        parse(**overrides)
+
+    assert str(raised.value) == message
+
+
+def test_a_key_pattern_of_1024_characters_is_accepted() -> None:
+    pattern = "k" * 1013 + "${Asset.Id}"
+
+    assert parse(KeyPattern=pattern).key_pattern == pattern
+
+
+def test_tags_skipped_as_unresolved_are_counted_but_not_checked_and_the_others_are() -> None:
+    unresolved = "${Token[TOKEN.1]}"
+
+    def token(text: str) -> bool:
+        return text.startswith("${Token")
+
+    check_tags({unresolved: "v", "k": unresolved}, skip=token)
+    with pytest.raises(PropertyError, match="Tags key 'AWS:k' is reserved"):
+        check_tags({unresolved: "v", "AWS:k": "v"}, skip=token)
+    with pytest.raises(PropertyError, match=f"Tags has {MAX_USER_TAGS + 1} tags"):
+        check_tags({f"{unresolved}{n}": "v" for n in range(MAX_USER_TAGS + 1)}, skip=token)

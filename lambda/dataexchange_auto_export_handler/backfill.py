@@ -49,10 +49,16 @@ MAX_IN_FLIGHT = 2
 HANDOVER_MARGIN_MS = 120_000
 # A StartJob refused for the quota, or a job ended by it, is tried again this many times in all.
 ATTEMPTS_PER_REVISION = 5
-# The end event lists this many failures at most (an event may hold 1 MB, a hand-over payload too).
+# The end event lists this many failures at most, each with its job's first ERRORS_PER_FAILURE errors,
+# messages cut to MESSAGE_LENGTH characters: an event may hold 1 MB, a hand-over payload too, and a job
+# may have an error per asset.
 LISTED_FAILURES = 50
+ERRORS_PER_FAILURE = 3
+MESSAGE_LENGTH = 256
 PAGE = 200  # the most ListDataSetRevisions and ListJobs return at once
-_BUSY = ("ServiceLimitExceededException", "ConflictException", "ThrottlingException", "TooManyRequestsException")
+# A StartJob refused for these waits for the next poll round. A ConflictException is not among them: it
+# means the job is no longer WAITING (started by an earlier attempt whose answer was lost).
+_BUSY = ("ServiceLimitExceededException", "ThrottlingException", "TooManyRequestsException")
 _RUNNING_OR_DONE = ("IN_PROGRESS", "COMPLETED")
 # A manual export job's default key pattern, unlike an event action's.
 _JOB_DEFAULT_KEY_PATTERN = "${Asset.Name}"
@@ -193,33 +199,33 @@ class Backfill:
             return self._stop()
         destination = Destination.of_event_action(event_action["Action"])
         done = already_exported(dataexchange, cursor.data_set_id, destination)
-        # (revision, attempt, where it stands): a retry already stands behind the cursor, hence no position.
-        queue: deque[tuple[str, int, tuple[str, str] | None]] = deque(
-            (r["Id"], 1, _position(r)) for r in revisions_in_scope(dataexchange, cursor, event_action["CreatedAt"])
-        )
+        fresh = deque(revisions_in_scope(dataexchange, cursor, event_action["CreatedAt"]))
         while True:
-            queue.extendleft((entry["RevisionId"], entry["Attempt"], None) for entry in reversed(cursor.retry))
-            cursor.retry = []
-            if not queue and not cursor.in_flight:
-                return self._finish()
-            if not queue:
+            # What is already exported is passed by without waiting for a slot; what is taken is not
+            # forgotten until its job exists: a retry stays in the cursor, a fresh one ahead of `after`.
+            while fresh and fresh[0]["Id"] in done:
+                skipped = fresh.popleft()
+                cursor.skipped += 1
+                cursor.after = _position(skipped)
+                logger.info("Revision %s: skipped, already exported to s3://%s", skipped["Id"], destination.bucket)
+            if not fresh and not cursor.retry:
+                if not cursor.in_flight:
+                    return self._finish()
                 if not self._poll():
                     return self._hand_over()
                 continue
-            revision_id, attempt, position = queue.popleft()
-            if position is not None and revision_id in done:
-                cursor.skipped += 1
-                logger.info("Revision %s: skipped, already exported to s3://%s", revision_id, destination.bucket)
+            if not self._slot_free():
+                return self._hand_over()
+            if self._event_action() is None:
+                return self._stop()
+            # A retry first: the quota it met has ended a job since (polling may have added one).
+            if cursor.retry:
+                retry = cursor.retry.pop(0)
+                self._start(retry["RevisionId"], retry["Attempt"], destination)
             else:
-                if not self._slot_free():
-                    if position is None:
-                        cursor.retry.append({"RevisionId": revision_id, "Attempt": attempt})
-                    return self._hand_over()
-                if self._event_action() is None:
-                    return self._stop()
-                self._start(revision_id, attempt, destination)
-            if position is not None:
-                cursor.after = position
+                revision = fresh.popleft()
+                self._start(revision["Id"], 1, destination)
+                cursor.after = _position(revision)
 
     # --- the jobs ------------------------------------------------------------------------------
 
@@ -267,7 +273,8 @@ class Backfill:
                 changed |= self._try_start(job)
                 continue
             state = self.clients.dataexchange.get_job(JobId=job["JobId"])
-            if state["State"] in ("WAITING", "IN_PROGRESS"):
+            # A started job never goes back to WAITING.
+            if state["State"] == "IN_PROGRESS":
                 continue
             self.cursor.in_flight.remove(job)
             self._ended(job, state)
@@ -278,16 +285,34 @@ class Backfill:
         try:
             self.clients.dataexchange.start_job(JobId=job["JobId"])
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") not in _BUSY:
+            code = error.response["Error"]["Code"]
+            if code == "ConflictException":
+                return self._started_before(job)
+            if code not in _BUSY:
                 raise
             logger.info("Revision %s: waiting, the export quota is in use (%s)", job["RevisionId"], error)
             return False
         job["Started"] = True
         return True
 
+    def _started_before(self, job: dict[str, Any]) -> bool:
+        """A StartJob in conflict: the job left WAITING already, so it is followed in the state it is in."""
+        state = self.clients.dataexchange.get_job(JobId=job["JobId"])
+        logger.info("Revision %s: job %s was started already: %s", job["RevisionId"], job["JobId"], state["State"])
+        if state["State"] == "WAITING":
+            return False
+        if state["State"] == "IN_PROGRESS":
+            job["Started"] = True
+        else:
+            self.cursor.in_flight.remove(job)
+            self._ended(job, state)
+        return True
+
     def _ended(self, job: dict[str, Any], state: GetJobResponseTypeDef) -> None:
         cursor, revision_id = self.cursor, job["RevisionId"]
-        errors = [{"Code": error["Code"], "Message": error["Message"]} for error in state.get("Errors", [])]
+        errors = [
+            {"Code": error["Code"], "Message": error["Message"][:MESSAGE_LENGTH]} for error in state.get("Errors", [])
+        ]
         if state["State"] == "COMPLETED":
             cursor.exported += 1
             logger.info("Revision %s: exported by job %s", revision_id, job["JobId"])
@@ -300,7 +325,7 @@ class Backfill:
         else:
             cursor.failed += 1
             if len(cursor.failures) < LISTED_FAILURES:
-                cursor.failures.append({"RevisionId": revision_id, "Errors": errors})
+                cursor.failures.append({"RevisionId": revision_id, "Errors": errors[:ERRORS_PER_FAILURE]})
             logger.warning("Revision %s: job %s ended %s: %s", revision_id, job["JobId"], state["State"], errors)
 
     # --- the ends ------------------------------------------------------------------------------

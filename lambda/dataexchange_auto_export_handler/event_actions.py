@@ -291,8 +291,9 @@ def _call(
 
 def explain(operation: str, error: ClientError, properties: EventActionProperties | None, region: str) -> str:
     """Turns a service error into a short reason: what to fix first, the service's words after."""
-    code = error.response.get("Error", {}).get("Code", "")
-    message = error.response.get("Error", {}).get("Message", "")
+    # botocore's parsers fill in Error's Code and Message and the response's status for every service error.
+    code, message = error.response["Error"]["Code"], error.response["Error"]["Message"]
+    status = error.response["ResponseMetadata"]["HTTPStatusCode"]
     details: Mapping[str, Any] = error.response  # modeled error members sit beside "Error"
     bucket = properties.bucket if properties else "?"
     cause = details.get("ExceptionCause")
@@ -325,10 +326,7 @@ def explain(operation: str, error: ClientError, properties: EventActionPropertie
             f"{operation}: access denied; the handler role needs dataexchange:{operation}"
             f"{' and kms:CreateGrant on the key' if properties and properties.kms_key_arn else ''}. {message}"
         )
-    elif (
-        code in ("ThrottlingException", "InternalServerException")
-        or error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500
-    ):
+    elif code == "ThrottlingException" or status >= 500:
         attempts = error.response.get("ResponseMetadata", {}).get("RetryAttempts", 0) + 1
         reason = f"{operation}: {code} after {attempts} attempts; retry the deployment later. {message}"
     else:

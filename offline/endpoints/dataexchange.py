@@ -14,8 +14,8 @@ from . import dataexchange_rules as rules
 from .dataexchange_jobs import JOB_TICKS, Jobs
 from .dataexchange_products import Products
 from .dataexchange_revisions import EventSink, Publication, Revisions
-from .dataexchange_state import Item, State, arn, entitled_arn, new_id, now, page
-from .protocol import Operation, Request, ServiceError, validation_error
+from .dataexchange_state import DEFAULT_PAGE_SIZE, Item, State, arn, entitled_arn, new_id, now, page
+from .protocol import Operation, Request, ServiceError, service_model, validation_error
 from .server import LocalEndpoint, client
 
 if TYPE_CHECKING:
@@ -62,7 +62,13 @@ class LocalDataExchange(LocalEndpoint):
 
     An event action may name any well-formed data set id: the account is taken to be entitled to it.
     `s3_root` is where exports write objects (none: nowhere); `events` receives what Data Exchange
-    sends EventBridge; an export job runs for `job_ticks` requests.
+    sends EventBridge; an export job runs for `job_ticks` requests (None: until `end_jobs`).
+
+    Like a service under load, on request: `page_limit` answers every list with pages of at most that
+    many items, whatever MaxResults asks; `list_lag` leaves a new event action out of ListEventActions
+    for that many list calls (eventual consistency); faults (`inject`) lose answers after the work,
+    throttle or conflict; `end_jobs` ends every running job in one go; `publish(in_progress=True)`
+    runs auto-export jobs that hold slots of the concurrent-export quota.
     """
 
     def __init__(
@@ -72,7 +78,9 @@ class LocalDataExchange(LocalEndpoint):
         answers: Answers = "as sent",
         s3_root: Path | None = None,
         events: EventSink | None = None,
-        job_ticks: int = JOB_TICKS,
+        job_ticks: int | None = JOB_TICKS,
+        page_limit: int | None = None,
+        list_lag: int = 0,
     ) -> None:
         self._state_file = state_file
         self._state = State.load(state_file)
@@ -82,6 +90,9 @@ class LocalDataExchange(LocalEndpoint):
         self.events = events
         self._revisions = Revisions(self._state, account, self._jobs, self._send)
         self._products = Products(self._state, account, self._send)
+        self._page_limit = page_limit
+        self._list_lag = list_lag
+        self._unlisted: dict[str, int] = {}  # event action id -> list calls it is still left out of
         operations: dict[str, Operation] = {
             "CreateEventAction": self._create_event_action,
             "GetEventAction": self._get_event_action,
@@ -101,7 +112,9 @@ class LocalDataExchange(LocalEndpoint):
             "GetJob": self._jobs.get_job,
             "ListJobs": self._jobs.list_jobs,
         }
-        super().__init__("dataexchange", {name: self._ticking(operation) for name, operation in operations.items()})
+        super().__init__(
+            "dataexchange", {name: self._ticking(name, operation) for name, operation in operations.items()}
+        )
 
     def event_actions(self) -> list[Item]:
         """What the endpoint stores: every Action as it was sent."""
@@ -130,11 +143,14 @@ class LocalDataExchange(LocalEndpoint):
             self._save()
             return copy.deepcopy(revision)
 
-    def publish(self, data_set_id: str, asset_names: Sequence[str], fail: str | None = None) -> Publication:
+    def publish(
+        self, data_set_id: str, asset_names: Sequence[str], fail: str | None = None, *, in_progress: bool = False
+    ) -> Publication:
         """The provider publishes a revision; every event action on the data set exports it, or fails to
-        (`fail`: a cause of `dataexchange_jobs.FAILURES`), and Data Exchange sends its events."""
+        (`fail`: a cause of `dataexchange_jobs.FAILURES`), and Data Exchange sends its events: at once, or
+        `in_progress`, in auto-export jobs that take slots of the concurrent-export quota until they end."""
         with self.lock:
-            publication = self._revisions.publish(data_set_id, asset_names, fail)
+            publication = self._revisions.publish(data_set_id, asset_names, fail, in_progress=in_progress)
             self._save()
         return copy.deepcopy(publication)
 
@@ -158,19 +174,43 @@ class LocalDataExchange(LocalEndpoint):
             self._products.end_entitlement(data_set_id)
             self._save()
 
-    def fail_next_export(self, revision_id: str, cause: str) -> None:
-        """The next export job of the revision ends in ERROR for `cause` (of `dataexchange_jobs.FAILURES`)."""
+    def fail_next_export(self, revision_id: str, cause: str, times: int = 1) -> None:
+        """The next `times` export jobs of the revision end in ERROR for `cause` (of `dataexchange_jobs.FAILURES`)."""
         with self.lock:
-            self._jobs.fail_next_export(revision_id, cause)
+            self._jobs.fail_next_export(revision_id, cause, times)
+
+    @property
+    def job_ticks(self) -> int | None:
+        """How many requests a started job runs from now on; None holds running jobs until `end_jobs`."""
+        return self._jobs.job_ticks
+
+    @job_ticks.setter
+    def job_ticks(self, ticks: int | None) -> None:
+        with self.lock:
+            self._jobs.job_ticks = ticks
+
+    def end_jobs(self) -> int:
+        """Every export job in progress ends now, as planned (so one poll round sees them all ended);
+        returns how many."""
+        with self.lock:
+            ended = self._jobs.end_running()
+            self._save()
+        return ended
 
     def _send(self, event: Item) -> None:
         """An event for the account's default bus, wherever `events` (settable) takes it."""
         if self.events is not None:
             self.events(event)
 
-    def _ticking(self, operation: Operation) -> Operation:
+    def _ticking(self, name: str, operation: Operation) -> Operation:
+        input_shape = service_model("dataexchange").operation_model(name).input_shape
+        paged = input_shape is not None and "MaxResults" in input_shape.members
+
         def ticked(params: dict[str, Any], request: Request) -> Mapping[str, Any] | None:
             self._jobs.tick()
+            if paged and self._page_limit is not None:
+                asked = params.get("MaxResults", DEFAULT_PAGE_SIZE)
+                params = {**params, "MaxResults": min(asked, self._page_limit)}
             output = operation(params, request)
             self._save()
             return output
@@ -256,6 +296,8 @@ class LocalDataExchange(LocalEndpoint):
             "UpdatedAt": created,
         }
         self._state.event_actions[event_action_id] = item
+        if self._list_lag:
+            self._unlisted[event_action_id] = self._list_lag
         return self._answer(item)
 
     def _get_event_action(self, params: dict[str, Any], request: Request) -> dict[str, Any]:
@@ -276,6 +318,7 @@ class LocalDataExchange(LocalEndpoint):
         if key:
             request.authorize("kms:RevokeGrant", key, **{"kms:GrantIsForAWSResource": "true"})
         del self._state.event_actions[item["Id"]]
+        self._unlisted.pop(item["Id"], None)
 
     def _list_event_actions(self, params: dict[str, Any], request: Request) -> dict[str, Any]:
         # No resource-level permissions: "*" is the only resource the action accepts.
@@ -286,8 +329,10 @@ class LocalDataExchange(LocalEndpoint):
         items = [
             self._answer(item)
             for item in self._state.event_actions.values()
-            if data_set_id is None or _data_set_of(item["Event"]) == data_set_id
+            if (data_set_id is None or _data_set_of(item["Event"]) == data_set_id) and item["Id"] not in self._unlisted
         ]
+        # Each list call brings what lags one call nearer to being listed.
+        self._unlisted = {key: calls - 1 for key, calls in self._unlisted.items() if calls > 1}
         return page(items, params, "EventActions")
 
     def _tag_resource(self, params: dict[str, Any], request: Request) -> None:

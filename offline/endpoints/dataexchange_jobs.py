@@ -2,7 +2,8 @@
 
 Time is the endpoint's own clock, which every request moves on by one tick: a started job is
 IN_PROGRESS for `job_ticks` ticks (JOB_TICKS unless told otherwise), then COMPLETED (each asset
-written to `S3_ROOT/BUCKET/KEY`) or in ERROR (a failure planned for its revision). At most
+written to `S3_ROOT/BUCKET/KEY`) or in ERROR (a failure planned for its revision). With `job_ticks`
+None the clock is the caller's: jobs run until `end_running` ends them all at once. At most
 CONCURRENT_EXPORTS export jobs run at once in the account (the service's quota, not adjustable); a
 StartJob beyond it is refused with ServiceLimitExceededException, one of the three ways the quota
 may show (undocumented). Job error codes are the service's; their messages are illustrative.
@@ -10,7 +11,7 @@ may show (undocumented). Job error codes are the service's; their messages are i
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -67,28 +68,54 @@ class _Destination(NamedTuple):
 
 
 class Jobs:
-    def __init__(self, state: State, account: str, s3_root: Path | None, job_ticks: int = JOB_TICKS) -> None:
+    def __init__(self, state: State, account: str, s3_root: Path | None, job_ticks: int | None = JOB_TICKS) -> None:
         self._state = state
         self._account = account
         self._s3_root = s3_root
-        self._job_ticks = job_ticks
-        self._failures: dict[str, str] = {}  # revision id -> a FAILURES cause for its next export
+        self.job_ticks = job_ticks
+        # Revision id -> the FAILURES causes of its next exports, in turn.
+        self._failures: dict[str, list[str]] = {}
         self._running = {job["Id"] for job in state.jobs.values() if job["State"] == "IN_PROGRESS"}
+        # Told of every job that ends while running (Data Exchange's events for auto-exports).
+        self.on_end: Callable[[Item], object] = lambda job: None
 
-    def fail_next_export(self, revision_id: str, cause: str) -> None:
+    def fail_next_export(self, revision_id: str, cause: str, times: int = 1) -> None:
         if cause not in FAILURES:
             raise ValueError(f"Unknown failure {cause!r}: expected one of {', '.join(FAILURES)}")
-        self._failures[revision_id] = cause
+        self._failures.setdefault(revision_id, []).extend([cause] * times)
 
     def tick(self) -> None:
         """One request's worth of time: running jobs whose time is up finish."""
         self._state.clock += 1
-        for job_id in sorted(self._running):
+        if self.job_ticks is not None:
+            ticks = self.job_ticks
+            self._end([job_id for job_id in self._running if self._state.clock - self._started(job_id) >= ticks])
+
+    def end_running(self) -> int:
+        """Every running job ends now, as planned; returns how many."""
+        ending = list(self._running)
+        self._end(ending)
+        return len(ending)
+
+    def _started(self, job_id: str) -> int:
+        started: int = self._state.jobs[job_id]["StartedTick"]
+        return started
+
+    def _end(self, job_ids: list[str]) -> None:
+        for job_id in sorted(job_ids):
             job = self._state.jobs[job_id]
-            if self._state.clock - job["StartedTick"] >= self._job_ticks:
-                self._running.discard(job_id)
-                job["EndedTick"] = self._state.clock
-                self.run(job)
+            self._running.discard(job_id)
+            job["EndedTick"] = self._state.clock
+            self.run(job)
+            self.on_end(job)
+
+    def start(self, job: Item) -> None:
+        job.update(State="IN_PROGRESS", UpdatedAt=now(), StartedTick=self._state.clock)
+        self._running.add(job["Id"])
+
+    @property
+    def quota_full(self) -> bool:
+        return len(self._running) >= CONCURRENT_EXPORTS
 
     def new_job(self, region: str, export: Item) -> Item:
         job_id, created = new_id(), now()
@@ -111,7 +138,8 @@ class Jobs:
         written = []
         for destination in self._destinations(details(job)):
             revision = destination.revision
-            cause = fail or self._failures.pop(revision["Id"], None)
+            planned = self._failures.get(revision["Id"])
+            cause = fail or (planned.pop(0) if planned else None)
             if cause is not None:
                 code, message = FAILURES[cause]
                 error = {"Code": code, "Message": message.format(bucket=destination.bucket)}
@@ -193,15 +221,14 @@ class Jobs:
         if job["State"] != "WAITING":
             raise ServiceError("ConflictException", f"Job {job['Id']} is {job['State']}: only a WAITING job starts")
         self._authorize_as_caller(job, request)
-        if len(self._running) >= CONCURRENT_EXPORTS:
+        if self.quota_full:
             raise ServiceError(
                 "ServiceLimitExceededException",
                 f"{CONCURRENT_EXPORTS} export jobs are in progress in this account",
                 LimitName=CONCURRENCY_LIMIT_NAME,
                 LimitValue=CONCURRENT_EXPORTS,
             )
-        job.update(State="IN_PROGRESS", UpdatedAt=now(), StartedTick=self._state.clock)
-        self._running.add(job["Id"])
+        self.start(job)
 
     def _authorize_as_caller(self, job: Item, request: Request) -> None:
         """What running an export does with the caller's permissions: read each revision and its assets

@@ -1,9 +1,10 @@
 """The data sets a subscriber is entitled to and their revisions, and what a provider's publishing does.
 
 When a revision is published, every event action on its data set runs: an auto-export job of type
-EXPORT_REVISIONS_TO_S3 (its Details name the event action) exports it at once, and Data Exchange
+EXPORT_REVISIONS_TO_S3 (its Details name the event action) exports it at once, or on request runs like
+any export job, taking a slot of the account's concurrent-export quota until it ends. Data Exchange
 sends EventBridge an `Auto-export Job Completed` or `Auto-export Job Failed` event in the documented
-shape.
+shape when it ends.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 from ..account import REGION
 from . import dataexchange_rules as rules
-from .dataexchange_jobs import Jobs
+from .dataexchange_jobs import Jobs, details
 from .dataexchange_state import Item, State, entitled_arn, entitled_data_set, new_id, new_product_id, now, page
 from .protocol import Request, ServiceError
 
@@ -25,7 +26,8 @@ EventSink = Callable[[Item], object]
 @dataclass(frozen=True)
 class Publication:
     """One published revision, the auto-export jobs it started, the objects each wrote (s3://BUCKET/KEY)
-    and the events Data Exchange sent."""
+    and the events Data Exchange sent, as they stand when it is published (a job still running is in
+    `jobs` only)."""
 
     revision: Item
     jobs: list[Item]
@@ -39,6 +41,7 @@ class Revisions:
         self._account = account
         self._jobs = jobs
         self._events = events
+        jobs.on_end = self._ended
 
     # --- what a provider does ----------------------------------------------------------------
 
@@ -79,8 +82,12 @@ class Revisions:
         self._state.revisions[revision_id] = revision
         return revision
 
-    def publish(self, data_set_id: str, asset_names: Sequence[str], fail: str | None = None) -> Publication:
-        """A provider publishes a revision: every event action on the data set exports it (or fails to)."""
+    def publish(
+        self, data_set_id: str, asset_names: Sequence[str], fail: str | None = None, *, in_progress: bool = False
+    ) -> Publication:
+        """A provider publishes a revision: every event action on the data set exports it (or fails to), at
+        once or, `in_progress`, in a job that runs with the clock. How the service treats an auto-export
+        beyond the concurrent-export quota is undocumented: here it ends in ERROR at once."""
         revision = self.add_revision(data_set_id, asset_names, comment="Published offline")
         publication = Publication(revision, [], {}, [])
         for action in self._state.event_actions.values():
@@ -104,9 +111,19 @@ class Revisions:
                 },
             )
             publication.jobs.append(job)
-            publication.objects[job["Id"]] = self._jobs.run(job, fail)
+            if in_progress and not self._jobs.quota_full:
+                if fail is not None:
+                    self._jobs.fail_next_export(revision["Id"], fail)
+                self._jobs.start(job)
+                continue
+            publication.objects[job["Id"]] = self._jobs.run(job, fail or ("QuotaExceeded" if in_progress else None))
             publication.events.append(self._send(job, revision))
         return publication
+
+    def _ended(self, job: Item) -> None:
+        export = details(job)
+        if "EventActionArn" in export:
+            self._send(job, self._state.revisions[export["RevisionDestinations"][0]["RevisionId"]])
 
     def _send(self, job: Item, revision: Item) -> Item:
         """The event Data Exchange sends for an auto-export job, in the documented shape."""

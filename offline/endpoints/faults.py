@@ -1,4 +1,9 @@
-"""Fault injection for a local endpoint: failures and delays of the next calls, shaped as its service answers."""
+"""Fault injection for a local endpoint: failures and delays of the next calls, shaped as its service answers.
+
+Besides errors answered instead of the work (throttling, a conflict, a 500, ...), a call can lose its answer
+after the work was done (`lost_answer`): the endpoint performs the operation, then answers 500 or drops the
+connection, as a service under load or a network does. A client that retries it does the work twice.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +18,9 @@ from botocore.model import ServiceModel
 from .protocol import ServiceError, enum_of, service_model
 
 WILDCARD = "*"
-FaultKind = Literal["throttle", "internal", "access_denied", "validation", "not_found", "latency"]
+FaultKind = Literal[
+    "throttle", "internal", "access_denied", "validation", "not_found", "conflict", "lost_answer", "latency"
+]
 
 # Each error fault answers as the modeled exception boto3 maps to its own class.
 _ERRORS: dict[str, tuple[str, str]] = {
@@ -22,17 +29,21 @@ _ERRORS: dict[str, tuple[str, str]] = {
     "access_denied": ("AccessDeniedException", "User is not authorized to perform {operation} (injected)"),
     "validation": ("ValidationException", "Request rejected by the service (injected)"),
     "not_found": ("ResourceNotFoundException", "The requested resource was not found (injected)"),
+    "conflict": ("ConflictException", "The request conflicts with the resource's current state (injected)"),
+    "lost_answer": ("InternalServerException", "{operation} was performed but its answer was lost (injected)"),
 }
 
 
 @dataclass(frozen=True)
 class Fault:
-    """A failure or delay to inject into the next ``count`` calls of an operation."""
+    """A failure or delay to inject into the next ``count`` calls of an operation. A `lost_answer` answers
+    500 after the work, or with `drop_connection` closes the connection without any answer."""
 
     kind: FaultKind
     count: int = 1
     exception_cause: str | None = None
     seconds: float = 0.0
+    drop_connection: bool = False
 
     def __post_init__(self) -> None:
         # Fail at inject() time: a typo would otherwise make a test pass without any fault happening.
@@ -42,6 +53,8 @@ class Fault:
             raise ValueError(f"Fault count must be at least 1, got {self.count}")
         if self.seconds < 0:
             raise ValueError(f"Fault seconds must not be negative, got {self.seconds}")
+        if self.drop_connection and self.kind != "lost_answer":
+            raise ValueError("drop_connection only applies to a 'lost_answer' fault")
         if self.exception_cause is not None:
             if self.kind != "validation":
                 raise ValueError("exception_cause only applies to a 'validation' fault")
@@ -49,6 +62,11 @@ class Fault:
             causes = enum_of(service_model("dataexchange"), "ValidationException", "ExceptionCause")
             if self.exception_cause not in causes:
                 raise ValueError(f"Unknown ExceptionCause {self.exception_cause!r}: expected one of {causes}")
+
+    @property
+    def after_the_work(self) -> bool:
+        """Whether the operation is performed before the fault strikes."""
+        return self.kind == "lost_answer"
 
     def error(self, operation: str, model: ServiceModel) -> ServiceError:
         code, message = _ERRORS[self.kind]
@@ -79,9 +97,9 @@ class Faults:
         with self._lock:
             self._pending.setdefault(operation, []).append(_Pending(fault, fault.count))
 
-    def apply(self, operation: str) -> None:
-        """Sleeps for a pending delay and raises a pending failure: at most one of each per call, the
-        operation's own before the wildcard's, oldest first."""
+    def apply(self, operation: str) -> Fault | None:
+        """Sleeps for a pending delay and returns a pending failure for the caller to raise, before or
+        after the work: at most one of each per call, the operation's own before the wildcard's, oldest first."""
         delay: float | None = None
         failure: Fault | None = None
         with self._lock:
@@ -98,5 +116,4 @@ class Faults:
         if delay:
             # Outside the lock, so a slow call does not hold up the others.
             time.sleep(delay)
-        if failure is not None:
-            raise failure.error(operation, self._model)
+        return failure

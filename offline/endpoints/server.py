@@ -33,13 +33,16 @@ from .protocol import (
 )
 
 _UNKNOWN_OPERATION = "UnknownOperation"
+# The answer to a call whose connection is dropped without one: no status, nothing written.
+DROPPED = Response(0)
 _CREDENTIAL_SCOPE = re.compile(r"Credential=([^/,\s]+)/\d{8}/([^/,\s]+)/")
 
 
 @dataclass(frozen=True)
 class Call:
-    """One request as the endpoint saw it: the operation, the HTTP status answered, the caller's access
-    key id, and what IAM would have had to allow the caller (the permission audit reads these)."""
+    """One request as the endpoint saw it: the operation, the HTTP status answered (0: the connection was
+    dropped without an answer), the caller's access key id, and what IAM would have had to allow the
+    caller (the permission audit reads these)."""
 
     operation: str
     status: int
@@ -117,11 +120,14 @@ class LocalEndpoint:
         routed = self._router.match(http)
         name = routed[0].name if routed else _UNKNOWN_OPERATION
         request = Request(*_credential_scope(headers.get("authorization")))
+        failure: Fault | None = None
         try:
             if routed is None:
                 raise ServiceError("UnknownOperationException", f"No operation for {method} {url.path}")
             operation, labels = routed
-            self._faults.apply(name)
+            failure = self._faults.apply(name)
+            if failure is not None and not failure.after_the_work:
+                raise failure.error(name, self.model)
             params = read_input(operation, labels, http)
             # Serialised under the lock too: the output may be stored state that another request changes.
             with self.lock:
@@ -130,8 +136,12 @@ class LocalEndpoint:
             response = error_response(self.model, error, request_id)
         except Exception as error:
             # A bug here must reach the test as a failure with a cause, not as a dropped connection.
-            failure = ServiceError("InternalServerException", f"{type(error).__name__}: {error}")
-            response = error_response(self.model, failure, request_id)
+            bug = ServiceError("InternalServerException", f"{type(error).__name__}: {error}")
+            response = error_response(self.model, bug, request_id)
+        if failure is not None and failure.after_the_work:
+            # The work is done (or refused): only its answer is lost.
+            lost = error_response(self.model, failure.error(name, self.model), request_id)
+            response = DROPPED if failure.drop_connection else lost
         with self.lock:
             self._calls.append(Call(name, response.status, request.caller, tuple(request.authorizations)))
         return response
@@ -180,6 +190,9 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         headers = {name.lower(): value for name, value in self.headers.items()}
         response = self.server.endpoint.handle(self.command, self.path, headers, body)
+        if response is DROPPED:
+            self.close_connection = True
+            return
         self.send_response(response.status)
         for name, value in response.headers.items():
             self.send_header(name, value)
