@@ -21,6 +21,7 @@ from dataexchange_auto_export_handler.backfill import (
     Cursor,
     Destination,
     already_exported,
+    report_failed_invocation,
     revisions_in_scope,
 )
 from dataexchange_auto_export_handler.event_actions import RETRY_CONFIG
@@ -29,6 +30,7 @@ from offline.aws import OfflineAws
 from offline.endpoints import Fault, LocalDataExchange, local_client
 from offline.endpoints.server import DROPPED, client
 from offline.lambda_runtime import Execution, LambdaRuntime
+from offline.lambda_service import failure_record
 
 DATA_SET = "8d494cba5e4720172a1e69a6e1b8fed5"
 WORKER = "arn:aws:lambda:us-east-1:123456789012:function:backfill-worker"
@@ -668,3 +670,47 @@ def test_a_cursor_keeps_its_place_through_the_payload() -> None:
     again = Cursor.from_payload(json.loads(json.dumps(cursor.to_payload())))
 
     assert again == cursor
+
+
+def test_an_invocation_that_failed_for_good_is_reported_as_backfill_failed(
+    clients: Clients, aws: OfflineAws, endpoint: LocalDataExchange
+) -> None:
+    # Given the record Lambda sends when the three attempts at invocation 2 were killed, one job in flight
+    arn = event_action(endpoint)
+    running = {"JobId": "j" * 32, "RevisionId": "r" * 32, "Attempt": 1, "Started": True}
+    cursor = Cursor(DATA_SET, arn, in_flight=[running], retry=[{"RevisionId": "q" * 32, "Attempt": 2}])
+    cursor.exported, cursor.invocation = 3, 2
+    killed = {"errorType": "Runtime.ExitError", "errorMessage": "Runtime exited with error: signal: killed"}
+    record = failure_record(WORKER, cursor.to_payload(), killed, 3)
+
+    assert report_failed_invocation(clients.events, record) == "reported"
+
+    event = end_event(aws)
+    assert event["detail-type"] == "Backfill Failed"
+    assert event["resources"] == [arn]
+    detail = event["detail"]
+    assert (detail["Exported"], detail["DataSetIds"], detail["RevisionIds"]) == (3, [DATA_SET], ["r" * 32, "q" * 32])
+    assert detail["Reason"] == (
+        "Invocation 2 of the backfill failed 3 time(s) (RetriesExhausted): "
+        "Runtime.ExitError: Runtime exited with error: signal: killed"
+    )
+
+
+def test_the_record_of_a_failed_report_is_dropped_so_nothing_loops(clients: Clients, aws: OfflineAws) -> None:
+    # Given the record of a report that failed: its payload is the EventBridge event, not a cursor
+    event = {"version": "0", "detail-type": "Lambda Function Invocation Result - Failure", "detail": {}}
+    record = failure_record(WORKER, event, {"errorMessage": "Rate exceeded"}, 3)
+
+    assert report_failed_invocation(clients.events, record) == "dropped"
+    assert aws.bus.events == []
+
+
+def test_a_products_backfill_names_the_product_in_its_events(
+    clients: Clients, aws: OfflineAws, endpoint: LocalDataExchange
+) -> None:
+    published(endpoint, 1)
+    arn = event_action(endpoint)
+
+    assert run(clients, Cursor(DATA_SET, arn, product_id="prod-uexample0abc1d")) == "completed"
+
+    assert end_event(aws)["resources"] == [arn, "prod-uexample0abc1d"]

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import aws_cdk as cdk
 import pytest
-from support import DATA_SET, Runner, synthesize_example, synthesize_keyed, synthesized
+from support import ALERT_EMAIL, DATA_SET, Runner, synthesize_example, synthesize_keyed, synthesized
 
 from cdk_dataexchange_auto_export import AutoExportEventAction, ExistingRevisions
 from offline.assembly import SynthesizedStack
@@ -199,3 +199,36 @@ def test_a_count_from_a_parameter_out_of_range_fails_the_create_naming_it(
 
     assert endpoint.calls == []
     assert aws.lambda_.wait() == []
+
+
+@pytest.fixture(scope="module")
+def alerting(new_cdk_app: Callable[..., cdk.App]) -> SynthesizedStack:
+    """The example app as `make demo` deploys it: exporting every existing revision, alerting on failures."""
+    return synthesize_example(
+        new_cdk_app, data_set_id=DATA_SET, export_existing=ExistingRevisions.ALL, alert_email=ALERT_EMAIL
+    )
+
+
+def test_a_worker_killed_on_every_attempt_reaches_the_alert_as_backfill_failed(
+    alerting: SynthesizedStack, aws: OfflineAws, endpoint: LocalDataExchange, cloudformation: Runner
+) -> None:
+    published(endpoint, 2)
+    # Given a worker that runs out of memory on its first invocation and Lambda's two retries of it
+    (worker,) = [name for name in alerting.of_type("AWS::Lambda::Function") if "Worker" in name]
+    aws.lambda_.crash_next(worker, 3)
+
+    cloudformation(alerting).deploy()
+    invocations = aws.lambda_.wait()
+
+    # Then the failure record went to the bus, back to the worker, and out as Backfill Failed
+    assert [invocation.error for invocation in invocations[:3]] == ["Runtime exited with error: signal: killed"] * 3
+    [event] = backfill_events(aws)
+    assert event["detail-type"] == "Backfill Failed"
+    reason = str(event["detail"]["Reason"])  # type: ignore[index]
+    assert reason.startswith("Invocation 1 of the backfill failed 3 time(s) (RetriesExhausted): Runtime.ExitError")
+    # ...which the stack's failure rule sends its alert topic, with the reason in the message
+    [rule] = aws.bus.matches[str(event["id"])]
+    assert rule.startswith("AutoExportFailedExports")
+    [delivery] = [delivery for delivery in aws.bus.deliveries if delivery.event_id == event["id"]]
+    assert f"Backfill Failed at {event['time']}: data set {DATA_SET}" in delivery.message
+    assert reason in delivery.message

@@ -93,6 +93,7 @@ class Cursor:
     failed: int = 0
     failures: list[dict[str, Any]] = field(default_factory=list)  # {RevisionId, Errors}, at most LISTED_FAILURES
     invocation: int = 1
+    product_id: str | None = None  # the product whose data set this is, for a product's construct
 
     @classmethod
     def from_payload(cls, payload: dict[str, Any]) -> Cursor:
@@ -355,35 +356,60 @@ class Backfill:
         return "stopped"
 
     def _finish(self) -> str:
-        cursor = self.cursor
-        failed = [failure["RevisionId"] for failure in cursor.failures]
-        detail = {
-            "DataSetId": cursor.data_set_id,
-            "EventActionArn": cursor.event_action_arn,
-            "Exported": cursor.exported,
-            "Skipped": cursor.skipped,
-            "Failed": cursor.failed,
-            "Failures": cursor.failures,
-            "FailuresNotListed": cursor.failed - len(cursor.failures),
-            # As Data Exchange's own events have them, so the same rules and message serve both.
-            "DataSetIds": [cursor.data_set_id],
-            "RevisionIds": failed,
-        }
-        outcome = "Backfill Failed" if cursor.failed else "Backfill Completed"
-        self.clients.events.put_events(
-            Entries=[
-                {
-                    "Source": BACKFILL_SOURCE,
-                    "DetailType": outcome,
-                    "Detail": json.dumps(detail),
-                    "Resources": [cursor.event_action_arn],
-                }
-            ]
-        )
+        outcome = report(self.clients.events, self.cursor)
         logger.info("%s: %s", outcome, self._counts())
-        return "failed" if cursor.failed else "completed"
+        return "failed" if self.cursor.failed else "completed"
 
     def _counts(self) -> str:
         cursor = self.cursor
         counts = f"{cursor.exported} exported, {cursor.skipped} skipped, {cursor.failed} failed"
         return f"{counts}, in {cursor.invocation} invocation(s)"
+
+
+def report(events: EventBridgeClient, cursor: Cursor, reason: str | None = None) -> str:
+    """The backfill's end event on the default bus: `Backfill Completed`, or `Backfill Failed` when a revision
+    failed or the backfill itself did (`reason`). It carries `DataSetIds` and `RevisionIds` as Data Exchange's
+    own events do, so the same rules and message serve both; `resources` name the event action (and the
+    product, for a product's)."""
+    unfinished = [job["RevisionId"] for job in cursor.in_flight] + [entry["RevisionId"] for entry in cursor.retry]
+    detail: dict[str, Any] = {
+        "DataSetId": cursor.data_set_id,
+        "EventActionArn": cursor.event_action_arn,
+        "Exported": cursor.exported,
+        "Skipped": cursor.skipped,
+        "Failed": cursor.failed,
+        "Failures": cursor.failures,
+        "FailuresNotListed": cursor.failed - len(cursor.failures),
+        "DataSetIds": [cursor.data_set_id],
+        "RevisionIds": [failure["RevisionId"] for failure in cursor.failures] + (unfinished if reason else []),
+    }
+    if reason is not None:
+        detail["Reason"] = reason
+    outcome = "Backfill Failed" if cursor.failed or reason is not None else "Backfill Completed"
+    resources = [cursor.event_action_arn, *([cursor.product_id] if cursor.product_id else [])]
+    events.put_events(
+        Entries=[
+            {"Source": BACKFILL_SOURCE, "DetailType": outcome, "Detail": json.dumps(detail), "Resources": resources}
+        ]
+    )
+    return outcome
+
+
+def report_failed_invocation(events: EventBridgeClient, record: dict[str, Any]) -> str:
+    """Lambda's record of a worker invocation that failed for good (an unhandled error, a timeout, an
+    out-of-memory kill, after its retries) reported as `Backfill Failed`, from the cursor it was given.
+    A record of anything else (the failure of such a report) is logged and dropped: no loop."""
+    try:
+        cursor = Cursor.from_payload(record["requestPayload"])
+    except (KeyError, TypeError) as unreadable:
+        logger.error("Dropped the record of a failed invocation that carried no backfill cursor: %s", unreadable)
+        return "dropped"
+    context, failure = record.get("requestContext", {}), record.get("responsePayload") or {}
+    reason = (
+        f"Invocation {cursor.invocation} of the backfill failed {context.get('approximateInvokeCount', '?')} "
+        f"time(s) ({context.get('condition', 'unknown')}): "
+        f"{failure.get('errorType', 'Error')}: {failure.get('errorMessage', 'no message')}"
+    )[:MESSAGE_LENGTH]
+    outcome = report(events, cursor, reason)
+    logger.error("%s for data set %s: %s", outcome, cursor.data_set_id, reason)
+    return "reported"

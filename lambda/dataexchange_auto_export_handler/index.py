@@ -63,16 +63,18 @@ def _lambda() -> LambdaClient:
 
 
 def _start_backfill(
-    properties: EventActionProperties, event_action_arn: str, old: EventActionProperties | None
+    properties: EventActionProperties,
+    event_action_arn: str,
+    old: EventActionProperties | None,
+    product_id: str | None = None,
 ) -> None:
     """Starts exporting existing revisions, if asked for and not asked for before. Whatever happens, the
     stack goes on: the worker reports its outcome itself, as an EventBridge event."""
     if not properties.widens_backfill_of(old):
         return
     scope = properties.existing_revisions
-    cursor = backfill.Cursor(
-        properties.data_set_id, event_action_arn, latest=None if scope == ALL_REVISIONS else int(str(scope))
-    )
+    latest = None if scope == ALL_REVISIONS else int(str(scope))
+    cursor = backfill.Cursor(properties.data_set_id, event_action_arn, latest=latest, product_id=product_id)
     try:
         _lambda().invoke(
             FunctionName=os.environ["BACKFILL_FUNCTION"],
@@ -114,7 +116,7 @@ def _reconcile_product(event: Mapping[str, Any], old: ProductProperties | None) 
     for data_set_id, event_action in outcome.event_actions.items():
         new = same_product is None or data_set_id in outcome.added
         before = None if new or same_product is None else same_product.for_data_set(data_set_id)
-        _start_backfill(properties.for_data_set(data_set_id), event_action.arn, before)
+        _start_backfill(properties.for_data_set(data_set_id), event_action.arn, before, properties.product_id)
     return outcome
 
 

@@ -1,5 +1,6 @@
 """The backfill worker's Lambda glue: `dataexchange_auto_export_handler.worker.handler`, invoked
-asynchronously by the custom resource's handler and by itself, with a `backfill.Cursor` as the event."""
+asynchronously by the custom resource's handler and by itself, with a `backfill.Cursor` as the event; and by
+its `FailedInvocations` rule with Lambda's record of an invocation that failed for good, to report it."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import boto3
 from . import backfill
 from .api_model import prefer_bundled_model
 from .event_actions import RETRY_CONFIG
+from .properties import INVOCATION_FAILED_DETAIL_TYPE
 
 prefer_bundled_model()
 # The runtime's root logger stops at WARNING: a line per revision and the summary are INFO.
@@ -23,4 +25,6 @@ clients = backfill.Clients(
 
 
 def handler(event: dict[str, Any], context: Any) -> str:
+    if event.get("detail-type") == INVOCATION_FAILED_DETAIL_TYPE:
+        return backfill.report_failed_invocation(clients.events, event["detail"])
     return backfill.Backfill(clients, backfill.Cursor.from_payload(event), context).run()
