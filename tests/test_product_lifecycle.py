@@ -18,7 +18,7 @@ from dataexchange_auto_export_handler.properties import LOGICAL_ID_TAG, PRODUCT_
 from offline.assembly import SynthesizedStack
 from offline.aws import OfflineAws
 from offline.cloudformation import LifecycleError
-from offline.endpoints import LocalDataExchange, local_client
+from offline.endpoints import Fault, LocalDataExchange, local_client
 
 PRODUCT = "prod-uexample0abc1d"
 OTHER_PRODUCT = "prod-zexample9xyz2e"
@@ -215,3 +215,36 @@ def test_twenty_five_data_sets_are_followed(
 
     assert outputs["EventActionCount"] == "25"
     assert sorted(owned(endpoint)) == sorted(exportable)
+
+
+@pytest.mark.parametrize("endpoint", [{"page_limit": 2}], indirect=True, ids=["pages-of-2"])
+def test_every_page_of_data_sets_and_event_actions_is_read(
+    following: SynthesizedStack, endpoint: LocalDataExchange, cloudformation: Runner
+) -> None:
+    # Given lists answered two items a page, whatever MaxResults asks: 13 pages of data sets
+    exportable = subscribe(endpoint, count=25)
+    runner = cloudformation(following)
+    runner.deploy()
+
+    # When the product is reconciled again (every event action its own, on pages of two)
+    (product,) = following.of_type("Custom::DataExchangeProductAutoExport")
+    again = runner.invoke(runner.request("Create", product))
+
+    assert again.succeeded
+    assert {data_set: len(ids) for data_set, ids in owned(endpoint).items()} == dict.fromkeys(exportable, 1)
+    assert sorted(again.response["Data"]["DataSetIds"].split(",")) == sorted(exportable)
+
+
+@pytest.mark.parametrize("drop_connection", [False, True], ids=["answered-500", "connection-dropped"])
+def test_a_create_whose_answer_was_lost_leaves_one_event_action_per_data_set(
+    following: SynthesizedStack, endpoint: LocalDataExchange, cloudformation: Runner, drop_connection: bool
+) -> None:
+    # Given the service makes the first event action but its answer is lost: boto3 sends the Create again
+    exportable = subscribe(endpoint)
+    endpoint.inject("CreateEventAction", Fault("lost_answer", drop_connection=drop_connection))
+
+    cloudformation(following).deploy()
+
+    # Then the reconcile's second look removed the extra one
+    assert {data_set: len(ids) for data_set, ids in owned(endpoint).items()} == dict.fromkeys(exportable, 1)
+    assert len(endpoint.event_actions()) == 3
