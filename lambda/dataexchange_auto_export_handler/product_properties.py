@@ -12,17 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .properties import (
-    EventActionProperties,
-    PropertyError,
-    check_bucket_name,
-    check_existing_revisions,
-    check_key_pattern,
-    check_kms_key_arn,
-    check_tags,
-    optional_string,
-    parse_boolean,
-)
+from .properties import EventActionProperties, ExportSettings, PropertyError, check_key_pattern, parse_export
 
 RESOURCE_TYPE = "Custom::DataExchangeProductAutoExport"
 # The key of the request the construct's rules send the handler to reconcile after the deploy.
@@ -42,19 +32,6 @@ DEFAULT_PRODUCT_KEY_PATTERN = "${DataSet.Name}/${Revision.CreatedAt}/${Asset.Nam
 # The asset type auto-export exports: files, as Amazon S3 objects. The others (Redshift datashares, API
 # Gateway APIs, S3 data access, Lake Formation permissions) have no revisions of files to export.
 EXPORTABLE_ASSET_TYPES = frozenset({"S3_SNAPSHOT"})
-_KNOWN_PROPERTIES = frozenset(
-    {
-        "ServiceToken",
-        "ServiceTimeout",
-        "ProductId",
-        "Bucket",
-        "KeyPattern",
-        "KmsKeyArn",
-        "Tags",
-        "AdoptExisting",
-        "ExportExistingRevisions",
-    }
-)
 
 
 def check_product_id(value: str, name: str = "ProductId") -> None:
@@ -86,46 +63,30 @@ class ProductProperties:
     @classmethod
     def from_resource_properties(cls, properties: Mapping[str, Any]) -> ProductProperties:
         """Checks what CloudFormation (or a reconcile's rule) sent, every value a string."""
-        unknown = sorted(set(properties) - _KNOWN_PROPERTIES)
-        if unknown:
-            raise PropertyError(f"Unknown property {unknown[0]!r}: expected {', '.join(sorted(_KNOWN_PROPERTIES))}")
-        product_id = optional_string(properties, "ProductId")
-        bucket = optional_string(properties, "Bucket")
-        if product_id is None or bucket is None:
-            raise PropertyError("ProductId and Bucket are required")
-        check_product_id(product_id)
-        check_bucket_name(bucket)
-        key_pattern = optional_string(properties, "KeyPattern") or DEFAULT_PRODUCT_KEY_PATTERN
+        product_id, export = parse_export(properties, "ProductId", check_product_id)
+        key_pattern = export.key_pattern or DEFAULT_PRODUCT_KEY_PATTERN
         check_product_key_pattern(key_pattern)
-        kms_key_arn = optional_string(properties, "KmsKeyArn")
-        if kms_key_arn is not None:
-            check_kms_key_arn(kms_key_arn)
-        tags = properties.get("Tags") or {}
-        if not isinstance(tags, Mapping):
-            raise PropertyError(f"Tags must be a map of strings, got {type(tags).__name__}")
-        check_tags(tags)
-        existing_revisions = optional_string(properties, "ExportExistingRevisions")
-        if existing_revisions is not None:
-            check_existing_revisions(existing_revisions)
-        adopt_existing = parse_boolean(properties, "AdoptExisting")
-        return cls(product_id, bucket, key_pattern, kms_key_arn, dict(tags), adopt_existing, existing_revisions)
+        return cls(
+            product_id,
+            export.bucket,
+            key_pattern,
+            export.kms_key_arn,
+            export.tags,
+            export.adopt_existing,
+            export.existing_revisions,
+        )
 
     def to_resource_properties(self) -> dict[str, Any]:
-        """The inverse of `from_resource_properties`; what is not set is left out."""
-        properties: dict[str, Any] = {
-            "ProductId": self.product_id,
-            "Bucket": self.bucket,
-            "KeyPattern": self.key_pattern,
-        }
-        if self.kms_key_arn is not None:
-            properties["KmsKeyArn"] = self.kms_key_arn
-        if self.tags:
-            properties["Tags"] = dict(self.tags)
-        if self.adopt_existing:
-            properties["AdoptExisting"] = "true"
-        if self.existing_revisions is not None:
-            properties["ExportExistingRevisions"] = self.existing_revisions
-        return properties
+        """The inverse of `from_resource_properties`; what is not set is left out (the key pattern always is)."""
+        export = ExportSettings(
+            self.bucket,
+            self.key_pattern,
+            self.kms_key_arn,
+            dict(self.tags),
+            self.adopt_existing,
+            self.existing_revisions,
+        )
+        return {"ProductId": self.product_id, **export.to_resource_properties()}
 
     def for_data_set(self, data_set_id: str) -> EventActionProperties:
         """The event action one of the product's data sets gets."""

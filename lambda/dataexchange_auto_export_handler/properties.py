@@ -64,19 +64,11 @@ _KMS_KEY_ARN = re.compile(
     r"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})$"
 )
 
-# ServiceToken and ServiceTimeout are CloudFormation's own; it passes them along with ours.
-_KNOWN_PROPERTIES = frozenset(
-    {
-        "ServiceToken",
-        "ServiceTimeout",
-        "DataSetId",
-        "Bucket",
-        "KeyPattern",
-        "KmsKeyArn",
-        "Tags",
-        "AdoptExisting",
-        "ExportExistingRevisions",
-    }
+# ServiceToken and ServiceTimeout are CloudFormation's own; it passes them along with a resource's.
+_CLOUDFORMATION_PROPERTIES = frozenset({"ServiceToken", "ServiceTimeout"})
+# Where an export goes and how it is kept: what a data set's resource and a product's share.
+_EXPORT_PROPERTIES = frozenset(
+    {"Bucket", "KeyPattern", "KmsKeyArn", "Tags", "AdoptExisting", "ExportExistingRevisions"}
 )
 # The source of the events the backfill worker sends when it ends ("Backfill Completed" / "Backfill Failed").
 BACKFILL_SOURCE = "cdk-dataexchange-auto-export"
@@ -178,6 +170,67 @@ def parse_boolean(properties: Mapping[str, Any], key: str) -> bool:
 
 
 @dataclass(frozen=True)
+class ExportSettings:
+    """Where an export goes and how it is kept, as a resource's properties say."""
+
+    bucket: str
+    key_pattern: str | None
+    kms_key_arn: str | None
+    tags: dict[str, str]
+    adopt_existing: bool
+    existing_revisions: str | None
+
+    def to_resource_properties(self) -> dict[str, Any]:
+        """As the template holds them: what is not set is left out."""
+        properties: dict[str, Any] = {"Bucket": self.bucket}
+        if self.key_pattern is not None:
+            properties["KeyPattern"] = self.key_pattern
+        if self.kms_key_arn is not None:
+            properties["KmsKeyArn"] = self.kms_key_arn
+        if self.tags:
+            properties["Tags"] = dict(self.tags)
+        if self.adopt_existing:
+            properties["AdoptExisting"] = "true"
+        if self.existing_revisions is not None:
+            properties["ExportExistingRevisions"] = self.existing_revisions
+        return properties
+
+
+def parse_export(
+    properties: Mapping[str, Any], subject: str, check_subject: Callable[[str, str], None]
+) -> tuple[str, ExportSettings]:
+    """What a resource exports (its property `subject`, a data set's or a product's id) and where to, checked
+    as the service would check them: what CloudFormation sent, every value a string, before any API call."""
+    known = _CLOUDFORMATION_PROPERTIES | _EXPORT_PROPERTIES | {subject}
+    unknown = sorted(set(properties) - known)
+    if unknown:
+        raise PropertyError(f"Unknown property {unknown[0]!r}: expected {', '.join(sorted(known))}")
+    subject_value = optional_string(properties, subject)
+    bucket = optional_string(properties, "Bucket")
+    if subject_value is None or bucket is None:
+        raise PropertyError(f"{subject} and Bucket are required")
+    key_pattern = optional_string(properties, "KeyPattern")
+    kms_key_arn = optional_string(properties, "KmsKeyArn")
+    tags = properties.get("Tags") or {}
+    if not isinstance(tags, Mapping):
+        raise PropertyError(f"Tags must be a map of strings, got {type(tags).__name__}")
+
+    check_subject(subject_value, subject)
+    check_bucket_name(bucket)
+    if key_pattern is not None:
+        check_key_pattern(key_pattern)
+    if kms_key_arn is not None:
+        check_kms_key_arn(kms_key_arn)
+    check_tags(tags)
+    existing_revisions = optional_string(properties, "ExportExistingRevisions")
+    if existing_revisions is not None:
+        check_existing_revisions(existing_revisions)
+    adopt_existing = parse_boolean(properties, "AdoptExisting")
+    export = ExportSettings(bucket, key_pattern, kms_key_arn, dict(tags), adopt_existing, existing_revisions)
+    return subject_value, export
+
+
+@dataclass(frozen=True)
 class EventActionProperties:
     """The custom resource's properties: what the construct writes into the template, and what the
     handler reads back. `key_pattern` None means the service's default pattern."""
@@ -193,46 +246,28 @@ class EventActionProperties:
     @classmethod
     def from_resource_properties(cls, properties: Mapping[str, Any]) -> EventActionProperties:
         """Checks what CloudFormation sent (every value a string) before any API call is made."""
-        unknown = sorted(set(properties) - _KNOWN_PROPERTIES)
-        if unknown:
-            raise PropertyError(f"Unknown property {unknown[0]!r}: expected {', '.join(sorted(_KNOWN_PROPERTIES))}")
-        data_set_id = optional_string(properties, "DataSetId")
-        bucket = optional_string(properties, "Bucket")
-        if data_set_id is None or bucket is None:
-            raise PropertyError("DataSetId and Bucket are required")
-        key_pattern = optional_string(properties, "KeyPattern")
-        kms_key_arn = optional_string(properties, "KmsKeyArn")
-        tags = properties.get("Tags") or {}
-        if not isinstance(tags, Mapping):
-            raise PropertyError(f"Tags must be a map of strings, got {type(tags).__name__}")
-
-        check_data_set_id(data_set_id)
-        check_bucket_name(bucket)
-        if key_pattern is not None:
-            check_key_pattern(key_pattern)
-        if kms_key_arn is not None:
-            check_kms_key_arn(kms_key_arn)
-        check_tags(tags)
-        existing_revisions = optional_string(properties, "ExportExistingRevisions")
-        if existing_revisions is not None:
-            check_existing_revisions(existing_revisions)
-        adopt_existing = parse_boolean(properties, "AdoptExisting")
-        return cls(data_set_id, bucket, key_pattern, kms_key_arn, dict(tags), adopt_existing, existing_revisions)
+        data_set_id, export = parse_export(properties, "DataSetId", check_data_set_id)
+        return cls(
+            data_set_id,
+            export.bucket,
+            export.key_pattern,
+            export.kms_key_arn,
+            export.tags,
+            export.adopt_existing,
+            export.existing_revisions,
+        )
 
     def to_resource_properties(self) -> dict[str, Any]:
         """The inverse of `from_resource_properties`; what is not set is left out of the template."""
-        properties: dict[str, Any] = {"DataSetId": self.data_set_id, "Bucket": self.bucket}
-        if self.key_pattern is not None:
-            properties["KeyPattern"] = self.key_pattern
-        if self.kms_key_arn is not None:
-            properties["KmsKeyArn"] = self.kms_key_arn
-        if self.tags:
-            properties["Tags"] = dict(self.tags)
-        if self.adopt_existing:
-            properties["AdoptExisting"] = "true"
-        if self.existing_revisions is not None:
-            properties["ExportExistingRevisions"] = self.existing_revisions
-        return properties
+        export = ExportSettings(
+            self.bucket,
+            self.key_pattern,
+            self.kms_key_arn,
+            dict(self.tags),
+            self.adopt_existing,
+            self.existing_revisions,
+        )
+        return {"DataSetId": self.data_set_id, **export.to_resource_properties()}
 
     def widens_backfill_of(self, old: EventActionProperties | None) -> bool:
         """Whether these properties ask for existing revisions that `old` (None: a new event action) did not."""
