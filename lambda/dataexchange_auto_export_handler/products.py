@@ -160,9 +160,8 @@ def _quota_reason(error: EventActionError, properties: ProductProperties, data_s
     limit = response.get("LimitValue", "?")
     limit = int(limit) if isinstance(limit, float) and limit.is_integer() else limit
     return event_actions.shorten(
-        f"Product {properties.product_id} needs an event action for each of its {needed} data sets; data set "
-        f"{data_set_id} could not get one: quota '{limit_name}' is {limit}. Raise it in Service Quotas "
-        "(AWS Data Exchange) or delete unused event actions."
+        f"Product {properties.product_id} needs {needed} event actions; data set {data_set_id} could not get one: "
+        f"quota '{limit_name}' is {limit}. Raise it in Service Quotas (AWS Data Exchange) or delete unused ones."
     )
 
 

@@ -1,0 +1,186 @@
+"""A product's reconcile and its properties, called with a real boto3 client over HTTP to the local endpoint."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from dataexchange_auto_export_handler import event_actions, products
+from dataexchange_auto_export_handler.event_actions import EventActionError, Owner
+from dataexchange_auto_export_handler.product_properties import ProductProperties
+from dataexchange_auto_export_handler.properties import LOGICAL_ID_TAG, PRODUCT_ID_TAG, STACK_ID_TAG, PropertyError
+from offline.endpoints import LocalDataExchange, local_client
+
+PRODUCT = "prod-uexample0abc1d"
+OTHER_PRODUCT = "prod-zexample9xyz2e"
+STACK = "arn:aws:cloudformation:us-east-1:123456789012:stack/S/1"
+OWNER = Owner(STACK, "Product", PRODUCT)
+PATTERN = "${DataSet.Name}/${Revision.CreatedAt}/${Asset.Name}"
+
+
+@pytest.fixture
+def client(endpoint: LocalDataExchange) -> Any:
+    return local_client(endpoint.url, config=event_actions.RETRY_CONFIG)
+
+
+def product(**overrides: Any) -> ProductProperties:
+    return ProductProperties.from_resource_properties(
+        {"ProductId": PRODUCT, "Bucket": "destination-bucket", **overrides}
+    )
+
+
+def on_data_sets(endpoint: LocalDataExchange) -> dict[str, list[dict[str, Any]]]:
+    found: dict[str, list[dict[str, Any]]] = {}
+    for item in endpoint.event_actions():
+        found.setdefault(item["Event"]["RevisionPublished"]["DataSetId"], []).append(item)
+    return found
+
+
+def test_properties_default_to_a_pattern_that_keeps_data_sets_apart_and_render_back() -> None:
+    properties = product(Tags={"team": "x"}, ExportExistingRevisions="3", AdoptExisting="true")
+
+    assert properties.key_pattern == PATTERN
+    assert properties.to_resource_properties() == {
+        "ProductId": PRODUCT,
+        "Bucket": "destination-bucket",
+        "KeyPattern": PATTERN,
+        "Tags": {"team": "x"},
+        "AdoptExisting": "true",
+        "ExportExistingRevisions": "3",
+    }
+    assert ProductProperties.from_resource_properties(properties.to_resource_properties()) == properties
+    assert properties.for_data_set("d" * 32).to_resource_properties() == {
+        "DataSetId": "d" * 32,
+        **{key: value for key, value in properties.to_resource_properties().items() if key != "ProductId"},
+    }
+
+
+@pytest.mark.parametrize(
+    ("overrides", "complaint"),
+    [
+        ({"ProductId": "8d494cba5e4720172a1e69a6e1b8fed5"}, "ProductId '8d494cba5e4720172a1e69a6e1b8fed5' is not a"),
+        ({"ProductId": "prod-x/"}, "ProductId 'prod-x/' is not a Data Exchange product id"),
+        ({"KeyPattern": "${Revision.Id}/${Asset.Name}"}, "must contain ${DataSet.Name} or ${DataSet.Id}"),
+        ({"DataSetId": "d" * 32}, "Unknown property 'DataSetId'"),
+        ({"ProductId": ""}, "ProductId and Bucket are required"),
+    ],
+    ids=["a-data-set-id", "ends-with-a-slash", "no-data-set-in-pattern", "a-data-sets-property", "empty"],
+)
+def test_properties_the_service_would_refuse_are_refused_first(overrides: dict[str, str], complaint: str) -> None:
+    with pytest.raises(PropertyError) as refused:
+        product(**overrides)
+    assert complaint in str(refused.value)
+
+
+def test_a_data_set_id_pattern_is_a_prefix_of_its_own_too() -> None:
+    assert product(KeyPattern="${DataSet.Id}/${Asset.Id}").key_pattern == "${DataSet.Id}/${Asset.Id}"
+
+
+def test_reconcile_makes_one_owned_event_action_per_exportable_data_set_of_the_product(
+    client: Any, endpoint: LocalDataExchange
+) -> None:
+    files = [endpoint.add_data_set(PRODUCT, f"Prices {n}")["Id"] for n in range(2)]
+    endpoint.add_data_set(PRODUCT, "Quotes", asset_type="API_GATEWAY_API")
+    endpoint.add_data_set(OTHER_PRODUCT, "Not ours")
+
+    outcome = products.reconcile(client, product(Tags={"team": "x"}), OWNER)
+
+    assert (outcome.added, outcome.removed) == (files, [])
+    assert outcome.data() == {"ProductId": PRODUCT, "DataSetIds": ",".join(files), "EventActionCount": "2"}
+    found = on_data_sets(endpoint)
+    assert sorted(found) == sorted(files)
+    for [item] in found.values():
+        assert item["Tags"] == {"team": "x", STACK_ID_TAG: STACK, LOGICAL_ID_TAG: "Product", PRODUCT_ID_TAG: PRODUCT}
+        assert item["Action"]["ExportRevisionToS3"]["RevisionDestination"]["KeyPattern"] == PATTERN
+        assert outcome.event_actions[item["Event"]["RevisionPublished"]["DataSetId"]].id == item["Id"]
+
+
+def test_reconcile_again_changes_nothing_and_updates_what_drifted(client: Any, endpoint: LocalDataExchange) -> None:
+    [data_set] = [endpoint.add_data_set(PRODUCT, "Prices")["Id"]]
+    products.reconcile(client, product(), OWNER)
+
+    outcome = products.reconcile(client, product(KeyPattern="${DataSet.Id}/${Asset.Id}"), OWNER)
+
+    assert (outcome.added, outcome.removed, outcome.data_set_ids) == ([], [], [data_set])
+    [[item]] = on_data_sets(endpoint).values()
+    assert item["Action"]["ExportRevisionToS3"]["RevisionDestination"]["KeyPattern"] == "${DataSet.Id}/${Asset.Id}"
+
+
+def test_of_two_owned_event_actions_on_a_data_set_the_oldest_stays(client: Any, endpoint: LocalDataExchange) -> None:
+    # Given two reconciles that raced into two event actions on one data set
+    data_set = endpoint.add_data_set(PRODUCT, "Prices")["Id"]
+    first = event_actions.create_event_action(client, product().for_data_set(data_set), OWNER)
+    client.create_event_action(
+        Action=product().for_data_set(data_set).action(),
+        Event={"RevisionPublished": {"DataSetId": data_set}},
+        Tags=OWNER.tags(),
+    )
+
+    outcome = products.reconcile(client, product(), OWNER)
+
+    assert [item["Id"] for item in endpoint.event_actions()] == [first.id]
+    assert outcome.event_actions[data_set].id == first.id
+
+
+def test_owned_event_actions_of_data_sets_gone_from_the_product_are_deleted_and_no_others(
+    client: Any, endpoint: LocalDataExchange
+) -> None:
+    kept, gone = (endpoint.add_data_set(PRODUCT, name)["Id"] for name in ("Kept", "Gone"))
+    products.reconcile(client, product(), OWNER)
+    other_owner = Owner(STACK, "OtherProduct", PRODUCT)
+    event_actions.create_event_action(client, product(Bucket="other-bucket").for_data_set(gone), other_owner)
+    endpoint.end_entitlement(gone)
+
+    outcome = products.reconcile(client, product(), OWNER)
+
+    assert (outcome.removed, outcome.data_set_ids) == ([gone], [kept])
+    remaining = {
+        item["Tags"][LOGICAL_ID_TAG]: item["Event"]["RevisionPublished"]["DataSetId"]
+        for item in endpoint.event_actions()
+    }
+    assert remaining == {"Product": kept, "OtherProduct": gone}
+
+
+def test_an_identical_event_action_of_nobodys_is_refused_or_adopted(client: Any, endpoint: LocalDataExchange) -> None:
+    data_set = endpoint.add_data_set(PRODUCT, "Prices")["Id"]
+    made = client.create_event_action(
+        Action=product().for_data_set(data_set).action(), Event={"RevisionPublished": {"DataSetId": data_set}}
+    )["Id"]
+
+    with pytest.raises(EventActionError, match=f"Event action {made} already exports data set {data_set}"):
+        products.reconcile(client, product(), OWNER)
+    outcome = products.reconcile(client, product(AdoptExisting="true"), OWNER)
+
+    assert outcome.event_actions[data_set].id == made
+    [[item]] = on_data_sets(endpoint).values()
+    assert item["Tags"][PRODUCT_ID_TAG] == PRODUCT
+
+
+def test_delete_owned_removes_the_owners_event_actions_only(client: Any, endpoint: LocalDataExchange) -> None:
+    data_sets = [endpoint.add_data_set(PRODUCT, f"Prices {n}")["Id"] for n in range(2)]
+    products.reconcile(client, product(), OWNER)
+    another = Owner(STACK, "Product", OTHER_PRODUCT)
+    kept = event_actions.create_event_action(client, product(Bucket="other-bucket").for_data_set(data_sets[0]), another)
+
+    assert products.delete_owned(client, OWNER) == sorted(data_sets)
+    assert [item["Id"] for item in endpoint.event_actions()] == [kept.id]
+
+
+def test_a_refusal_for_a_quota_names_the_product_the_need_and_where_to_raise_it(
+    client: Any, endpoint: LocalDataExchange
+) -> None:
+    data_sets = [endpoint.add_data_set(PRODUCT, f"Prices {n}")["Id"] for n in range(3)]
+    for n in range(49):
+        client.create_event_action(
+            Action={"ExportRevisionToS3": {"RevisionDestination": {"Bucket": "elsewhere"}}},
+            Event={"RevisionPublished": {"DataSetId": f"{n:032d}"}},
+        )
+
+    with pytest.raises(EventActionError) as refused:
+        products.reconcile(client, product(), OWNER)
+
+    assert str(refused.value) == (
+        f"Product {PRODUCT} needs 3 event actions; data set {data_sets[1]} could not get one: quota 'Event actions "
+        "per account' is 50. Raise it in Service Quotas (AWS Data Exchange) or delete unused ones."
+    )
