@@ -40,9 +40,17 @@ BUCKET = "destination-bucket"
 class HandOvers(LambdaRuntime):
     """Lambda's side of the worker invoking itself: the payloads, kept for the test to run next."""
 
-    def __init__(self) -> None:
+    def __init__(self, aws: OfflineAws) -> None:
         super().__init__(Path(sys.executable), {})
-        self.payloads: list[dict[str, Any]] = []
+        self._aws = aws
+        self._received: list[dict[str, Any]] = []
+
+    @property
+    def payloads(self) -> list[dict[str, Any]]:
+        """Every hand-over so far: Lambda queues each and runs it on a thread of its own, so this waits
+        for the queue first."""
+        self._aws.lambda_.wait()
+        return list(self._received)
 
     def invoke(
         self,
@@ -51,7 +59,7 @@ class HandOvers(LambdaRuntime):
         event: Mapping[str, Any],
         environment: Mapping[str, str] | None = None,
     ) -> Execution:
-        self.payloads.append(dict(event))
+        self._received.append(dict(event))
         return Execution("", {}, 0.0)
 
 
@@ -71,7 +79,7 @@ class Context:
 
 @pytest.fixture
 def hand_overs(aws: OfflineAws) -> HandOvers:
-    runtime = HandOvers()
+    runtime = HandOvers(aws)
     function = LambdaFunction("Worker", Path("."), "worker.handler", 900, 256, {})
     aws.lambda_.serve(lambda name: (function, WORKER) if name == WORKER else None, runtime)
     return runtime
@@ -284,7 +292,6 @@ def test_hand_overs_carry_a_small_cursor_and_export_nothing_twice(
         outcomes.append(run(clients, Cursor.from_payload(payload), Context(per_poll_ms=150_000)))
         if outcomes[-1] != "handed over":
             break
-        aws.lambda_.wait()  # Lambda queues the hand-over: it reaches the runtime on a thread of its own
         payload = hand_overs.payloads[-1]
         assert len(json.dumps(payload)) < 1024
 
