@@ -94,6 +94,14 @@ def test_create_then_get_returns_the_same_event_action(client: Any) -> None:
     assert fetched["Tags"] == {"team": "data"}
 
 
+def test_an_untagged_event_action_is_answered_without_tags(client: Any) -> None:
+    created = create(client, data_set_id())
+
+    fetched = client.get_event_action(EventActionId=created["Id"])
+
+    assert "Tags" not in created and "Tags" not in fetched
+
+
 def test_arn_carries_the_signing_region_and_the_configured_account() -> None:
     with LocalDataExchange(account="210987654321") as local:
         created = create(new_client(local.url, region="eu-west-1"))

@@ -435,3 +435,85 @@ def test_a_failed_write_of_an_update_is_explained_with_its_operation(
         f"{operation}: access denied; the handler role needs dataexchange:{operation}. "
         f"User is not authorized to perform dataexchange:{operation} (injected)"
     )
+
+
+def test_a_refused_duplicate_made_without_tags_names_no_stack(client: Any) -> None:
+    existing = made_elsewhere(client)
+
+    with pytest.raises(EventActionError) as raised:
+        event_actions.create_event_action(client, properties(), OWNER)
+
+    assert str(raised.value) == (
+        f"Event action {existing} already exports data set {DATA_SET} to bucket destination-bucket: delete it, "
+        "or set adopt_existing=True to manage it from this stack."
+    )
+
+
+@pytest.mark.parametrize(
+    "elsewhere",
+    [{"Bucket": "other-bucket"}, {"Bucket": "destination-bucket", "KeyPattern": "${Revision.Id}/${Asset.Name}"}],
+    ids=["another-bucket", "another-key-pattern"],
+)
+def test_create_leaves_an_untagged_event_action_exporting_elsewhere_alone(
+    client: Any, endpoint: LocalDataExchange, elsewhere: dict[str, str]
+) -> None:
+    # Given an event action made in the console, with no tags at all, exporting somewhere else
+    other = client.create_event_action(
+        Action={"ExportRevisionToS3": {"RevisionDestination": elsewhere}},
+        Event={"RevisionPublished": {"DataSetId": DATA_SET}},
+    )["Id"]
+
+    mine = event_actions.create_event_action(client, properties(), OWNER)
+
+    assert sorted(item["Id"] for item in endpoint.event_actions()) == sorted([other, mine.id])
+
+
+def test_a_products_resource_does_not_take_another_products_event_action_for_its_own(client: Any) -> None:
+    # Given the same stack and logical id owning an event action for another product (a product id changed)
+    before = event_actions.create_event_action(client, properties(), Owner(OWNER.stack_id, "Product", "prod-a"))
+
+    # Then the resource for the new product finds an export it does not own, and refuses to duplicate it
+    with pytest.raises(EventActionError, match=rf"^Event action {before.id} already exports"):
+        event_actions.create_event_action(client, properties(), Owner(OWNER.stack_id, "Product", "prod-b"))
+
+
+OTHER_OWNER = Owner("arn:aws:cloudformation:us-east-1:123456789012:stack/Other/2", "Moved")
+
+
+@pytest.mark.parametrize(
+    ("tags", "stays"),
+    [
+        (OWNER.tags(), False),
+        ({}, False),
+        ({"team": "data"}, False),
+        (OTHER_OWNER.tags(), True),
+        ({STACK_ID_TAG: OTHER_OWNER.stack_id}, True),
+        ({LOGICAL_ID_TAG: OTHER_OWNER.logical_id}, True),
+    ],
+    ids=["owned", "untagged", "no-owner-tags", "adopted-by-another", "another-stack-only", "another-logical-id-only"],
+)
+def test_a_resources_delete_leaves_only_an_event_action_another_resource_claims(
+    client: Any, endpoint: LocalDataExchange, tags: dict[str, str], stays: bool
+) -> None:
+    # Given the event action the resource made, whose tags say who owns it now
+    existing = made_elsewhere(client, **tags)
+
+    event_actions.delete_owned_event_action(client, existing, OWNER)
+
+    assert [item["Id"] for item in endpoint.event_actions()] == ([existing] if stays else [])
+
+
+def test_a_resources_delete_treats_a_missing_event_action_as_success(client: Any, endpoint: LocalDataExchange) -> None:
+    event_actions.delete_owned_event_action(client, "0123456789abcdef0123456789abcdef", OWNER)
+
+    assert [(call.operation, call.status) for call in endpoint.calls] == [
+        ("GetEventAction", 404),
+        ("DeleteEventAction", 404),
+    ]
+
+
+def test_a_reason_of_the_longest_length_cloudformation_keeps_is_not_cut() -> None:
+    longest = "x" * event_actions.MAX_REASON_LENGTH
+
+    assert event_actions.shorten(longest) == longest
+    assert event_actions.shorten(longest + "y") == "x" * (event_actions.MAX_REASON_LENGTH - 3) + "..."

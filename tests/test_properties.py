@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -193,6 +194,12 @@ def test_a_malformed_property_is_named_in_full(overrides: dict[str, Any], messag
     assert str(raised.value) == message
 
 
+def test_a_dollar_sign_before_a_reference_is_text_not_an_unclosed_reference() -> None:
+    pattern = "$${Revision.Id}{x}/${Asset.Name}"
+
+    assert parse(KeyPattern=pattern).key_pattern == pattern
+
+
 def test_a_key_pattern_of_1024_characters_is_accepted() -> None:
     pattern = "k" * 1013 + "${Asset.Id}"
 
@@ -206,6 +213,8 @@ def test_tags_skipped_as_unresolved_are_counted_but_not_checked_and_the_others_a
         return text.startswith("${Token")
 
     check_tags({unresolved: "v", "k": unresolved}, skip=token)
+    with pytest.raises(PropertyError, match=f"Tags value for '{re.escape(unresolved)}' must be a string of at most"):
+        check_tags({unresolved: "v" * 257}, skip=token)
     with pytest.raises(PropertyError, match="Tags key 'AWS:k' is reserved"):
         check_tags({unresolved: "v", "AWS:k": "v"}, skip=token)
     with pytest.raises(PropertyError, match=f"Tags has {MAX_USER_TAGS + 1} tags"):

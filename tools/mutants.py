@@ -143,7 +143,7 @@ def _prepare(group: Group, module: str, rev: str | None, work: Path) -> None:
         "also_copy": sorted(path.name for path in work.iterdir() if path.name != group.package),
         "only_mutate": [f"{group.package}/{module}"],
         # Log lines are for people reading the logs; what tests hold is the outcome (calls, events, cursor).
-        "do_not_mutate_patterns": [r"^\s*logger\.(debug|info|warning)\("],
+        "do_not_mutate_patterns": [r"^\s*logger\.(debug|info|warning|error)\("],
         # One process per mutant is mutmut's own parallelism; the package now sits at the root (".").
         "pytest_add_cli_args": ["-n", "0", "-o", f"pythonpath={other_root} ."],
         "pytest_add_cli_args_test_selection": list(group.tests[module]),

@@ -175,7 +175,7 @@ def update_event_action(
     if old_data_set_id != properties.data_set_id:
         logger.info("Data set changed from %s to %s: replacing", old_data_set_id, properties.data_set_id)
         return create_event_action(client, properties, owner)
-    current = get_event_action(client, event_action_id, properties)
+    current = get_event_action(client, event_action_id)
     if current is None:
         logger.warning("Event action %s no longer exists: creating a new one", event_action_id)
         return create_event_action(client, properties, owner)
@@ -202,7 +202,7 @@ def delete_owned_event_action(client: DataExchangeClient, physical_id: str, owne
     """A resource's Delete: the event action goes unless another resource took it over since (adopted it, as a
     construct renamed or moved to another provider does with adopt_existing); then it stays, exporting for
     its new owner. One without ownership tags (made before they existed) is this resource's."""
-    current = get_event_action(client, physical_id, None)
+    current = get_event_action(client, physical_id)
     tags = current.get("Tags", {}) if current is not None else {}
     claimed = STACK_ID_TAG in tags or LOGICAL_ID_TAG in tags
     if claimed and not owner.owns(tags):
@@ -216,15 +216,11 @@ def delete_owned_event_action(client: DataExchangeClient, physical_id: str, owne
     delete_event_action(client, physical_id)
 
 
-def get_event_action(
-    client: DataExchangeClient, event_action_id: str, properties: EventActionProperties | None
-) -> GetEventActionResponseTypeDef | None:
+def get_event_action(client: DataExchangeClient, event_action_id: str) -> GetEventActionResponseTypeDef | None:
     if not ID_PATTERN.match(event_action_id):
         return None
     try:
-        return _call(
-            client, "GetEventAction", properties, lambda: client.get_event_action(EventActionId=event_action_id)
-        )
+        return _call(client, "GetEventAction", None, lambda: client.get_event_action(EventActionId=event_action_id))
     except EventActionError as error:
         if isinstance(error.__cause__, client.exceptions.ResourceNotFoundException):
             return None
@@ -238,7 +234,7 @@ def list_event_actions(
     5 per data set, but pages may be smaller than that, so every page is read."""
     pages = client.get_paginator("list_event_actions").paginate(EventSourceId=properties.data_set_id)
     listed = _call(client, "ListEventActions", properties, lambda: list(pages))
-    found = (get_event_action(client, entry["Id"], None) for page in listed for entry in page["EventActions"])
+    found = (get_event_action(client, entry["Id"]) for page in listed for entry in page["EventActions"])
     return [event_action for event_action in found if event_action is not None]
 
 
@@ -267,16 +263,9 @@ def reconcile_event_action(
     stale = sorted(key for key in present if key not in wanted)
     changed = {key: value for key, value in wanted.items() if present.get(key) != value}
     if stale:
-        _call(
-            client,
-            "UntagResource",
-            properties,
-            lambda: client.untag_resource(ResourceArn=event_action.arn, TagKeys=stale),
-        )
+        _call(client, "UntagResource", None, lambda: client.untag_resource(ResourceArn=event_action.arn, TagKeys=stale))
     if changed:
-        _call(
-            client, "TagResource", properties, lambda: client.tag_resource(ResourceArn=event_action.arn, Tags=changed)
-        )
+        _call(client, "TagResource", None, lambda: client.tag_resource(ResourceArn=event_action.arn, Tags=changed))
     return event_action
 
 
@@ -295,7 +284,6 @@ def explain(operation: str, error: ClientError, properties: EventActionPropertie
     code, message = error.response["Error"]["Code"], error.response["Error"]["Message"]
     status = error.response["ResponseMetadata"]["HTTPStatusCode"]
     details: Mapping[str, Any] = error.response  # modeled error members sit beside "Error"
-    bucket = properties.bucket if properties else "?"
     cause = details.get("ExceptionCause")
     if code == "ResourceNotFoundException" and operation in DATA_SET_LOOKUPS and properties:
         reason = (
@@ -303,14 +291,14 @@ def explain(operation: str, error: ClientError, properties: EventActionPropertie
             "Region where the provider published the data set (an event action lives in its data set's "
             f"Region) and check that this account is subscribed to it. {message}"
         )
-    elif code == "ValidationException" and cause == "InsufficientS3BucketPolicy":
+    elif code == "ValidationException" and cause == "InsufficientS3BucketPolicy" and properties:
         reason = (
-            f"{operation}: bucket {bucket} has no policy letting dataexchange.amazonaws.com "
+            f"{operation}: bucket {properties.bucket} has no policy letting dataexchange.amazonaws.com "
             f"s3:PutObject (InsufficientS3BucketPolicy). {message}"
         )
-    elif code == "ValidationException" and cause == "S3AccessDenied":
+    elif code == "ValidationException" and cause == "S3AccessDenied" and properties:
         reason = (
-            f"{operation}: Data Exchange cannot write to bucket {bucket} (S3AccessDenied): check its policy, "
+            f"{operation}: Data Exchange cannot write to bucket {properties.bucket} (S3AccessDenied): check its policy, "
             f"KMS key and that Requester Pays is off. {message}"
         )
     elif code == "ServiceLimitExceededException":
@@ -327,7 +315,8 @@ def explain(operation: str, error: ClientError, properties: EventActionPropertie
             f"{' and kms:CreateGrant on the key' if properties and properties.kms_key_arn else ''}. {message}"
         )
     elif code == "ThrottlingException" or status >= 500:
-        attempts = error.response.get("ResponseMetadata", {}).get("RetryAttempts", 0) + 1
+        # botocore sets RetryAttempts in the metadata of every answer it parsed, an error's included.
+        attempts = error.response["ResponseMetadata"]["RetryAttempts"] + 1
         reason = f"{operation}: {code} after {attempts} attempts; retry the deployment later. {message}"
     else:
         reason = f"{operation}: {code}: {message}"

@@ -83,7 +83,7 @@ class PropertyError(ValueError):
     """A property value the service would reject; the message names the property and the value."""
 
 
-def check_data_set_id(value: str, name: str = "DataSetId") -> None:
+def check_data_set_id(value: str, name: str) -> None:
     if not isinstance(value, str) or not ID_PATTERN.match(value):
         raise PropertyError(f"{name} {value!r} is not a data set id: expected 30 to 40 letters or digits")
 
@@ -97,7 +97,8 @@ def check_key_pattern(value: str, name: str = "KeyPattern") -> None:
             f"{name} {value!r} uses unknown reference ${{{unknown[0]}}}: "
             f"allowed are {', '.join('${' + ref + '}' for ref in sorted(KEY_PATTERN_REFERENCES))}"
         )
-    if "${" in _REFERENCE.sub("", value):
+    # Piece by piece: text on either side of a reference is not joined up ("$${Revision.Id}{" is well formed).
+    if any("${" in text for text in _REFERENCE.split(value)):
         raise PropertyError(f"{name} {value!r} has a '${{' without its closing '}}'")
     if not any(reference in value for reference in _UNIQUE_REFERENCES):
         raise PropertyError(
@@ -107,20 +108,18 @@ def check_key_pattern(value: str, name: str = "KeyPattern") -> None:
 
 
 def check_tags(tags: Mapping[str, str], name: str = "Tags", skip: Callable[[str], bool] = lambda _: False) -> None:
-    """Checks the count of all tags, and each tag whose key and value are not skipped (unresolved tokens)."""
+    """Checks the count of all tags, and each key and each value that is not skipped (an unresolved token)."""
     if len(tags) > MAX_USER_TAGS:
         raise PropertyError(
             f"{name} has {len(tags)} tags: at most {MAX_USER_TAGS} "
             f"(the service allows {MAX_TAGS_PER_RESOURCE}, {len(OWNER_TAGS)} are kept to recognise the event action)"
         )
     for key, value in tags.items():
-        if skip(key) or skip(value):
-            continue
-        if not 1 <= len(key) <= MAX_TAG_KEY_LENGTH:
+        if not skip(key) and not 1 <= len(key) <= MAX_TAG_KEY_LENGTH:
             raise PropertyError(f"{name} key {key!r} must be 1 to {MAX_TAG_KEY_LENGTH} characters long")
-        if key.lower().startswith("aws:") or key in OWNER_TAGS:
+        if not skip(key) and (key.lower().startswith("aws:") or key in OWNER_TAGS):
             raise PropertyError(f"{name} key {key!r} is reserved")
-        if not isinstance(value, str) or len(value) > MAX_TAG_VALUE_LENGTH:
+        if not skip(value) and (not isinstance(value, str) or len(value) > MAX_TAG_VALUE_LENGTH):
             raise PropertyError(
                 f"{name} value for {key!r} must be a string of at most {MAX_TAG_VALUE_LENGTH} characters"
             )

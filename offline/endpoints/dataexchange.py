@@ -221,7 +221,12 @@ class LocalDataExchange(LocalEndpoint):
         self._state.save(self._state_file)
 
     def _answer(self, item: Mapping[str, Any]) -> dict[str, Any]:
-        return {**item, "Action": _answered(item["Action"], self._answers)}
+        answer = {**item, "Action": _answered(item["Action"], self._answers)}
+        # Tags is an optional member of the answers (API model): an untagged event action comes without it,
+        # so no client here can count on finding it.
+        if not answer["Tags"]:
+            del answer["Tags"]
+        return answer
 
     def _arn(self, request: Request, event_action_id: str) -> str:
         return arn(request.region, self._account, f"event-actions/{event_action_id}")
