@@ -77,7 +77,7 @@ def account_event_actions(client: DataExchangeClient) -> list[GetEventActionResp
     """Every event action of the account, read in full (list entries carry no tags)."""
     pages = client.get_paginator("list_event_actions").paginate(PaginationConfig={"PageSize": PAGE})
     entries = [entry for page in pages for entry in page["EventActions"]]
-    read = (event_actions.get_event_action(client, entry["Id"], None) for entry in entries)
+    read = (event_actions.get_event_action(client, entry["Id"]) for entry in entries)
     return [item for item in read if item is not None]
 
 
