@@ -133,6 +133,25 @@ def test_list_paginator_walks_every_page(client: Any) -> None:
     assert {entry["Id"] for page in pages for entry in page["EventActions"]} == ids
 
 
+def test_list_data_sets_by_origin_and_only_an_entitled_one_names_its_product(
+    client: Any, endpoint: LocalDataExchange
+) -> None:
+    # Given an account that subscribes to a product and provides a data set of its own
+    entitled = endpoint.add_data_set("prod-uexample0abc1d", "Prices")["Id"]
+    owned = endpoint.add_owned_data_set("Our prices")["Id"]
+
+    def listed(**origin: str) -> dict[str, Any]:
+        return {entry["Id"]: entry for entry in client.list_data_sets(**origin)["DataSets"]}
+
+    assert list(listed(Origin="ENTITLED")) == [entitled]
+    assert list(listed(Origin="OWNED")) == [owned]
+    both = listed()
+    assert list(both) == [entitled, owned]
+    assert both[entitled]["OriginDetails"] == {"ProductId": "prod-uexample0abc1d"}
+    assert "OriginDetails" not in both[owned]
+    assert both[owned]["Arn"] == f"arn:aws:dataexchange:us-east-1:123456789012:data-sets/{owned}"
+
+
 def test_list_page_does_not_skip_when_an_event_action_is_deleted_between_pages(client: Any) -> None:
     data_set = data_set_id()
     ids = [create(client, data_set)["Id"] for _ in range(3)]

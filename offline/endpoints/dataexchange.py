@@ -122,7 +122,7 @@ class LocalDataExchange(LocalEndpoint):
             return copy.deepcopy(list(self._state.event_actions.values()))
 
     def data_sets(self) -> list[Item]:
-        """The data sets the account is (or was) entitled to."""
+        """The data sets the account is (or was) entitled to, and those it owns."""
         with self.lock:
             return copy.deepcopy(list(self._state.data_sets.values()))
 
@@ -160,6 +160,13 @@ class LocalDataExchange(LocalEndpoint):
         """The provider adds a data set to a product the account subscribes to (no event is sent)."""
         with self.lock:
             data_set = self._products.add_data_set(product_id, name, asset_type, data_set_id)
+            self._save()
+            return copy.deepcopy(data_set)
+
+    def add_owned_data_set(self, name: str) -> Item:
+        """The account, a provider too, makes a data set of its own: ListDataSets lists it as OWNED."""
+        with self.lock:
+            data_set = self._products.add_owned_data_set(name)
             self._save()
             return copy.deepcopy(data_set)
 

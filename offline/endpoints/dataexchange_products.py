@@ -1,11 +1,12 @@
 """The products a subscriber is entitled to, offline: which data sets each holds, ListDataSets, and what a
-provider's adding data sets to a product does.
+provider's adding data sets to a product does. The account may be a provider too, with data sets it owns.
 
-Written from the Data Exchange API reference (ListDataSets: `Origin` ENTITLED or OWNED, `MaxResults` 1-200,
-`NextToken`; DataSetEntry with `AssetType`, `Origin`, `OriginDetails.ProductId`) and the user guide's
-"EventBridge events for AWS Data Exchange": a subscriber's default bus gets `Data Sets Published To Product`,
-whose `resources` is the product id and whose detail lists the data sets and the product. What becomes of a
-data set when a subscription ends is not documented: here it leaves the entitled list (`end_entitlement`).
+Written from the Data Exchange API reference (ListDataSets: `Origin` ENTITLED or OWNED, both without it,
+`MaxResults` 1-200, `NextToken`; DataSetEntry with `AssetType`, `Origin`, and `OriginDetails.ProductId` for
+an ENTITLED one only) and the user guide's "EventBridge events for AWS Data Exchange": a subscriber's default
+bus gets `Data Sets Published To Product`, whose `resources` is the product id and whose detail lists the
+data sets and the product. What becomes of a data set when a subscription ends is not documented: here it
+leaves the entitled list (`end_entitlement`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 from ..account import REGION
 from . import dataexchange_rules as rules
 from .dataexchange_revisions import EventSink
-from .dataexchange_state import Item, State, entitled_data_set, new_id, now, page
+from .dataexchange_state import Item, State, entitled_data_set, new_id, now, owned_data_set, page
 from .protocol import Request, validation_error
 
 DATA_SETS_PUBLISHED = "Data Sets Published To Product"
@@ -39,6 +40,12 @@ class Products:
         rules.check_identifier(data_set_id, "DataSetId")
         data_set = entitled_data_set(data_set_id, name, product_id, asset_type)
         self._state.data_sets[data_set_id] = data_set
+        return data_set
+
+    def add_owned_data_set(self, name: str) -> Item:
+        """The account, as a provider, makes a data set of its own (only listed here: no revisions or jobs)."""
+        data_set = owned_data_set(new_id(), name, self._account)
+        self._state.data_sets[data_set["Id"]] = data_set
         return data_set
 
     def publish_data_sets(self, product_id: str, data_set_ids: Sequence[str]) -> Item:
@@ -74,6 +81,7 @@ class Products:
         origin = params.get("Origin")
         if origin not in (None, "ENTITLED", "OWNED"):
             raise validation_error(f"Origin {origin!r}: expected ENTITLED or OWNED")
-        # A subscriber owns none here; without a filter, the API lists both.
-        listed = [item for item in self._state.data_sets.values() if item["Origin"] == "ENTITLED" and origin != "OWNED"]
+        # Without a filter, the API lists both.
+        origins = (origin,) if origin else ("ENTITLED", "OWNED")
+        listed = [item for item in self._state.data_sets.values() if item["Origin"] in origins]
         return page(listed, params, "DataSets")

@@ -86,6 +86,23 @@ def entitled_data_set(data_set_id: str, name: str, product_id: str, asset_type: 
     }
 
 
+def owned_data_set(data_set_id: str, name: str, account: str) -> Item:
+    """A data set of files the account provides, as DataSetEntry describes it: its ARN names the account, and
+    it has no OriginDetails (the API reference: "If the origin of this data set is ENTITLED, includes the
+    details for the product")."""
+    created = now()
+    return {
+        "Id": data_set_id,
+        "Arn": arn(REGION, account, f"data-sets/{data_set_id}"),
+        "Name": name,
+        "Origin": "OWNED",
+        "AssetType": "S3_SNAPSHOT",
+        "Description": "A data set this account provides in the local Data Exchange",
+        "CreatedAt": created,
+        "UpdatedAt": created,
+    }
+
+
 def _encode_token(item: Mapping[str, Any]) -> str:
     # Position by (CreatedAt, Id) rather than by index, so deleting between pages skips nothing.
     return base64.urlsafe_b64encode(json.dumps([item["CreatedAt"], item["Id"]]).encode()).decode()
