@@ -8,7 +8,7 @@ import pytest
 
 from dataexchange_auto_export_handler import event_actions, products
 from dataexchange_auto_export_handler.event_actions import EventActionError, Owner
-from dataexchange_auto_export_handler.product_properties import ProductProperties
+from dataexchange_auto_export_handler.product_properties import ProductProperties, check_product_key_pattern
 from dataexchange_auto_export_handler.properties import LOGICAL_ID_TAG, PRODUCT_ID_TAG, STACK_ID_TAG, PropertyError
 from offline.endpoints import LocalDataExchange, local_client
 
@@ -17,6 +17,7 @@ OTHER_PRODUCT = "prod-zexample9xyz2e"
 STACK = "arn:aws:cloudformation:us-east-1:123456789012:stack/S/1"
 OWNER = Owner(STACK, "Product", PRODUCT)
 PATTERN = "${DataSet.Name}/${Revision.CreatedAt}/${Asset.Name}"
+KEY_ARN = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 
 
 @pytest.fixture
@@ -38,13 +39,14 @@ def on_data_sets(endpoint: LocalDataExchange) -> dict[str, list[dict[str, Any]]]
 
 
 def test_properties_default_to_a_pattern_that_keeps_data_sets_apart_and_render_back() -> None:
-    properties = product(Tags={"team": "x"}, ExportExistingRevisions="3", AdoptExisting="true")
+    properties = product(Tags={"team": "x"}, ExportExistingRevisions="3", AdoptExisting="true", KmsKeyArn=KEY_ARN)
 
     assert properties.key_pattern == PATTERN
     assert properties.to_resource_properties() == {
         "ProductId": PRODUCT,
         "Bucket": "destination-bucket",
         "KeyPattern": PATTERN,
+        "KmsKeyArn": KEY_ARN,
         "Tags": {"team": "x"},
         "AdoptExisting": "true",
         "ExportExistingRevisions": "3",
@@ -61,7 +63,11 @@ def test_properties_default_to_a_pattern_that_keeps_data_sets_apart_and_render_b
     [
         ({"ProductId": "8d494cba5e4720172a1e69a6e1b8fed5"}, "ProductId '8d494cba5e4720172a1e69a6e1b8fed5' is not a"),
         ({"ProductId": "prod-x/"}, "ProductId 'prod-x/' is not a Data Exchange product id"),
-        ({"KeyPattern": "${Revision.Id}/${Asset.Name}"}, "must contain ${DataSet.Name} or ${DataSet.Id}"),
+        (
+            {"KeyPattern": "${Revision.Id}/${Asset.Name}"},
+            "KeyPattern '${Revision.Id}/${Asset.Name}' must contain ${DataSet.Name} or ${DataSet.Id}: the product's "
+            "data sets export to one bucket, and without them their objects would overwrite each other's",
+        ),
         ({"DataSetId": "d" * 32}, "Unknown property 'DataSetId'"),
         ({"ProductId": ""}, "ProductId and Bucket are required"),
     ],
@@ -73,6 +79,17 @@ def test_properties_the_service_would_refuse_are_refused_first(overrides: dict[s
     assert complaint in str(refused.value)
 
 
+def test_a_product_key_pattern_is_first_a_key_pattern_named_as_its_caller_names_it() -> None:
+    # The construct checks at synth with its own parameter's name.
+    with pytest.raises(PropertyError) as refused:
+        check_product_key_pattern("${DataSet.Name}/${Revision.Id}", "key_pattern")
+
+    assert str(refused.value) == (
+        "key_pattern '${DataSet.Name}/${Revision.Id}' must contain ${Asset.Name} or ${Asset.Id}, otherwise every "
+        "asset of a revision is written to the same key"
+    )
+
+
 def test_a_data_set_id_pattern_is_a_prefix_of_its_own_too() -> None:
     assert product(KeyPattern="${DataSet.Id}/${Asset.Id}").key_pattern == "${DataSet.Id}/${Asset.Id}"
 
@@ -80,11 +97,13 @@ def test_a_data_set_id_pattern_is_a_prefix_of_its_own_too() -> None:
 def test_reconcile_makes_one_owned_event_action_per_exportable_data_set_of_the_product(
     client: Any, endpoint: LocalDataExchange
 ) -> None:
-    files = [endpoint.add_data_set(PRODUCT, f"Prices {n}")["Id"] for n in range(2)]
-    endpoint.add_data_set(PRODUCT, "Quotes", asset_type="API_GATEWAY_API")
+    # Given, listed in this order on one page, another product's data set and one of the product's that
+    # auto-export cannot export before those it can: passing over the first two still reads the rest
     endpoint.add_data_set(OTHER_PRODUCT, "Not ours")
+    endpoint.add_data_set(PRODUCT, "Quotes", asset_type="API_GATEWAY_API")
+    files = [endpoint.add_data_set(PRODUCT, f"Prices {n}")["Id"] for n in range(2)]
 
-    outcome = products.reconcile(client, product(Tags={"team": "x"}), OWNER)
+    outcome = products.reconcile(client, product(Tags={"team": "x"}, KmsKeyArn=KEY_ARN), OWNER)
 
     assert (outcome.added, outcome.removed) == (files, [])
     assert outcome.data() == {"ProductId": PRODUCT, "DataSetIds": ",".join(files), "EventActionCount": "2"}
@@ -93,6 +112,7 @@ def test_reconcile_makes_one_owned_event_action_per_exportable_data_set_of_the_p
     for [item] in found.values():
         assert item["Tags"] == {"team": "x", STACK_ID_TAG: STACK, LOGICAL_ID_TAG: "Product", PRODUCT_ID_TAG: PRODUCT}
         assert item["Action"]["ExportRevisionToS3"]["RevisionDestination"]["KeyPattern"] == PATTERN
+        assert item["Action"]["ExportRevisionToS3"]["Encryption"] == {"Type": "aws:kms", "KmsKeyArn": KEY_ARN}
         assert outcome.event_actions[item["Event"]["RevisionPublished"]["DataSetId"]].id == item["Id"]
 
 

@@ -203,7 +203,7 @@ def delete(event: dict[str, Any], _context: Any) -> None:
         event_actions.delete_owned_event_action(client, physical_id, _owner(event))
         return
     try:
-        check_product_id(physical_id)
+        check_product_id(physical_id, "PhysicalResourceId")
         product_id = physical_id
     except PropertyError:
         # crhelper reports an invented id for a Create that failed, after which CloudFormation deletes it:

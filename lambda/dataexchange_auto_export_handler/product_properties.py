@@ -34,12 +34,12 @@ DEFAULT_PRODUCT_KEY_PATTERN = "${DataSet.Name}/${Revision.CreatedAt}/${Asset.Nam
 EXPORTABLE_ASSET_TYPES = frozenset({"S3_SNAPSHOT"})
 
 
-def check_product_id(value: str, name: str = "ProductId") -> None:
+def check_product_id(value: str, name: str) -> None:
     if not isinstance(value, str) or not _PRODUCT_ID.match(value):
         raise PropertyError(f"{name} {value!r} is not a Data Exchange product id: expected prod- and its id")
 
 
-def check_product_key_pattern(value: str, name: str = "KeyPattern") -> None:
+def check_product_key_pattern(value: str, name: str) -> None:
     check_key_pattern(value, name)
     if not any(reference in value for reference in DATA_SET_REFERENCES):
         raise PropertyError(
@@ -65,7 +65,7 @@ class ProductProperties:
         """Checks what CloudFormation (or a reconcile's rule) sent, every value a string."""
         product_id, export = parse_export(properties, "ProductId", check_product_id)
         key_pattern = export.key_pattern or DEFAULT_PRODUCT_KEY_PATTERN
-        check_product_key_pattern(key_pattern)
+        check_product_key_pattern(key_pattern, "KeyPattern")
         return cls(
             product_id,
             export.bucket,
