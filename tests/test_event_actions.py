@@ -367,6 +367,21 @@ def test_the_quota_of_event_actions_per_data_set_is_explained_with_its_name_and_
     )
 
 
+def test_a_quota_refusal_without_the_quotas_name_and_value_is_still_explained_as_a_quota(
+    client: Any, endpoint: LocalDataExchange
+) -> None:
+    # Given a ServiceLimitExceededException with neither LimitName nor LimitValue (both optional in the API model)
+    endpoint.inject("CreateEventAction", Fault("quota"))
+
+    with pytest.raises(EventActionError) as raised:
+        event_actions.create_event_action(client, properties(), OWNER)
+
+    assert str(raised.value) == (
+        "CreateEventAction: an unnamed quota reached; delete an unused event action or request a quota increase. "
+        "A service quota was exceeded (injected)"
+    )
+
+
 @pytest.mark.parametrize(
     "endpoint", [{"answers": "defaults left out"}, {"answers": "defaults filled in"}], indirect=True, ids=str
 )

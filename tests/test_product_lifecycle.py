@@ -169,7 +169,7 @@ def test_a_product_beyond_the_account_quota_fails_with_the_numbers_and_leaves_no
 
     reason = str(failure.value)
     assert f"Product {PRODUCT} needs 3 event actions" in reason
-    assert "quota 'Event actions per account' is 50" in reason
+    assert "quota 'Event actions per account' (50) reached" in reason
     assert "Service Quotas" in reason
     # The rollback deleted what the Create made; everything left is the account's own
     assert owned(endpoint) == {}

@@ -202,5 +202,5 @@ def test_a_refusal_for_a_quota_names_the_product_the_need_and_where_to_raise_it(
 
     assert str(refused.value) == (
         f"Product {PRODUCT} needs 3 event actions; data set {data_sets[1]} could not get one: quota 'Event actions "
-        "per account' is 50. Raise it in Service Quotas (AWS Data Exchange) or delete unused ones."
+        "per account' (50) reached. Raise it in Service Quotas (AWS Data Exchange) or delete unused ones."
     )

@@ -301,14 +301,8 @@ def explain(operation: str, error: ClientError, properties: EventActionPropertie
             f"{operation}: Data Exchange cannot write to bucket {properties.bucket} (S3AccessDenied): check its policy, "
             f"KMS key and that Requester Pays is off. {message}"
         )
-    elif code == "ServiceLimitExceededException":
-        limit = details.get("LimitValue", "?")
-        limit = int(limit) if isinstance(limit, float) and limit.is_integer() else limit  # modeled as a double
-        reason = (
-            f"{operation}: quota '{details.get('LimitName', 'unknown')}' ({limit}) "
-            "reached; delete an unused event action or request a quota increase. "
-            f"{message}"
-        )
+    elif (quota := exceeded_quota(error)) is not None:
+        reason = f"{operation}: {quota} reached; delete an unused event action or request a quota increase. {message}"
     elif code == "AccessDeniedException":
         reason = (
             f"{operation}: access denied; the handler role needs dataexchange:{operation}"
@@ -321,6 +315,18 @@ def explain(operation: str, error: ClientError, properties: EventActionPropertie
     else:
         reason = f"{operation}: {code}: {message}"
     return shorten(reason.strip())
+
+
+def exceeded_quota(error: ClientError) -> str | None:
+    """The quota a ServiceLimitExceededException names, as a person reads it ("quota 'Event actions per
+    account' (50)"); None for any other error. Its LimitName and LimitValue are optional (API model)."""
+    details: Mapping[str, Any] = error.response
+    if details["Error"]["Code"] != "ServiceLimitExceededException":
+        return None
+    name, limit = details.get("LimitName"), details.get("LimitValue")
+    quota = f"quota '{name}'" if name is not None else "an unnamed quota"
+    # LimitValue is modeled as a double: 50.0 reads as 50.
+    return quota if limit is None else f"{quota} ({limit:.15g})"
 
 
 def shorten(reason: str) -> str:

@@ -15,6 +15,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from botocore.exceptions import ClientError
+
 from . import event_actions
 from .event_actions import EventAction, EventActionError, Owner
 from .product_properties import EXPORTABLE_ASSET_TYPES, ProductProperties
@@ -152,16 +154,14 @@ def _keep_one(client: DataExchangeClient, properties: EventActionProperties, own
 
 def _quota_reason(error: EventActionError, properties: ProductProperties, data_set_id: str, needed: int) -> str:
     """The service's refusal, with what the product needs and where to raise the quota, first."""
+    # A refusal the handler made itself (an identical event action of nobody's) has no service error behind it.
     cause = error.__cause__
-    response = getattr(cause, "response", {})
-    if response.get("Error", {}).get("Code") != "ServiceLimitExceededException":
+    quota = event_actions.exceeded_quota(cause) if isinstance(cause, ClientError) else None
+    if quota is None:
         return str(error)
-    limit_name = response.get("LimitName", "an event action quota")
-    limit = response.get("LimitValue", "?")
-    limit = int(limit) if isinstance(limit, float) and limit.is_integer() else limit
     return event_actions.shorten(
         f"Product {properties.product_id} needs {needed} event actions; data set {data_set_id} could not get one: "
-        f"quota '{limit_name}' is {limit}. Raise it in Service Quotas (AWS Data Exchange) or delete unused ones."
+        f"{quota} reached. Raise it in Service Quotas (AWS Data Exchange) or delete unused ones."
     )
 
 

@@ -19,7 +19,7 @@ from .protocol import ServiceError, enum_of, service_model
 
 WILDCARD = "*"
 FaultKind = Literal[
-    "throttle", "internal", "access_denied", "validation", "not_found", "conflict", "lost_answer", "latency"
+    "throttle", "internal", "access_denied", "validation", "not_found", "conflict", "quota", "lost_answer", "latency"
 ]
 
 # Each error fault answers as the modeled exception boto3 maps to its own class.
@@ -30,6 +30,8 @@ _ERRORS: dict[str, tuple[str, str]] = {
     "validation": ("ValidationException", "Request rejected by the service (injected)"),
     "not_found": ("ResourceNotFoundException", "The requested resource was not found (injected)"),
     "conflict": ("ConflictException", "The request conflicts with the resource's current state (injected)"),
+    # Without LimitName and LimitValue, both optional in the API model; the stand-in's own quotas name theirs.
+    "quota": ("ServiceLimitExceededException", "A service quota was exceeded (injected)"),
     "lost_answer": ("InternalServerException", "{operation} was performed but its answer was lost (injected)"),
 }
 
