@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import pytest
@@ -36,6 +37,13 @@ def on_data_sets(endpoint: LocalDataExchange) -> dict[str, list[dict[str, Any]]]
     for item in endpoint.event_actions():
         found.setdefault(item["Event"]["RevisionPublished"]["DataSetId"], []).append(item)
     return found
+
+
+def operations(endpoint: LocalDataExchange, since: int = 0) -> Counter[str]:
+    """How often each operation was called from the `since`-th call on, every call a success."""
+    calls = endpoint.calls[since:]
+    assert all(200 <= call.status < 300 for call in calls)
+    return Counter(call.operation for call in calls)
 
 
 def test_properties_default_to_a_pattern_that_keeps_data_sets_apart_and_render_back() -> None:
@@ -204,3 +212,104 @@ def test_a_refusal_for_a_quota_names_the_product_the_need_and_where_to_raise_it(
         f"Product {PRODUCT} needs 3 event actions; data set {data_sets[1]} could not get one: quota 'Event actions "
         "per account' (50) reached. Raise it in Service Quotas (AWS Data Exchange) or delete unused ones."
     )
+
+
+def test_reconcile_reads_each_list_in_one_page_and_a_data_sets_event_actions_only_after_making_one(
+    client: Any, endpoint: LocalDataExchange
+) -> None:
+    # Given a product of 25 data sets (the most a product holds), more than the endpoint's default page
+    [endpoint.add_data_set(PRODUCT, f"Prices {n}") for n in range(25)]
+
+    # When it is reconciled, then again with nothing to change
+    products.reconcile(client, product(), OWNER)
+    created = operations(endpoint)
+    products.reconcile(client, product(), OWNER)
+
+    # Then each reconcile read the data sets and the account's event actions a page each; the Create read a
+    # data set's event actions again only after making its own (to find a race), and the second wrote nothing
+    assert created == {"ListDataSets": 1, "ListEventActions": 1 + 25, "CreateEventAction": 25, "GetEventAction": 25}
+    assert operations(endpoint, created.total()) == {"ListDataSets": 1, "ListEventActions": 1, "GetEventAction": 25}
+
+
+def test_reconcile_reads_the_entitled_data_sets_alone_beside_many_of_the_accounts_own(
+    client: Any, endpoint: LocalDataExchange
+) -> None:
+    # Given an account that provides a page's worth of data sets of its own (OWNED, of no product), made
+    # before it subscribed to the product
+    for n in range(products.PAGE):
+        endpoint.add_owned_data_set(f"Our data {n}")
+    [data_set] = [endpoint.add_data_set(PRODUCT, "Prices")["Id"]]
+
+    outcome = products.reconcile(client, product(), OWNER)
+
+    # Then only entitled data sets were asked for: one page holds them all
+    assert outcome.data_set_ids == [data_set]
+    assert operations(endpoint)["ListDataSets"] == 1
+
+
+def test_reconcile_and_delete_owned_leave_event_actions_made_without_tags_alone(
+    client: Any, endpoint: LocalDataExchange
+) -> None:
+    # Given event actions made in the console, untagged (the service then answers without Tags): one on a
+    # data set of the product, exporting elsewhere, and one on another product's data set
+    data_set = endpoint.add_data_set(PRODUCT, "Prices")["Id"]
+    other = endpoint.add_data_set(OTHER_PRODUCT, "Not ours")["Id"]
+    console = local_client(endpoint.url)
+    for on in (data_set, other):
+        console.create_event_action(
+            Action={"ExportRevisionToS3": {"RevisionDestination": {"Bucket": "elsewhere"}}},
+            Event={"RevisionPublished": {"DataSetId": on}},
+        )
+    untagged = endpoint.event_actions()
+
+    # When the product is reconciled, then its event actions deleted
+    outcome = products.reconcile(client, product(), OWNER)
+    deleted = products.delete_owned(client, OWNER)
+
+    # Then only its own were made and deleted; the untagged ones are as they were
+    assert (outcome.added, deleted) == ([data_set], [data_set])
+    assert endpoint.event_actions() == untagged
+
+
+def made_by_another_reconcile(client: Any, data_set: str) -> str:
+    """The product's event action on the data set, as a reconcile running at the same time makes it."""
+    made = client.create_event_action(
+        Action=product().for_data_set(data_set).action(),
+        Event={"RevisionPublished": {"DataSetId": data_set}},
+        Tags=OWNER.tags(),
+    )
+    return str(made["Id"])
+
+
+@pytest.mark.parametrize("endpoint", [{"list_lag": 1}], indirect=True)
+def test_reconcile_that_raced_others_keeps_the_oldest_event_action_it_sees_and_the_next_removes_its_own(
+    client: Any, endpoint: LocalDataExchange
+) -> None:
+    # Given two other reconciles that each made the data set's event action a moment ago, too recently for
+    # the next list to show them
+    data_set = endpoint.add_data_set(PRODUCT, "Prices")["Id"]
+    oldest, newer = (made_by_another_reconcile(client, data_set) for _ in range(2))
+
+    # When this reconcile finds none, makes its own and reads the data set's event actions again: by now the
+    # list shows theirs, not yet its own
+    outcome = products.reconcile(client, product(), OWNER)
+
+    # Then the oldest of those it sees stays, and is the one it reports
+    assert outcome.event_actions[data_set].id == oldest
+    [ours] = [item["Id"] for item in endpoint.event_actions() if item["Id"] not in (oldest, newer)]
+    assert [item["Id"] for item in endpoint.event_actions()] == [oldest, ours]
+    # And the next reconcile, which sees its own too, removes that
+    assert products.reconcile(client, product(), OWNER).event_actions[data_set].id == oldest
+    assert [item["Id"] for item in endpoint.event_actions()] == [oldest]
+
+
+@pytest.mark.parametrize("endpoint", [{"list_lag": 1}], indirect=True)
+def test_reconcile_reports_the_event_action_it_made_while_the_list_does_not_show_it_yet(
+    client: Any, endpoint: LocalDataExchange
+) -> None:
+    data_set = endpoint.add_data_set(PRODUCT, "Prices")["Id"]
+
+    outcome = products.reconcile(client, product(), OWNER)
+
+    [item] = endpoint.event_actions()
+    assert (outcome.added, outcome.event_actions[data_set].id) == ([data_set], item["Id"])
