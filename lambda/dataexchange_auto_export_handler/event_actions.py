@@ -298,8 +298,8 @@ def explain(operation: str, error: ClientError, properties: EventActionPropertie
         )
     elif code == "ValidationException" and cause == "S3AccessDenied" and properties:
         reason = (
-            f"{operation}: Data Exchange cannot write to bucket {properties.bucket} (S3AccessDenied): check its policy, "
-            f"KMS key and that Requester Pays is off. {message}"
+            f"{operation}: Data Exchange cannot write to bucket {properties.bucket} (S3AccessDenied): check its "
+            f"policy, KMS key and that Requester Pays is off. {message}"
         )
     elif (quota := exceeded_quota(error)) is not None:
         reason = f"{operation}: {quota} reached; delete an unused event action or request a quota increase. {message}"
