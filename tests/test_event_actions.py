@@ -532,3 +532,24 @@ def test_a_reason_of_the_longest_length_cloudformation_keeps_is_not_cut() -> Non
 
     assert event_actions.shorten(longest) == longest
     assert event_actions.shorten(longest + "y") == "x" * (event_actions.MAX_REASON_LENGTH - 3) + "..."
+
+
+def test_adopt_existing_takes_an_untagged_event_action_and_tags_it_as_its_own(
+    client: Any, endpoint: LocalDataExchange
+) -> None:
+    existing = made_elsewhere(client)
+
+    adopted = event_actions.create_event_action(client, properties(AdoptExisting="true"), OWNER)
+
+    [stored] = endpoint.event_actions()
+    assert (adopted.id, stored["Tags"]) == (existing, OWNER.tags())
+
+
+def test_an_update_the_bucket_policy_refuses_names_the_bucket(client: Any, endpoint: LocalDataExchange) -> None:
+    created = event_actions.create_event_action(client, properties(), OWNER)
+    endpoint.inject("UpdateEventAction", Fault("validation", exception_cause="InsufficientS3BucketPolicy"))
+
+    with pytest.raises(EventActionError) as raised:
+        event_actions.update_event_action(client, created.id, properties(Bucket="new-bucket"), DATA_SET, OWNER)
+
+    assert str(raised.value).startswith("UpdateEventAction: bucket new-bucket has no policy letting")
