@@ -58,7 +58,7 @@ def monitored(new_cdk_app: Callable[..., cdk.App]) -> Monitored:
     token_export = AutoExportEventAction(
         stack, "TokenExport", data_set_id=cdk.CfnParameter(stack, "DataSetId").value_as_string, bucket=bucket
     )
-    token_failed = token_export.on_export_failed("Failed")
+    token_failed = token_export.on_export_failed("Failed", event_pattern=events.EventPattern(region=["eu-west-1"]))
     on_completed_plain = export.on_export_completed("CompletedPlain")
     metric = export.metric_failed_exports(period=cdk.Duration.minutes(15))
     alarm = metric.create_alarm(
@@ -100,9 +100,14 @@ def test_on_export_completed_merges_the_users_pattern_on_top(monitored: Monitore
     assert "Targets" not in completed["Properties"]
 
 
-def test_a_data_set_id_from_a_parameter_is_matched_as_deployed(monitored: Monitored) -> None:
+def test_a_data_set_id_from_a_parameter_is_matched_as_deployed_under_the_users_pattern(monitored: Monitored) -> None:
     token_failed = rule(monitored, monitored.token_failed)
-    assert token_failed["Properties"]["EventPattern"]["detail"] == {"DataSetIds": [{"Ref": "DataSetId"}]}
+    assert token_failed["Properties"]["EventPattern"] == {
+        "region": ["eu-west-1"],
+        "source": SOURCES,
+        "detail-type": FAILED,
+        "detail": {"DataSetIds": [{"Ref": "DataSetId"}]},
+    }
 
 
 def test_the_metric_counts_the_matches_of_a_rule_of_its_own(monitored: Monitored) -> None:
