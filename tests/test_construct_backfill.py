@@ -233,3 +233,14 @@ def test_cdk_nag_finds_nothing_unacknowledged_with_a_worker(new_cdk_app: Callabl
         export_existing_revisions=ExistingRevisions.ALL,
     )
     app.synth()
+
+
+def test_each_choice_of_existing_revisions_reads_as_written() -> None:
+    # What a person sees of a prop in a debugger, a log line or a test failure
+    choices = [ExistingRevisions.NONE, ExistingRevisions.ALL, ExistingRevisions.latest(25)]
+
+    assert [repr(choice) for choice in choices] == [
+        "ExistingRevisions(NONE)",
+        "ExistingRevisions(ALL)",
+        "ExistingRevisions(25)",
+    ]
