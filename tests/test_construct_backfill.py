@@ -244,3 +244,12 @@ def test_each_choice_of_existing_revisions_reads_as_written() -> None:
         "ExistingRevisions(ALL)",
         "ExistingRevisions(25)",
     ]
+
+
+def test_latest_takes_both_ends_and_a_parameter_as_deployed() -> None:
+    stack = cdk.Stack()
+    count = cdk.CfnParameter(stack, "Count", type="Number").value_as_number
+
+    chosen = [ExistingRevisions.latest(1), ExistingRevisions.latest(10_000.0), ExistingRevisions.latest(count)]
+
+    assert [stack.resolve(choice.value) for choice in chosen] == ["1", "10000", {"Ref": "Count"}]
