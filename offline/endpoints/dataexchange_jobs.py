@@ -52,6 +52,12 @@ def render_key(pattern: str, data_set: Item, revision: Item, asset: Item) -> str
     return pattern
 
 
+def _answered(job: Mapping[str, Any]) -> Item:
+    """A job as the API answers it. Errors is an optional member of the answers (API model): a job without
+    errors comes without it, so no client here can count on finding it."""
+    return {key: value for key, value in job.items() if key != "Errors" or value}
+
+
 def details(job: Mapping[str, Any]) -> Item:
     found: Item = job["Details"].get("ExportRevisionsToS3", {})
     return found
@@ -152,9 +158,13 @@ class Jobs:
 
     def _destinations(self, export: Item) -> Iterator[_Destination]:
         data_set = self._state.data_sets[export["DataSetId"]]
+        # An auto-export without a key pattern keys objects by its event action's default, not a manual export's.
+        default = (
+            rules.DEFAULT_EVENT_ACTION_KEY_PATTERN if "EventActionArn" in export else rules.DEFAULT_JOB_KEY_PATTERN
+        )
         for destination in export["RevisionDestinations"]:
             revision = self._state.revisions[destination["RevisionId"]]
-            pattern = destination.get("KeyPattern", rules.DEFAULT_JOB_KEY_PATTERN)
+            pattern = destination.get("KeyPattern", default)
             objects = [(asset, render_key(pattern, data_set, revision, asset)) for asset in revision["Assets"]]
             yield _Destination(destination["Bucket"], revision, pattern, objects)
 
@@ -214,7 +224,7 @@ class Jobs:
         except ServiceError:
             del self._state.jobs[job["Id"]]
             raise
-        return job
+        return _answered(job)
 
     def start_job(self, params: dict[str, Any], request: Request) -> None:
         job = self._job(params, request, "dataexchange:StartJob")
@@ -262,14 +272,14 @@ class Jobs:
         job.update(State="CANCELLED", UpdatedAt=now())
 
     def get_job(self, params: dict[str, Any], request: Request) -> Item:
-        return self._job(params, request, "dataexchange:GetJob")
+        return _answered(self._job(params, request, "dataexchange:GetJob"))
 
     def list_jobs(self, params: dict[str, Any], request: Request) -> Item:
         # No resource-level permissions: "*" is the only resource the action accepts.
         request.authorize("dataexchange:ListJobs", "*")
         data_set_id, revision_id = params.get("DataSetId"), params.get("RevisionId")
         jobs = [
-            job
+            _answered(job)
             for job in self._state.jobs.values()
             if data_set_id in (None, details(job).get("DataSetId"))
             and revision_id in (None, *(d["RevisionId"] for d in details(job).get("RevisionDestinations", [])))

@@ -99,13 +99,9 @@ class Revisions:
                 action["Arn"].split(":")[3],
                 {
                     "DataSetId": data_set_id,
-                    "RevisionDestinations": [
-                        {
-                            "Bucket": destination["Bucket"],
-                            "KeyPattern": destination.get("KeyPattern", rules.DEFAULT_EVENT_ACTION_KEY_PATTERN),
-                            "RevisionId": revision["Id"],
-                        }
-                    ],
+                    # The event action's destination as it was sent: whether the service fills in the default
+                    # key pattern is undocumented, so a job without one is read as the event action's default.
+                    "RevisionDestinations": [{**destination, "RevisionId": revision["Id"]}],
                     "EventActionArn": action["Arn"],
                     **({"Encryption": export["Encryption"]} if "Encryption" in export else {}),
                 },
