@@ -64,13 +64,15 @@ class HandOvers(LambdaRuntime):
 
 
 class Context:
-    """A Lambda context with 15 minutes, of which each look at the time (a poll round) spends `per_poll_ms`,
-    and none left once `out_of_time()` says so."""
+    """A Lambda context with 15 minutes (or `remaining_ms`), of which each look at the time (a poll round) spends
+    `per_poll_ms`, and none left once `out_of_time()` says so."""
 
     invoked_function_arn = WORKER
 
-    def __init__(self, per_poll_ms: int = 0, out_of_time: Callable[[], bool] = lambda: False) -> None:
-        self.remaining_ms, self.per_poll_ms, self.out_of_time = 900_000, per_poll_ms, out_of_time
+    def __init__(
+        self, per_poll_ms: int = 0, out_of_time: Callable[[], bool] = lambda: False, remaining_ms: int = 900_000
+    ) -> None:
+        self.remaining_ms, self.per_poll_ms, self.out_of_time = remaining_ms, per_poll_ms, out_of_time
 
     def get_remaining_time_in_millis(self) -> int:
         self.remaining_ms -= self.per_poll_ms
@@ -107,11 +109,20 @@ def published(endpoint: LocalDataExchange, count: int, **state: bool) -> list[st
     return [endpoint.add_revision(DATA_SET, [f"file-{n}.csv"], **state)["Id"] for n in range(count)]
 
 
-def run(clients: Clients, cursor: Cursor, context: Context | None = None, wait: Callable[[], object] = int) -> str:
+def run(
+    clients: Clients,
+    cursor: Cursor,
+    context: Context | None = None,
+    wait: Callable[[], object] = int,
+    waits: list[float] | None = None,
+) -> str:
     """One invocation. Its waits for jobs take no time: each is a tick of the test's clock, `wait` (with an
-    endpoint whose jobs are held, `endpoint.end_jobs`: every running job ends while the worker waits)."""
+    endpoint whose jobs are held, `endpoint.end_jobs`: every running job ends while the worker waits), and
+    how long each would have been is added to `waits`."""
 
     def sleep(seconds: float) -> None:
+        if waits is not None:
+            waits.append(seconds)
         wait()
 
     return Backfill(clients, cursor, context or Context(), sleep=sleep).run()
@@ -184,6 +195,19 @@ def test_revisions_published_after_the_event_action_are_its_own(clients: Clients
     run(clients, Cursor(DATA_SET, arn))
 
     assert exports(endpoint) == [(before[0], "COMPLETED")]
+
+
+def test_with_nothing_published_before_the_event_action_the_backfill_completes_with_nothing_exported(
+    clients: Clients, aws: OfflineAws, endpoint: LocalDataExchange
+) -> None:
+    arn = event_action(endpoint)
+    endpoint.publish(DATA_SET, ["new.csv"])
+
+    assert run(clients, Cursor(DATA_SET, arn)) == "completed"
+
+    assert exports(endpoint) == []
+    detail = end_event(aws)["detail"]
+    assert (detail["Exported"], detail["Skipped"], detail["Failed"]) == (0, 0, 0)
 
 
 def test_a_revision_already_exported_to_the_destination_is_skipped_and_a_second_run_exports_nothing(
@@ -380,12 +404,15 @@ def test_a_conflict_while_the_job_still_waits_is_tried_again(
 ) -> None:
     [revision] = published(endpoint, 1)
     arn = event_action(endpoint)
-    endpoint.inject("StartJob", Fault("conflict"))
+    endpoint.inject("StartJob", Fault("conflict", count=2))
+    waits: list[float] = []
 
-    assert run(clients, Cursor(DATA_SET, arn), wait=endpoint.end_jobs) == "completed"
+    assert run(clients, Cursor(DATA_SET, arn), wait=endpoint.end_jobs, waits=waits) == "completed"
 
-    assert statuses(endpoint, "StartJob") == [409, 202]
+    assert statuses(endpoint, "StartJob") == [409, 409, 202]
     assert exports(endpoint) == [(revision, "COMPLETED")]
+    # Each conflict is waited out like a refusal, with backoff, then the running job is polled afresh
+    assert waits == [5, 7.5, 5]
 
 
 @pytest.mark.parametrize("endpoint", HELD, indirect=True)
@@ -441,13 +468,62 @@ def test_auto_export_jobs_holding_quota_slots_are_waited_out(
     arn = event_action(endpoint)
     for _ in range(4):
         endpoint.publish(DATA_SET, ["new.csv"], in_progress=True)
+    running: list[int] = []  # how many of the backfill's jobs run at each wait
 
-    assert run(clients, Cursor(DATA_SET, arn), wait=endpoint.end_jobs) == "completed"
+    def ended() -> None:
+        running.append(sum(state == "IN_PROGRESS" for _, state in exports(endpoint)))
+        endpoint.end_jobs()
+
+    assert run(clients, Cursor(DATA_SET, arn), wait=ended) == "completed"
 
     # Then its second job waited for a slot, and every revision was exported
     assert 402 in statuses(endpoint, "StartJob")
     assert exports(endpoint) == [(revision, "COMPLETED") for revision in mine]
     assert end_event(aws)["detail"]["Exported"] == 3
+    # And once the first ended and the second started, the third started beside the second, not after it
+    assert running == [1, 2]
+
+
+@pytest.mark.parametrize("endpoint", HELD, indirect=True)
+def test_the_wait_starts_over_after_a_round_in_which_a_job_ended(clients: Clients, endpoint: LocalDataExchange) -> None:
+    # Given four auto-export jobs running: the backfill's first job takes the last slot, its second waits
+    published(endpoint, 2)
+    arn = event_action(endpoint)
+    for _ in range(4):
+        endpoint.publish(DATA_SET, ["new.csv"], in_progress=True)
+    waits: list[float] = []
+
+    # And when the first ends, new auto-exports take every slot: the second still waits in the round that sees it
+    def ended() -> None:
+        endpoint.end_jobs()
+        if len(waits) == 1:
+            for _ in range(5):
+                endpoint.publish(DATA_SET, ["newer.csv"], in_progress=True)
+
+    assert run(clients, Cursor(DATA_SET, arn), wait=ended, waits=waits) == "completed"
+
+    # Then the wait after that round is the first wait again, not a longer one
+    assert waits == [5, 5, 5]
+
+
+@pytest.mark.parametrize("endpoint", HELD, indirect=True)
+def test_a_revision_skipped_right_before_a_hand_over_is_not_dealt_with_again(
+    clients: Clients, aws: OfflineAws, endpoint: LocalDataExchange, hand_overs: HandOvers
+) -> None:
+    # Given two revisions, the newer already exported to the destination (its job still running)
+    fresh, exported = published(endpoint, 2)
+    earlier_export(endpoint, exported, KeyPattern="${Revision.CreatedAt}/${Asset.Name}")
+    arn = event_action(endpoint)
+    # And an invocation that runs out of time once it has made the older one's job, and skipped the newer
+    run(clients, Cursor(DATA_SET, arn), Context(out_of_time=lambda: jobs_created(endpoint) >= 2))
+
+    # When the next invocation takes over
+    assert run(clients, Cursor.from_payload(hand_overs.payloads[-1]), wait=endpoint.end_jobs) == "completed"
+
+    # Then it neither skips the newer again nor exports the older twice
+    assert exports(endpoint) == [(exported, "COMPLETED"), (fresh, "COMPLETED")]
+    detail = end_event(aws)["detail"]
+    assert (detail["Exported"], detail["Skipped"]) == (1, 1)
 
 
 @pytest.mark.parametrize("endpoint", HELD, indirect=True)
@@ -487,6 +563,42 @@ def test_the_end_event_lists_the_first_failures_and_counts_the_rest(
     assert detail["RevisionIds"] == revisions[:LISTED_FAILURES]
 
 
+# --- pacing: waits and hand-overs ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("endpoint", HELD, indirect=True)
+def test_the_wait_between_polls_starts_at_backfill_poll_seconds_and_grows_by_half_to_a_minute(
+    clients: Clients, endpoint: LocalDataExchange, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BACKFILL_POLL_SECONDS", "2")
+    published(endpoint, 1)
+    arn = event_action(endpoint)
+    waits: list[float] = []
+
+    # When the job runs through twelve polls
+    outcome = run(clients, Cursor(DATA_SET, arn), wait=lambda: len(waits) == 12 and endpoint.end_jobs(), waits=waits)
+
+    assert outcome == "completed"
+    assert waits == [2, 3, 4.5, 6.75, 10.125, 15.1875, 22.78125, 34.171875, 51.2578125, 60, 60, 60]
+
+
+@pytest.mark.parametrize("endpoint", HELD, indirect=True)
+def test_a_short_invocation_hands_over_once_less_than_a_quarter_of_it_is_left(
+    clients: Clients, endpoint: LocalDataExchange, hand_overs: HandOvers
+) -> None:
+    published(endpoint, 1)
+    arn = event_action(endpoint)
+    # Given an invocation too short for the 120 s margin (it has 390 s when it starts), whose job runs on while
+    # each look at the clock spends 10 s
+    context = Context(per_poll_ms=10_000, remaining_ms=400_000)
+
+    assert run(clients, Cursor(DATA_SET, arn), context) == "handed over"
+
+    # Then it polls on while a quarter of its time (97.5 s) is left, and hands over at the first look with less
+    assert context.remaining_ms == 90_000
+    assert len(hand_overs.payloads) == 1
+
+
 # --- pages --------------------------------------------------------------------------------------------
 
 
@@ -502,6 +614,48 @@ def test_revisions_listed_in_short_pages_are_all_in_scope(
 
     expected = revisions[-latest:] if latest else revisions
     assert exports(endpoint) == [(revision, "COMPLETED") for revision in expected]
+
+
+@pytest.mark.parametrize("endpoint", [{"page_limit": 2}], indirect=True)
+def test_a_first_invocation_for_the_latest_n_reads_only_the_pages_that_hold_them(
+    clients: Clients, endpoint: LocalDataExchange
+) -> None:
+    revisions = published(endpoint, 6)
+    arn = event_action(endpoint)
+
+    run(clients, Cursor(DATA_SET, arn, latest=2))
+
+    assert exports(endpoint) == [(revision, "COMPLETED") for revision in revisions[-2:]]
+    assert statuses(endpoint, "ListDataSetRevisions") == [200]
+
+
+@pytest.mark.parametrize("endpoint", [{"job_ticks": None, "page_limit": 2}], indirect=True)
+def test_a_hand_over_reads_revisions_only_down_to_the_cursor(
+    clients: Clients, endpoint: LocalDataExchange, hand_overs: HandOvers
+) -> None:
+    # Given six revisions, listed newest first two a page, and an invocation that handed over once it had made
+    # the third oldest's job: the cursor is at the end of the second page
+    revisions = published(endpoint, 6)
+    arn = event_action(endpoint)
+    run(clients, Cursor(DATA_SET, arn), Context(out_of_time=lambda: jobs_created(endpoint) >= 3), endpoint.end_jobs)
+    listed = len(statuses(endpoint, "ListDataSetRevisions"))
+
+    # When the next invocation takes over
+    assert run(clients, Cursor.from_payload(hand_overs.payloads[-1]), wait=endpoint.end_jobs) == "completed"
+
+    # Then it reads the two pages down to the cursor, not the third
+    assert len(statuses(endpoint, "ListDataSetRevisions")) - listed == 2
+    assert exports(endpoint) == [(revision, "COMPLETED") for revision in revisions]
+
+
+def test_a_revision_published_at_the_very_time_of_until_is_in_scope(endpoint: LocalDataExchange) -> None:
+    revisions = published(endpoint, 2)
+    dataexchange = local_client(endpoint.url)
+    newest = dataexchange.list_data_set_revisions(DataSetId=DATA_SET)["Revisions"][0]
+
+    in_scope = revisions_in_scope(dataexchange, Cursor(DATA_SET, "arn"), until=newest["CreatedAt"])
+
+    assert [revision["Id"] for revision in in_scope] == revisions
 
 
 def test_more_than_a_page_of_revisions_is_read_in_pages_of_the_most_the_service_returns(
@@ -587,6 +741,23 @@ def test_an_earlier_export_that_failed_does_not_count(clients: Clients, endpoint
     run(clients, cursor)
 
     assert (cursor.skipped, cursor.exported) == (0, 1)
+
+
+def test_auto_exports_of_an_event_action_made_without_a_key_pattern_count_as_done(
+    clients: Clients, endpoint: LocalDataExchange
+) -> None:
+    # Given an event action made without a key pattern (as the console makes it) that auto-exported a revision,
+    # replaced since by another to the same bucket
+    replaced = event_action(endpoint)
+    endpoint.publish(DATA_SET, ["new.csv"])
+    local_client(endpoint.url).delete_event_action(EventActionId=replaced.rsplit("/", 1)[1])
+    cursor = Cursor(DATA_SET, event_action(endpoint))
+
+    run(clients, cursor)
+
+    # Then its auto-export counts as an export with the event action's default pattern: not made again
+    assert (cursor.skipped, cursor.exported) == (1, 0)
+    assert exports(endpoint) == []
 
 
 # --- the event action ----------------------------------------------------------------------------------
@@ -700,6 +871,39 @@ def test_an_invocation_that_failed_for_good_is_reported_as_backfill_failed(
     assert detail["Reason"] == (
         "Invocation 2 of the backfill failed 3 time(s) (RetriesExhausted): "
         "Runtime.ExitError: Runtime exited with error: signal: killed"
+    )
+
+
+EVENT_ACTION = f"arn:aws:dataexchange:us-east-1:123456789012:event-actions/{'e' * 32}"
+
+
+def test_a_timed_out_invocation_is_reported_with_the_message_it_left(clients: Clients, aws: OfflineAws) -> None:
+    # Given the record of an invocation that timed out each time: its answer has a message but no errorType
+    cursor = Cursor(DATA_SET, EVENT_ACTION)
+    timed_out = {"errorMessage": "2026-01-01T00:15:00.000Z 6f1c Task timed out after 900.00 seconds"}
+    record = failure_record(WORKER, cursor.to_payload(), timed_out, 3)
+
+    assert report_failed_invocation(clients.events, record) == "reported"
+
+    assert end_event(aws)["detail"]["Reason"] == (
+        "Invocation 1 of the backfill failed 3 time(s) (RetriesExhausted): "
+        "2026-01-01T00:15:00.000Z 6f1c Task timed out after 900.00 seconds"
+    )
+
+
+def test_an_invocation_whose_event_expired_unanswered_is_reported_as_such(clients: Clients, aws: OfflineAws) -> None:
+    # Given the record of a hand-over whose event grew too old in Lambda's queue: no attempt answered
+    cursor = Cursor(DATA_SET, EVENT_ACTION, invocation=4)
+    record = failure_record(WORKER, cursor.to_payload(), {}, 0)
+    record["requestContext"]["condition"] = "EventAgeExceeded"
+    del record["responseContext"], record["responsePayload"]
+
+    assert report_failed_invocation(clients.events, record) == "reported"
+
+    event = end_event(aws)
+    assert event["detail-type"] == "Backfill Failed"
+    assert event["detail"]["Reason"] == (
+        "Invocation 4 of the backfill failed 0 time(s) (EventAgeExceeded): the function gave no answer"
     )
 
 

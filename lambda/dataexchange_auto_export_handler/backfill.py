@@ -370,7 +370,8 @@ def report(events: EventBridgeClient, cursor: Cursor, reason: str | None = None)
     """The backfill's end event on the default bus: `Backfill Completed`, or `Backfill Failed` when a revision
     failed or the backfill itself did (`reason`). It carries `DataSetIds` and `RevisionIds` as Data Exchange's
     own events do, so the same rules and message serve both; `resources` name the event action (and the
-    product, for a product's)."""
+    product, for a product's). Revisions still in flight or waiting for a retry are listed too: only a backfill
+    that itself failed (`reason`) leaves any."""
     unfinished = [job["RevisionId"] for job in cursor.in_flight] + [entry["RevisionId"] for entry in cursor.retry]
     detail: dict[str, Any] = {
         "DataSetId": cursor.data_set_id,
@@ -381,7 +382,7 @@ def report(events: EventBridgeClient, cursor: Cursor, reason: str | None = None)
         "Failures": cursor.failures,
         "FailuresNotListed": cursor.failed - len(cursor.failures),
         "DataSetIds": [cursor.data_set_id],
-        "RevisionIds": [failure["RevisionId"] for failure in cursor.failures] + (unfinished if reason else []),
+        "RevisionIds": [failure["RevisionId"] for failure in cursor.failures] + unfinished,
     }
     if reason is not None:
         detail["Reason"] = reason
@@ -397,18 +398,21 @@ def report(events: EventBridgeClient, cursor: Cursor, reason: str | None = None)
 
 def report_failed_invocation(events: EventBridgeClient, record: dict[str, Any]) -> str:
     """Lambda's record of a worker invocation that failed for good (an unhandled error, a timeout, an
-    out-of-memory kill, after its retries) reported as `Backfill Failed`, from the cursor it was given.
+    out-of-memory kill, after its retries; or an event too old to run) reported as `Backfill Failed`, from the
+    cursor it was given.
     A record of anything else (the failure of such a report) is logged and dropped: no loop."""
     try:
         cursor = Cursor.from_payload(record["requestPayload"])
     except (KeyError, TypeError) as unreadable:
         logger.error("Dropped the record of a failed invocation that carried no backfill cursor: %s", unreadable)
         return "dropped"
-    context, failure = record.get("requestContext", {}), record.get("responsePayload") or {}
+    # requestContext and its members are always in the record; the last attempt's answer is not: an event that
+    # expired in the queue was never answered, and a timeout's answer may have a message but no errorType.
+    context, answer = record["requestContext"], record.get("responsePayload") or {}
+    error = ": ".join(answer[key] for key in ("errorType", "errorMessage") if key in answer)
     reason = (
-        f"Invocation {cursor.invocation} of the backfill failed {context.get('approximateInvokeCount', '?')} "
-        f"time(s) ({context.get('condition', 'unknown')}): "
-        f"{failure.get('errorType', 'Error')}: {failure.get('errorMessage', 'no message')}"
+        f"Invocation {cursor.invocation} of the backfill failed {context['approximateInvokeCount']} "
+        f"time(s) ({context['condition']}): {error or 'the function gave no answer'}"
     )[:MESSAGE_LENGTH]
     outcome = report(events, cursor, reason)
     logger.error("%s for data set %s: %s", outcome, cursor.data_set_id, reason)
