@@ -27,7 +27,6 @@ from constructs import Construct
 
 from dataexchange_auto_export_handler.properties import (
     PropertyError,
-    check_bucket_name,
     check_kms_key_arn,
     check_tags,
 )
@@ -85,6 +84,11 @@ class ExportConstruct(Construct):
     _resource_type: ClassVar[str]
     _failure_types: ClassVar[tuple[str, ...]] = ()
 
+    def __init__(self, scope: Construct, id: str) -> None:
+        super().__init__(scope, id)
+        # Kept here: `node.id` is two jsii round trips, paid by every construct of a stack.
+        self._id = id
+
     def _destination(
         self,
         provider: AutoExportEventActionProvider,
@@ -95,12 +99,12 @@ class ExportConstruct(Construct):
     ) -> tuple[str, CfnResource | None, str | None]:
         """The bucket's name, what the resource must wait for (the bucket's policy) and the key's ARN, once
         the props are checked (`checks` and the destination's) and the provider allows the key."""
-        bucket_name, bucket_policy = provider.bucket(bucket, self.node.id)
         kms_key_arn = encryption_key.key_arn if encryption_key is not None else None
-        all_checks = [*checks, (check_bucket_name, bucket_name, "bucket")]
+        all_checks = [*checks]
         if kms_key_arn is not None:
             all_checks.append((check_kms_key_arn, kms_key_arn, "encryption_key"))
         try:
+            bucket_name, bucket_policy = provider.bucket(bucket, self._id)
             # Tokens resolve at deploy time; the handler checks them then, with the same rules.
             for check, value, name in all_checks:
                 if not Token.is_unresolved(value):
@@ -109,7 +113,7 @@ class ExportConstruct(Construct):
         except PropertyError as error:
             raise ValueError(f"{self.node.path}: {error}") from None
         if encryption_key is not None:
-            provider.allow_key(encryption_key, self.node.id)
+            provider.allow_key(encryption_key, self._id)
         return bucket_name, bucket_policy, kms_key_arn
 
     def _custom_resource(

@@ -18,6 +18,8 @@ from aws_cdk import aws_iam as iam
 from aws_cdk.region_info import RegionInfo
 from constructs import Construct, IConstruct
 
+from dataexchange_auto_export_handler.properties import check_bucket_name
+
 from ._bundling import handler_code
 from ._findings import acknowledge_wildcard, skip_checkov
 from ._function import FunctionSettings, allow_unscoped, provider_function
@@ -62,7 +64,8 @@ class AutoExportEventActionProvider(Construct):
     @classmethod
     def of(cls, scope: IConstruct) -> AutoExportEventActionProvider:
         """The stack's shared provider, made on first use."""
-        stack = Stack.of(scope)
+        # A stack is its own: asking jsii for it would cost every construct made in a stack a round trip.
+        stack = scope if isinstance(scope, Stack) else Stack.of(scope)
         existing = stack.node.try_find_child(cls.ID)
         return existing if isinstance(existing, cls) else cls(stack, cls.ID)
 
@@ -117,6 +120,8 @@ class AutoExportEventActionProvider(Construct):
         )
         self.function: lambda_.IFunction = self._handler
         """The custom resource handler (its ``node.default_child`` is the ``CfnFunction``)."""
+        # Read once: every custom resource of the provider needs it.
+        self._service_token = self._handler.function_arn
         self.role: iam.IRole = role
         """The handler's role."""
         self.log_group: logs.ILogGroup = self.function.log_group
@@ -151,7 +156,7 @@ class AutoExportEventActionProvider(Construct):
 
     @property
     def service_token(self) -> str:
-        return self.function.function_arn
+        return self._service_token
 
     @property
     def backfill_function(self) -> lambda_.IFunction | None:
@@ -206,10 +211,14 @@ class AutoExportEventActionProvider(Construct):
     def bucket(self, bucket: s3.IBucket, construct_id: str) -> tuple[str, CfnResource | None]:
         """The bucket's name, and what an event action exporting to it must depend on: the statement that
         lets Data Exchange write, added to its policy once, or None for an imported bucket, whose policy
-        cannot be changed here (one warning per bucket then names every construct that needs it)."""
+        cannot be changed here (one warning per bucket then names every construct that needs it). The name is
+        checked once per bucket, unless a token (the handler checks it at deploy time, with the same rules)."""
         known = self._buckets.get(bucket)
         if known is None:
-            known = (bucket.bucket_name, self._allow_data_exchange_to_write(bucket), [])
+            name = bucket.bucket_name
+            if not Token.is_unresolved(name):
+                check_bucket_name(name, "bucket")
+            known = (name, self._allow_data_exchange_to_write(bucket), [])
             self._buckets[bucket] = known
             if known[1] is None:
                 name, account = _shown(known[0], "<bucket-name>"), _shown(self._stack.account, "<account-id>")
