@@ -161,6 +161,9 @@ def _deploy(arguments: argparse.Namespace) -> None:
         elif arguments.export_existing != "none" and aws.dataexchange.revisions(arguments.data_set_id) == []:
             _seed(aws, arguments.data_set_id)
         runtime = aws.runtime(_lambda_python(arguments))
+        s3_root = arguments.state_dir / "s3"
+        # Taken before the deploy: the worker it invokes starts writing while the deploy goes on.
+        before = _objects(s3_root)
         with aws.cloudformation(stack, arguments.state_dir / "stack.json", runtime) as cloudformation:
             verb = "Updating" if StackState.load(cloudformation.state_file) else "Creating"
             _step(f"{verb} stack {STACK_NAME}: invoking the handler from the staged asset")
@@ -175,7 +178,7 @@ def _deploy(arguments: argparse.Namespace) -> None:
         deployed = time.perf_counter() - started
         if arguments.product_id:
             _report_event_actions(aws)
-        _report_backfill(aws, arguments.state_dir / "s3")
+        _report_backfill(aws, s3_root, before)
     arguments.outputs_file.write_text(json.dumps({STACK_NAME: outputs}, indent=2) + "\n")
     print(f"\n ✅  {STACK_NAME} (offline)\n\n✨  Deployment time: {deployed:.2f}s\n")
     print("Outputs:")
@@ -237,9 +240,12 @@ def _report_event_actions(aws: OfflineAws) -> None:
         )
 
 
-def _report_backfill(aws: OfflineAws, s3_root: Path) -> None:
-    """Waits for the background worker, then says what it exported and where."""
-    before = {path for path in s3_root.rglob("*") if path.is_file()} if s3_root.exists() else set()
+def _objects(s3_root: Path) -> set[Path]:
+    return {path for path in s3_root.rglob("*") if path.is_file()}
+
+
+def _report_backfill(aws: OfflineAws, s3_root: Path, before: set[Path]) -> None:
+    """Waits for the background worker, then says what it exported and where (the objects not in `before`)."""
     invocations = aws.lambda_.wait()
     if not invocations:
         return
@@ -256,7 +262,7 @@ def _report_backfill(aws: OfflineAws, s3_root: Path) -> None:
                 f"   → the default event bus: '{event['detail-type']}' ({event['source']}): {detail['Exported']} "
                 f"exported, {detail['Skipped']} skipped, {detail['Failed']} failed"
             )
-    written = sorted(path for path in s3_root.rglob("*") if path.is_file() and path not in before)
+    written = sorted(_objects(s3_root) - before)
     for path in written:
         print(f"   s3://{path.relative_to(s3_root).as_posix()}")
 

@@ -13,6 +13,7 @@ import aws_cdk as cdk
 import pytest
 from support import ALERT_EMAIL, DATA_SET, synthesize_example
 
+from cdk_dataexchange_auto_export import ExistingRevisions
 from offline.__main__ import DEMO_PRODUCT_ID, main
 from offline.assembly import SynthesizedStack
 from offline.aws import OfflineAws
@@ -129,3 +130,23 @@ def test_a_data_set_the_provider_adds_is_followed_and_its_revisions_land(
     )
     written = [path.relative_to(following / "s3").as_posix() for path in (following / "s3").rglob("*.csv")]
     assert [path.split("/", 2)[1] for path in written] == ["Data set 2"]
+
+
+def test_the_demo_shows_every_object_the_backfill_of_a_product_wrote(
+    new_cdk_app: Callable[..., cdk.App], tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: Any
+) -> None:
+    # Given the product example as `make demo ARGS="deploy --product-id ..."` synthesizes it (here in-process)
+    example = synthesize_example(
+        new_cdk_app, product_id=DEMO_PRODUCT_ID, alert_email=ALERT_EMAIL, export_existing=ExistingRevisions.ALL
+    )
+    monkeypatch.setattr(SynthesizedStack, "synthesize", lambda *_: example)
+
+    assert main(["--state-dir", str(tmp_path), "deploy", "--product-id", DEMO_PRODUCT_ID]) == 0
+
+    # Then each object the worker wrote while the deploy went on is listed, as the bucket holds it
+    printed = capsys.readouterr().out
+    written = sorted(path.relative_to(tmp_path / "s3").as_posix() for path in (tmp_path / "s3").rglob("*.csv"))
+    assert len(written) == 3
+    assert [line.strip() for line in printed.splitlines() if line.strip().startswith("s3://")] == [
+        f"s3://{path}" for path in written
+    ]
