@@ -34,6 +34,10 @@ THIRD_DATA_SET = "0123456789abcdefABCDEF0123456789"
 ACCOUNT = "111111111111"
 REGION = "eu-west-1"
 ENV = cdk.Environment(account=ACCOUNT, region=REGION)
+# The user guide's example data set: another data set of the product, not one the stacks export
+# (and not OTHER_DATA_SET).
+GUIDE_DATA_SET = "4afc623EXAMPLE099e6fcc8EXAMPLEe8"
+GUIDE_PRODUCT = "prod-uEXAMPLEabc1d"
 PARTITION = {"Ref": "AWS::Partition"}
 Runner = Callable[..., OfflineCloudFormation]
 # The example app's alert address, as `make demo` deploys it.
@@ -245,3 +249,25 @@ def provider_part(path: str) -> str:
     """'handler role', 'worker log group' and the like for a resource of a provider; the path for anything else."""
     owner = "worker" if "BackfillWorker/" in path else "handler"
     return next((f"{owner} {part}" for marker, part in _PROVIDER_PARTS if marker in path), path)
+
+
+def documented_event(detail_type: str, data_sets: list[str], product: str = GUIDE_PRODUCT) -> dict[str, Any]:
+    """The user guide's example auto-export event ("EventBridge events for AWS Data Exchange"), for these data
+    sets of `product`."""
+    return {
+        "version": "0",
+        "id": "dc529cb6-2e23-4c5f-d020-EXAMPLE92231",
+        "detail-type": detail_type,
+        "source": "aws.dataexchange",
+        "account": "123456789012",
+        "time": "2020-07-29T18:24:04Z",
+        "region": "us-east-1",
+        "resources": [product],
+        "detail": {
+            "RevisionIds": ["3afc623EXAMPLE099e6fcc8EXAMPLEe7"],
+            "Revisions": [{"Id": "3afc623EXAMPLE099e6fcc8EXAMPLEe7", "Comment": "Revision_Comment_One"}],
+            "DataSetIds": data_sets,
+            "DataSets": [{"Id": data_set, "Name": f"Data_Set_{number}"} for number, data_set in enumerate(data_sets)],
+            "Product": {"Id": product},
+        },
+    }

@@ -15,7 +15,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from aws_cdk.assertions import Match, Template
-from support import DATA_SET, ENV, ThreeExports, logical_id, only
+from support import DATA_SET, ENV, GUIDE_DATA_SET, ThreeExports, documented_event, logical_id, only
 
 from cdk_dataexchange_auto_export import AutoExportEventAction
 from offline.eventbridge import Rule
@@ -205,31 +205,6 @@ def test_monitoring_adds_nothing_to_a_stack_that_does_not_use_it(three: ThreeExp
 
 
 # --- the synthesized patterns against the documented events (EventBridge's matching, via moto) -----------
-
-# The user guide's example data set: another data set of the product, not the one the stacks export
-# (and not support.OTHER_DATA_SET).
-GUIDE_DATA_SET = "4afc623EXAMPLE099e6fcc8EXAMPLEe8"
-
-
-def documented_event(detail_type: str, data_sets: list[str]) -> dict[str, Any]:
-    """The user guide's example event, for these data sets of one product."""
-    return {
-        "version": "0",
-        "id": "dc529cb6-2e23-4c5f-d020-EXAMPLE92231",
-        "detail-type": detail_type,
-        "source": "aws.dataexchange",
-        "account": "123456789012",
-        "time": "2020-07-29T18:24:04Z",
-        "region": "us-east-1",
-        "resources": ["prod-uEXAMPLEabc1d"],
-        "detail": {
-            "RevisionIds": ["3afc623EXAMPLE099e6fcc8EXAMPLEe7"],
-            "Revisions": [{"Id": "3afc623EXAMPLE099e6fcc8EXAMPLEe7", "Comment": "Revision_Comment_One"}],
-            "DataSetIds": data_sets,
-            "DataSets": [{"Id": data_set, "Name": f"Data_Set_{number}"} for number, data_set in enumerate(data_sets)],
-            "Product": {"Id": "prod-uEXAMPLEabc1d"},
-        },
-    }
 
 
 def backfill_event(detail_type: str, data_set: str) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from aws_cdk.assertions import Template
 from moto.events.models import EventPattern
-from support import ENV, REGION, logical_id, only, statements
+from support import ENV, GUIDE_DATA_SET, REGION, documented_event, logical_id, only, statements
 
 from cdk_dataexchange_auto_export import AutoExportProduct, ExistingRevisions
 
@@ -120,29 +120,20 @@ def test_the_reconcile_may_list_data_sets_read_their_names_and_report(followed: 
     )
 
 
-def documented(detail_type: str, resources: list[str], **detail: Any) -> dict[str, Any]:
-    return {
-        "version": "0",
-        "id": "dc529cb6-2e23-4c5f-d020-EXAMPLE92231",
-        "detail-type": detail_type,
-        "source": "aws.dataexchange",
-        "account": "123456789012",
-        "time": "2020-07-29T18:24:04Z",
-        "region": "us-east-1",
-        "resources": resources,
-        "detail": detail,
-    }
+def ours(detail_type: str) -> dict[str, Any]:
+    """An event the construct's handler or worker sends about the product, shaped as Data Exchange's."""
+    return {**documented_event(detail_type, [GUIDE_DATA_SET], PRODUCT), "source": "cdk-dataexchange-auto-export"}
 
 
 @pytest.mark.parametrize(
     ("event", "matched"),
     [
-        (documented("Auto-export Job Failed", [PRODUCT], DataSetIds=["4afc623EXAMPLE099e6fcc8EXAMPLEe8"]), True),
-        (documented("Auto-Export job failed", [PRODUCT]), True),
-        (documented("Auto-export Job Failed", ["prod-zexample9xyz2e"]), False),
-        (documented("Auto-export Job Completed", [PRODUCT]), False),
-        ({**documented("Product Reconcile Failed", [PRODUCT]), "source": "cdk-dataexchange-auto-export"}, True),
-        ({**documented("Backfill Failed", [PRODUCT]), "source": "cdk-dataexchange-auto-export"}, True),
+        (documented_event("Auto-export Job Failed", [GUIDE_DATA_SET], PRODUCT), True),
+        (documented_event("Auto-Export job failed", [GUIDE_DATA_SET], PRODUCT), True),
+        (documented_event("Auto-export Job Failed", [GUIDE_DATA_SET], "prod-zexample9xyz2e"), False),
+        (documented_event("Auto-export Job Completed", [GUIDE_DATA_SET], PRODUCT), False),
+        (ours("Product Reconcile Failed"), True),
+        (ours("Backfill Failed"), True),
     ],
     ids=["export-failed", "guide-spelling", "other-product", "completed", "reconcile-failed", "backfill-failed"],
 )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from .properties import EventActionProperties, ExportSettings, PropertyError, check_key_pattern, parse_export
@@ -66,36 +66,12 @@ class ProductProperties:
         product_id, export = parse_export(properties, "ProductId", check_product_id)
         key_pattern = export.key_pattern or DEFAULT_PRODUCT_KEY_PATTERN
         check_product_key_pattern(key_pattern, "KeyPattern")
-        return cls(
-            product_id,
-            export.bucket,
-            key_pattern,
-            export.kms_key_arn,
-            export.tags,
-            export.adopt_existing,
-            export.existing_revisions,
-        )
+        return cls(product_id, **asdict(replace(export, key_pattern=key_pattern)))
 
     def to_resource_properties(self) -> dict[str, Any]:
         """The inverse of `from_resource_properties`; what is not set is left out (the key pattern always is)."""
-        export = ExportSettings(
-            self.bucket,
-            self.key_pattern,
-            self.kms_key_arn,
-            dict(self.tags),
-            self.adopt_existing,
-            self.existing_revisions,
-        )
-        return {"ProductId": self.product_id, **export.to_resource_properties()}
+        return {"ProductId": self.product_id, **ExportSettings.of(self).to_resource_properties()}
 
     def for_data_set(self, data_set_id: str) -> EventActionProperties:
         """The event action one of the product's data sets gets."""
-        return EventActionProperties(
-            data_set_id=data_set_id,
-            bucket=self.bucket,
-            key_pattern=self.key_pattern,
-            kms_key_arn=self.kms_key_arn,
-            tags=self.tags,
-            adopt_existing=self.adopt_existing,
-            existing_revisions=self.existing_revisions,
-        )
+        return EventActionProperties(data_set_id, **asdict(ExportSettings.of(self)))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -179,6 +179,11 @@ class ExportSettings:
     adopt_existing: bool
     existing_revisions: str | None
 
+    @classmethod
+    def of(cls, properties: object) -> ExportSettings:
+        """The settings of a resource's properties (a data set's or a product's), which hold them by the same names."""
+        return cls(**{setting.name: getattr(properties, setting.name) for setting in fields(cls)})
+
     def to_resource_properties(self) -> dict[str, Any]:
         """As the template holds them: what is not set is left out."""
         properties: dict[str, Any] = {"Bucket": self.bucket}
@@ -246,27 +251,11 @@ class EventActionProperties:
     def from_resource_properties(cls, properties: Mapping[str, Any]) -> EventActionProperties:
         """Checks what CloudFormation sent (every value a string) before any API call is made."""
         data_set_id, export = parse_export(properties, "DataSetId", check_data_set_id)
-        return cls(
-            data_set_id,
-            export.bucket,
-            export.key_pattern,
-            export.kms_key_arn,
-            export.tags,
-            export.adopt_existing,
-            export.existing_revisions,
-        )
+        return cls(data_set_id, **asdict(export))
 
     def to_resource_properties(self) -> dict[str, Any]:
         """The inverse of `from_resource_properties`; what is not set is left out of the template."""
-        export = ExportSettings(
-            self.bucket,
-            self.key_pattern,
-            self.kms_key_arn,
-            dict(self.tags),
-            self.adopt_existing,
-            self.existing_revisions,
-        )
-        return {"DataSetId": self.data_set_id, **export.to_resource_properties()}
+        return {"DataSetId": self.data_set_id, **ExportSettings.of(self).to_resource_properties()}
 
     def widens_backfill_of(self, old: EventActionProperties | None) -> bool:
         """Whether these properties ask for existing revisions that `old` (None: a new event action) did not."""
