@@ -107,10 +107,11 @@ def _old_product(event: Mapping[str, Any]) -> ProductProperties | None:
         return None
 
 
-def _reconcile_product(event: Mapping[str, Any], old: ProductProperties | None) -> products.Outcome:
+def _reconcile_product(
+    event: Mapping[str, Any], properties: ProductProperties, old: ProductProperties | None
+) -> products.Outcome:
     """Reconciles the product, then starts the backfill of each event action that asks for more existing
     revisions than before (`old`: the properties before; None: every one is new)."""
-    properties = ProductProperties.from_resource_properties(event["ResourceProperties"])
     outcome = products.reconcile(client, properties, _product_owner(event, properties.product_id))
     same_product = old if old is not None and old.product_id == properties.product_id else None
     for data_set_id, event_action in outcome.event_actions.items():
@@ -123,7 +124,8 @@ def _reconcile_product(event: Mapping[str, Any], old: ProductProperties | None) 
 def _product_request(event: Mapping[str, Any], old: ProductProperties | None) -> str:
     """A Create or Update: the product's id is the physical id, so another product is a replacement, after
     which CloudFormation deletes what the old one owns."""
-    outcome = _reconcile_product(event, old)
+    properties = ProductProperties.from_resource_properties(event["ResourceProperties"])
+    outcome = _reconcile_product(event, properties, old)
     helper.Data.update(outcome.data())
     return outcome.product_id
 
@@ -134,7 +136,9 @@ def _reconcile_after_deploy(request: Mapping[str, Any]) -> None:
     product_id = str(request.get("ResourceProperties", {}).get("ProductId"))
     detail: dict[str, Any]
     try:
-        outcome = _reconcile_product(request, ProductProperties.from_resource_properties(request["ResourceProperties"]))
+        properties = ProductProperties.from_resource_properties(request["ResourceProperties"])
+        # The properties are the deployed ones: only a data set new to the product is new to the backfill.
+        outcome = _reconcile_product(request, properties, properties)
     except (EventActionError, PropertyError, ClientError, BotoCoreError) as error:
         logger.error("Reconcile of product %s failed: %s", product_id, error)
         detail_type, detail = (
