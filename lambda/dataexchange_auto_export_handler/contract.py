@@ -1,0 +1,102 @@
+"""The contract between the construct (CDK side) and the handler (Lambda side): every name both are written
+against, spelled once. The construct writes these into the template; CloudFormation, EventBridge and Lambda
+carry them to the handler and the worker, which read them back.
+
+Standard library only: the construct imports it at synth, where boto3 may be missing.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# --- the custom resources -------------------------------------------------------------------------
+
+EVENT_ACTION_RESOURCE_TYPE: Final = "Custom::DataExchangeEventAction"
+PRODUCT_RESOURCE_TYPE: Final = "Custom::DataExchangeProductAutoExport"
+RESOURCE_TYPES: Final = (EVENT_ACTION_RESOURCE_TYPE, PRODUCT_RESOURCE_TYPE)
+
+
+class Property:
+    """The resource properties, as the template names them (CloudFormation sends every value as a string)."""
+
+    DATA_SET_ID: Final = "DataSetId"
+    PRODUCT_ID: Final = "ProductId"
+    BUCKET: Final = "Bucket"
+    KEY_PATTERN: Final = "KeyPattern"
+    KMS_KEY_ARN: Final = "KmsKeyArn"
+    TAGS: Final = "Tags"
+    ADOPT_EXISTING: Final = "AdoptExisting"
+    EXPORT_EXISTING_REVISIONS: Final = "ExportExistingRevisions"
+    # CloudFormation's own, passed along with a resource's.
+    SERVICE_TOKEN: Final = "ServiceToken"
+    SERVICE_TIMEOUT: Final = "ServiceTimeout"
+
+
+class Attribute:
+    """What `Fn::GetAtt` reads of the resources (the handler's response `Data`)."""
+
+    ARN: Final = "Arn"
+    ID: Final = "Id"
+    CREATED_AT: Final = "CreatedAt"
+    UPDATED_AT: Final = "UpdatedAt"
+    PRODUCT_ID: Final = "ProductId"
+    DATA_SET_IDS: Final = "DataSetIds"
+    EVENT_ACTION_COUNT: Final = "EventActionCount"
+
+
+# The value of ExportExistingRevisions that asks for every existing revision (otherwise: a number).
+ALL_REVISIONS: Final = "ALL"
+# A data set holds at most this many revisions (the service's quota), so no backfill asks for more.
+MAX_REVISIONS: Final = 10_000
+
+# --- whom an event action belongs to ----------------------------------------------------------------
+
+# Tags on every event action the handler makes or adopts: a repeated Create finds its own by them.
+STACK_ID_TAG: Final = "cdk-dataexchange-auto-export:stack-id"
+LOGICAL_ID_TAG: Final = "cdk-dataexchange-auto-export:logical-id"
+# A product's event actions carry a third: the product they export a data set of.
+PRODUCT_ID_TAG: Final = "cdk-dataexchange-auto-export:product-id"
+OWNER_TAGS: Final = (STACK_ID_TAG, LOGICAL_ID_TAG, PRODUCT_ID_TAG)
+
+# --- what the handler and the worker tell EventBridge ------------------------------------------------
+
+# The source of every event the package itself puts on the default bus.
+EVENT_SOURCE: Final = "cdk-dataexchange-auto-export"
+
+
+class DetailType:
+    """The detail types of the package's own events (source EVENT_SOURCE)."""
+
+    BACKFILL_COMPLETED: Final = "Backfill Completed"
+    BACKFILL_FAILED: Final = "Backfill Failed"
+    PRODUCT_DATA_SETS_ADDED: Final = "Product Data Sets Added"
+    PRODUCT_RECONCILED: Final = "Product Reconciled"
+    PRODUCT_RECONCILE_FAILED: Final = "Product Reconcile Failed"
+
+
+# Data Exchange's own source and the detail types the construct's rules match (its user guide, "EventBridge
+# events for AWS Data Exchange"). The guide spells the failure "Auto-Export job failed" in an example: rules
+# match them ignoring case.
+DATA_EXCHANGE_SOURCE: Final = "aws.dataexchange"
+AUTO_EXPORT_COMPLETED: Final = "Auto-export Job Completed"
+AUTO_EXPORT_FAILED: Final = "Auto-export Job Failed"
+DATA_SETS_PUBLISHED: Final = "Data Sets Published To Product"
+
+# What Lambda's EventBridge destination calls the record of an invocation that failed for good.
+INVOCATION_FAILED_DETAIL_TYPE: Final = "Lambda Function Invocation Result - Failure"
+
+# --- requests that are not CloudFormation's ---------------------------------------------------------
+
+
+class ReconcileRequest:
+    """The event the construct's rules send the handler to reconcile a product after the deploy:
+    ``{KEY: {STACK_ID: ..., LOGICAL_ID: ..., RESOURCE_PROPERTIES: {...}}}``."""
+
+    KEY: Final = "ProductReconcile"
+    STACK_ID: Final = "StackId"
+    LOGICAL_ID: Final = "LogicalResourceId"
+    RESOURCE_PROPERTIES: Final = "ResourceProperties"
+
+
+# The handler's environment variable that names the backfill worker (set when the stack has one).
+BACKFILL_FUNCTION_VARIABLE: Final = "BACKFILL_FUNCTION"
