@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dataexchange_auto_export_handler.backfill import PAGE
-from dataexchange_auto_export_handler.properties import BACKFILL_SOURCE
+from dataexchange_auto_export_handler.contract import EVENT_SOURCE as BACKFILL_SOURCE
 from offline.assembly import SynthesizedStack
 from offline.aws import OfflineAws
 from offline.endpoints import LocalDataExchange

@@ -17,7 +17,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from dataexchange_auto_export_handler.properties import BACKFILL_SOURCE
+from dataexchange_auto_export_handler.contract import EVENT_SOURCE as BACKFILL_SOURCE
 
 from .assembly import AssemblyError, SynthesizedStack
 from .aws import DATAEXCHANGE_STATE_FILE, OfflineAws

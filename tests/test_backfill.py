@@ -17,14 +17,13 @@ from dataexchange_auto_export_handler.backfill import (
     LISTED_FAILURES,
     PAGE,
     Backfill,
-    Clients,
     Cursor,
-    Destination,
     already_exported,
     report_failed_invocation,
     revisions_in_scope,
 )
-from dataexchange_auto_export_handler.event_actions import RETRY_CONFIG
+from dataexchange_auto_export_handler.clients import RETRY_CONFIG, Clients
+from dataexchange_auto_export_handler.export_settings import ExportSettings
 from offline.assembly import LambdaFunction
 from offline.aws import OfflineAws
 from offline.endpoints import Fault, LocalDataExchange, local_client
@@ -679,7 +678,7 @@ def test_exports_beyond_the_first_page_of_jobs_count_as_done(endpoint: LocalData
     dataexchange = local_client(endpoint.url)
     action = dataexchange.get_event_action(EventActionId=arn.rsplit("/", 1)[1])["Action"]
 
-    done = already_exported(dataexchange, DATA_SET, Destination.of_event_action(action))
+    done = already_exported(dataexchange, DATA_SET, ExportSettings.of_action(action))
 
     assert done == set(exported)
     assert statuses(endpoint, "ListJobs") == [200, 200]

@@ -83,8 +83,16 @@ def test_the_wheel_holds_the_construct_and_the_handler(wheel: Path) -> None:
     construct_sources = {f"{PACKAGE}/{path.name}" for path in (REPO / "constructs" / PACKAGE).glob("*.py")}
     assert construct_sources, "no construct sources found"
     assert construct_sources <= names
-    assert {f"{PACKAGE}/py.typed", f"{HANDLER}/index.py", f"{HANDLER}/properties.py"} <= names
-    assert f"{HANDLER}/botocore_data/dataexchange/2017-07-25/service-2.json.gz" in names
+    assert {f"{PACKAGE}/py.typed", f"{HANDLER}/contract.py", f"{HANDLER}/export_settings.py"} <= names
+    # The handler's asset, laid out as the Lambda runtime imports it: what synth stages
+    asset = f"{PACKAGE}/lambda_asset"
+    assert {
+        f"{asset}/{HANDLER}/index.py",
+        f"{asset}/{HANDLER}/botocore_data/dataexchange/2017-07-25/service-2.json.gz",
+        f"{asset}/crhelper/resource_helper.py",
+        f"{asset}/crhelper-LICENSE",
+        f"{asset}/crhelper-NOTICE",
+    } <= names
     assert not [name for name in names if name.startswith(("constructs/", "lambda/", "tests/", "offline/"))]
     assert "constructs/__init__.py" not in names
     assert not [name for name in names if "__pycache__" in name]
@@ -165,6 +173,9 @@ def test_the_outside_asset_is_the_repos_whatever_crhelper_the_environment_holds(
 ) -> None:
     directory = Path(str(outside_synth.imported["directory"]))
     (asset,) = [path for path in directory.glob("asset.*") if path.is_dir()]
+    # pip compiled the installed asset's modules with this venv's Python...
+    installed = outside_synth.site_packages / PACKAGE / "lambda_asset"
+    assert list(installed.rglob("*.pyc"))
     assert (asset / HANDLER / "index.py").read_bytes() == (REPO / "lambda" / HANDLER / "index.py").read_bytes()
     vendored = REPO / "lambda" / HANDLER / "_vendor" / "crhelper" / "resource_helper.py"
     assert (asset / "crhelper" / "resource_helper.py").read_bytes() == vendored.read_bytes()

@@ -14,7 +14,7 @@ from aws_cdk import aws_s3 as s3
 from support import Runner, synthesized
 
 from cdk_dataexchange_auto_export import AutoExportProduct
-from dataexchange_auto_export_handler.properties import LOGICAL_ID_TAG, PRODUCT_ID_TAG
+from dataexchange_auto_export_handler.contract import LOGICAL_ID_TAG, PRODUCT_ID_TAG
 from offline.assembly import SynthesizedStack
 from offline.aws import OfflineAws
 from offline.cloudformation import LifecycleError

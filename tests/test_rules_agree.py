@@ -13,7 +13,8 @@ import pytest
 from botocore.config import Config
 
 from dataexchange_auto_export_handler.event_actions import Owner
-from dataexchange_auto_export_handler.properties import EventActionProperties, PropertyError
+from dataexchange_auto_export_handler.properties import EventActionProperties
+from dataexchange_auto_export_handler.rules import PropertyError
 from offline.endpoints import LocalDataExchange, local_client
 
 DATA_SET = "8d494cba5e4720172a1e69a6e1b8fed5"
@@ -74,7 +75,7 @@ CASES: list[tuple[str, dict[str, Any], bool]] = [
 
 def handler_accepts(properties: dict[str, Any]) -> bool:
     try:
-        EventActionProperties.from_resource_properties(properties)
+        EventActionProperties.from_properties(properties)
     except PropertyError:
         return False
     return True
