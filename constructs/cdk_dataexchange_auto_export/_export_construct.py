@@ -119,10 +119,12 @@ class ExportConstruct(Construct):
     _failure_types: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, scope: Construct, id: str, subject: str, props: ExportProps) -> None:
-        super().__init__(scope, id)
         unknown = sorted(set(props) - set(ExportProps.__annotations__))
         if unknown:
             raise TypeError(f"{type(self).__name__}() got an unexpected keyword argument {unknown[0]!r}")
+        if "bucket" not in props:
+            raise TypeError(f"{type(self).__name__}() missing 1 required keyword-only argument: 'bucket'")
+        super().__init__(scope, id)
         given: dict[str, Any] = {**DEFAULTS, **props}
         bucket: s3.IBucket = given["bucket"]
         key: kms.IKey | None = given["encryption_key"]
