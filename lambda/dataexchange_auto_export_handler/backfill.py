@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .clients import Clients
-from .contract import BACKFILL_FUNCTION_VARIABLE, EVENT_SOURCE, Detail, DetailType
+from .contract import BACKFILL_FUNCTION_VARIABLE, Detail, DetailType
+from .event_bus import put_event
 from .export_settings import ExportSettings
 
 if TYPE_CHECKING:
@@ -343,9 +344,7 @@ def report(events: EventBridgeClient, cursor: Cursor, reason: str | None = None)
     failed = cursor.failed or reason is not None
     outcome = DetailType.BACKFILL_FAILED if failed else DetailType.BACKFILL_COMPLETED
     resources = [cursor.event_action_arn, *([cursor.product_id] if cursor.product_id else [])]
-    events.put_events(
-        Entries=[{"Source": EVENT_SOURCE, "DetailType": outcome, "Detail": json.dumps(detail), "Resources": resources}]
-    )
+    put_event(events, outcome, detail, resources)
     return outcome
 
 

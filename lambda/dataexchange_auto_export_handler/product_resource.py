@@ -4,7 +4,6 @@ of each event action that asks for more existing revisions than before."""
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -13,8 +12,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from . import backfill, products
 from .clients import Clients
-from .contract import EVENT_SOURCE, Detail, DetailType, ReconcileRequest
+from .contract import Detail, DetailType, ReconcileRequest
 from .event_actions import EventActionError, Owner
+from .event_bus import put_event
 from .properties import ProductProperties
 from .request import Answer, Request
 from .rules import PropertyError, check_product_id
@@ -107,8 +107,4 @@ def reconcile_after_deploy(clients: Clients, request: Mapping[str, Any]) -> None
             Detail.EVENT_ACTION_COUNT: len(outcome.data_set_ids),
         }
         logger.info("%s %s: %s", detail_type, product_id, detail)
-    clients.events.put_events(
-        Entries=[
-            {"Source": EVENT_SOURCE, "DetailType": detail_type, "Detail": json.dumps(detail), "Resources": [product_id]}
-        ]
-    )
+    put_event(clients.events, detail_type, detail, [product_id])
