@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
-# Boto3-only venvs like the Lambda runtime, on the newest Python here (offline/toolchain.py).
+# Boto3-only venvs like the Lambda runtime, on the newest Python here (tools/toolchain.py).
 LAMBDA_VENVS := .venv-lambda/.installed .venv-lambda-boto3-1.34/.installed
 # checkov, for the compliance test, in a venv of its own: its pins clash with the dev venv's.
 CHECKOV_VENV := .venv-checkov
@@ -32,7 +32,7 @@ $(LOWEST_VENV)/.installed: requirements-cdk-lowest.txt
 	touch $@
 
 $(LAMBDA_VENVS) &: requirements-lambda.txt requirements-lambda-boto3-1.34.txt
-	$(PYTHON) -m offline.toolchain lambda-venvs
+	$(PYTHON) -m tools.toolchain lambda-venvs
 
 # The file is a whole freeze, so nothing is resolved here: pip check fails on anything it left out.
 $(CHECKOV_VENV)/.installed: requirements-checkov.txt
@@ -64,12 +64,12 @@ bench: setup
 mutants: setup
 	$(PY) -m tools.mutants $(ARGS)
 
-# The pinned CDK CLI, quiet and offline, with the venv's python for cdk.json's app (offline/toolchain.py).
+# The pinned CDK CLI, quiet and offline, with the venv's python for cdk.json's app (tools/toolchain.py).
 synth: setup
-	$(PY) -m offline.toolchain synth $(ARGS)
+	$(PY) -m tools.toolchain synth $(ARGS)
 
 cdk: setup
-	$(PY) -m offline.toolchain $(ARGS)
+	$(PY) -m tools.toolchain $(ARGS)
 
 # The crhelper release the handler's asset carries, copied again from the one pinned in requirements-dev.txt
 # (tests/test_construct_asset.py fails while the two differ).

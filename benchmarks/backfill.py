@@ -13,13 +13,13 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from cdk_dataexchange_auto_export.local.assembly import SynthesizedStack
+from cdk_dataexchange_auto_export.local.aws import OfflineAws
+from cdk_dataexchange_auto_export.local.endpoints import LocalDataExchange
+from cdk_dataexchange_auto_export.local.lambda_runtime import access_key_of
 from dataexchange_auto_export_handler.backfill import PAGE
 from dataexchange_auto_export_handler.properties import BACKFILL_SOURCE
-from offline.assembly import SynthesizedStack
-from offline.aws import OfflineAws
-from offline.endpoints import LocalDataExchange
-from offline.lambda_runtime import access_key_of
-from offline.toolchain import LAMBDA_PYTHON
+from tools.toolchain import LAMBDA_PYTHON
 
 from . import BenchmarkError
 from .measure import SAMPLE_SECONDS, STACK_NAME, Progress, Sampler, high_water_kb, synthesize

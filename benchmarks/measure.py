@@ -21,12 +21,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Self
 
-from offline.account import ACCOUNT, PARTITION, REGION
-from offline.assembly import SynthesizedStack, zipped_size
-from offline.cloudformation import OfflineCloudFormation
-from offline.endpoints import LocalDataExchange
-from offline.lambda_runtime import BOOTSTRAP, Execution, LambdaRuntime
-from offline.toolchain import LAMBDA_PYTHON, REPO, cdk_environment
+from cdk_dataexchange_auto_export.local.account import ACCOUNT, PARTITION, REGION
+from cdk_dataexchange_auto_export.local.assembly import SynthesizedStack
+from cdk_dataexchange_auto_export.local.cloudformation import OfflineCloudFormation
+from cdk_dataexchange_auto_export.local.endpoints import LocalDataExchange
+from cdk_dataexchange_auto_export.local.lambda_runtime import BOOTSTRAP, Execution, LambdaRuntime
+from tools.asset_budget import zipped_size
+from tools.toolchain import LAMBDA_PYTHON, REPO, cdk_environment
 
 from . import BenchmarkError
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from offline.toolchain import QUIET_ENVIRONMENT
+from tools.toolchain import QUIET_ENVIRONMENT
 
 # ---------------------------------------------------------------------------------------------------
 # CDK (test_construct_*.py, test_example_app.py, test_lifecycle.py)
@@ -26,12 +26,12 @@ from botocore.retries.standard import ExponentialBackoff
 from support import ALERT_EMAIL, DATA_SET, AuditedRuntime, CliSynth, Runner, ThreeExports, build_three, cdk_synth
 
 from app import STACK_NAME
-from offline.assembly import SynthesizedStack
-from offline.aws import OfflineAws
-from offline.cloudformation import OfflineCloudFormation
-from offline.endpoints import LocalDataExchange
-from offline.iam import PermissionAudit
-from offline.toolchain import LAMBDA_VENVS
+from cdk_dataexchange_auto_export.local.assembly import SynthesizedStack
+from cdk_dataexchange_auto_export.local.aws import OfflineAws
+from cdk_dataexchange_auto_export.local.cloudformation import OfflineCloudFormation
+from cdk_dataexchange_auto_export.local.endpoints import LocalDataExchange
+from cdk_dataexchange_auto_export.local.iam import PermissionAudit
+from tools.toolchain import LAMBDA_VENVS
 
 # The built-in validation came with aws-cdk-lib 2.275.0: the construct tests' run on the oldest supported
 # release (requirements-cdk-lowest.txt) has none to turn off.

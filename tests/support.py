@@ -20,13 +20,13 @@ from aws_cdk.assertions import Template
 from app import AutoExportStack
 from cdk_dataexchange_auto_export import AutoExportEventAction
 from cdk_dataexchange_auto_export._findings import ACKNOWLEDGES
-from offline.assembly import LambdaFunction, SynthesizedStack
-from offline.aws import OfflineAws
-from offline.cloudformation import OfflineCloudFormation
-from offline.iam import PermissionAudit, lambda_logging
-from offline.lambda_runtime import Execution, LambdaRuntime, access_key_of
-from offline.toolchain import REPO
-from offline.toolchain import cdk_synth as run_cdk_synth
+from cdk_dataexchange_auto_export.local.assembly import LambdaFunction, SynthesizedStack
+from cdk_dataexchange_auto_export.local.aws import OfflineAws
+from cdk_dataexchange_auto_export.local.cloudformation import OfflineCloudFormation
+from cdk_dataexchange_auto_export.local.iam import PermissionAudit, lambda_logging
+from cdk_dataexchange_auto_export.local.lambda_runtime import Execution, LambdaRuntime, access_key_of
+from tools.toolchain import REPO
+from tools.toolchain import cdk_synth as run_cdk_synth
 
 DATA_SET = "8d494cba5e4720172a1e69a6e1b8fed5"
 OTHER_DATA_SET = "aaaaaaaaaabbbbbbbbbbcccccccccc12"

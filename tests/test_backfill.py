@@ -12,6 +12,12 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from cdk_dataexchange_auto_export.local.assembly import LambdaFunction
+from cdk_dataexchange_auto_export.local.aws import OfflineAws
+from cdk_dataexchange_auto_export.local.endpoints import Fault, LocalDataExchange, local_client
+from cdk_dataexchange_auto_export.local.endpoints.server import DROPPED, client
+from cdk_dataexchange_auto_export.local.lambda_runtime import Execution, LambdaRuntime
+from cdk_dataexchange_auto_export.local.lambda_service import failure_record
 from dataexchange_auto_export_handler.backfill import (
     ATTEMPTS_PER_REVISION,
     LISTED_FAILURES,
@@ -25,12 +31,6 @@ from dataexchange_auto_export_handler.backfill import (
     revisions_in_scope,
 )
 from dataexchange_auto_export_handler.event_actions import RETRY_CONFIG
-from offline.assembly import LambdaFunction
-from offline.aws import OfflineAws
-from offline.endpoints import Fault, LocalDataExchange, local_client
-from offline.endpoints.server import DROPPED, client
-from offline.lambda_runtime import Execution, LambdaRuntime
-from offline.lambda_service import failure_record
 
 DATA_SET = "8d494cba5e4720172a1e69a6e1b8fed5"
 WORKER = "arn:aws:lambda:us-east-1:123456789012:function:backfill-worker"

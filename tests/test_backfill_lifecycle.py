@@ -12,11 +12,11 @@ import pytest
 from support import ALERT_EMAIL, DATA_SET, Runner, synthesize_example, synthesize_keyed, synthesized
 
 from cdk_dataexchange_auto_export import AutoExportEventAction, ExistingRevisions
-from offline.assembly import SynthesizedStack
-from offline.aws import OfflineAws
-from offline.cloudformation import LifecycleError
-from offline.endpoints import LocalDataExchange
-from offline.iam import PermissionAudit
+from cdk_dataexchange_auto_export.local.assembly import SynthesizedStack
+from cdk_dataexchange_auto_export.local.aws import OfflineAws
+from cdk_dataexchange_auto_export.local.cloudformation import LifecycleError
+from cdk_dataexchange_auto_export.local.endpoints import LocalDataExchange
+from cdk_dataexchange_auto_export.local.iam import PermissionAudit
 
 # Export jobs run until the test lets them end (`endpoint.job_ticks = 1`): what the worker has done by then is
 # decided by the test, not by how fast two processes race.

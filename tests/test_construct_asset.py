@@ -9,8 +9,8 @@ from pathlib import Path
 from support import ThreeExports, synthesized
 
 from cdk_dataexchange_auto_export._bundling import HANDLER_SOURCE
-from offline.assembly import ASSET_BUDGET_BYTES, zipped_size
-from offline.toolchain import LAMBDA_PYTHON
+from tools.asset_budget import ASSET_BUDGET_BYTES, zipped_size
+from tools.toolchain import LAMBDA_PYTHON
 
 MODEL = "dataexchange/2017-07-25"
 

@@ -19,9 +19,9 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError, ReadTimeoutError
 
-from offline.endpoints import Call, Fault, LocalDataExchange, local_client
-from offline.endpoints.protocol import Authorization
-from offline.toolchain import REPO
+from cdk_dataexchange_auto_export.local.endpoints import Call, Fault, LocalDataExchange, local_client
+from cdk_dataexchange_auto_export.local.endpoints.protocol import Authorization
+from tools.toolchain import REPO
 
 # botocore's "max_attempts" counts retries after the first call; "total_max_attempts" counts every call.
 ONE_ATTEMPT = Config(retries={"mode": "standard", "total_max_attempts": 1})
@@ -583,9 +583,9 @@ def test_state_survives_into_a_new_instance(tmp_path: Path) -> None:
 
 def test_command_line_prints_the_url_and_serves_until_terminated(tmp_path: Path) -> None:
     state = tmp_path / "state.json"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "lambda")])}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "constructs"), str(REPO / "lambda")])}
     process = subprocess.Popen(
-        [sys.executable, "-m", "offline.endpoints", "--port", "0", "--state", str(state)],
+        [sys.executable, "-m", "cdk_dataexchange_auto_export.local.endpoints", "--port", "0", "--state", str(state)],
         cwd=REPO,
         env=env,
         stdout=subprocess.PIPE,

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from botocore.config import Config
 
-from offline.endpoints import Fault, LocalDataExchange, local_client
-from offline.endpoints.dataexchange_jobs import CONCURRENT_EXPORTS
-from offline.endpoints.server import DROPPED
+from cdk_dataexchange_auto_export.local.endpoints import Fault, LocalDataExchange, local_client
+from cdk_dataexchange_auto_export.local.endpoints.dataexchange_jobs import CONCURRENT_EXPORTS
+from cdk_dataexchange_auto_export.local.endpoints.server import DROPPED
 
 DATA_SET = "8d494cba5e4720172a1e69a6e1b8fed5"
 ONE_ATTEMPT = Config(retries={"mode": "standard", "total_max_attempts": 1})

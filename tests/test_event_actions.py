@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from cdk_dataexchange_auto_export.local.endpoints import Fault, LocalDataExchange, local_client
 from dataexchange_auto_export_handler import event_actions
 from dataexchange_auto_export_handler.event_actions import EventActionError, Owner
 from dataexchange_auto_export_handler.properties import (
@@ -15,7 +16,6 @@ from dataexchange_auto_export_handler.properties import (
     STACK_ID_TAG,
     EventActionProperties,
 )
-from offline.endpoints import Fault, LocalDataExchange, local_client
 
 DATA_SET = "8d494cba5e4720172a1e69a6e1b8fed5"
 OTHER_DATA_SET = "aaaaaaaaaabbbbbbbbbbcccccccccc12"

@@ -19,13 +19,13 @@ from support import DATA_SET, OTHER_DATA_SET, Runner, synthesize_example, synthe
 
 from app import STACK_NAME
 from cdk_dataexchange_auto_export import RESOURCE_TYPE, AutoExportEventAction, AutoExportEventActionProvider
+from cdk_dataexchange_auto_export.local.assembly import SynthesizedStack
+from cdk_dataexchange_auto_export.local.cloudformation import LifecycleError, OfflineCloudFormation
+from cdk_dataexchange_auto_export.local.endpoints import Fault, LocalDataExchange, local_client
+from cdk_dataexchange_auto_export.local.iam import PermissionAudit
+from cdk_dataexchange_auto_export.local.lambda_runtime import LambdaRuntime
 from dataexchange_auto_export_handler.properties import LOGICAL_ID_TAG, STACK_ID_TAG
-from offline.assembly import SynthesizedStack
-from offline.cloudformation import LifecycleError, OfflineCloudFormation
-from offline.endpoints import Fault, LocalDataExchange, local_client
-from offline.iam import PermissionAudit
-from offline.lambda_runtime import LambdaRuntime
-from offline.toolchain import LAMBDA_VENVS
+from tools.toolchain import LAMBDA_VENVS
 
 
 # The stacks the tests deploy besides the example app, each synthesized once for the module (both runtimes):

@@ -14,11 +14,11 @@ from aws_cdk import aws_s3 as s3
 from support import Runner, synthesized
 
 from cdk_dataexchange_auto_export import AutoExportProduct
+from cdk_dataexchange_auto_export.local.assembly import SynthesizedStack
+from cdk_dataexchange_auto_export.local.aws import OfflineAws
+from cdk_dataexchange_auto_export.local.cloudformation import LifecycleError
+from cdk_dataexchange_auto_export.local.endpoints import Fault, LocalDataExchange, local_client
 from dataexchange_auto_export_handler.properties import LOGICAL_ID_TAG, PRODUCT_ID_TAG
-from offline.assembly import SynthesizedStack
-from offline.aws import OfflineAws
-from offline.cloudformation import LifecycleError
-from offline.endpoints import Fault, LocalDataExchange, local_client
 
 PRODUCT = "prod-uexample0abc1d"
 OTHER_PRODUCT = "prod-zexample9xyz2e"

@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
+from cdk_dataexchange_auto_export.local.endpoints import LocalDataExchange, local_client
 from dataexchange_auto_export_handler import event_actions, products
 from dataexchange_auto_export_handler.event_actions import EventActionError, Owner
 from dataexchange_auto_export_handler.product_properties import ProductProperties, check_product_key_pattern
 from dataexchange_auto_export_handler.properties import LOGICAL_ID_TAG, PRODUCT_ID_TAG, STACK_ID_TAG, PropertyError
-from offline.endpoints import LocalDataExchange, local_client
 
 PRODUCT = "prod-uexample0abc1d"
 OTHER_PRODUCT = "prod-zexample9xyz2e"

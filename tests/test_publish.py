@@ -14,11 +14,11 @@ import pytest
 from support import ALERT_EMAIL, DATA_SET, synthesize_example
 
 from cdk_dataexchange_auto_export import ExistingRevisions
-from offline.__main__ import DEMO_PRODUCT_ID, main
-from offline.assembly import SynthesizedStack
-from offline.aws import OfflineAws
-from offline.eventbridge import transform
-from offline.toolchain import LAMBDA_PYTHON
+from cdk_dataexchange_auto_export.local.__main__ import DEMO_PRODUCT_ID, main
+from cdk_dataexchange_auto_export.local.assembly import SynthesizedStack
+from cdk_dataexchange_auto_export.local.aws import OfflineAws
+from cdk_dataexchange_auto_export.local.eventbridge import transform
+from tools.toolchain import LAMBDA_PYTHON
 
 
 @pytest.fixture

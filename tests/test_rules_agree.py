@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from botocore.config import Config
 
+from cdk_dataexchange_auto_export.local.endpoints import LocalDataExchange, local_client
 from dataexchange_auto_export_handler.event_actions import Owner
 from dataexchange_auto_export_handler.properties import EventActionProperties, PropertyError
-from offline.endpoints import LocalDataExchange, local_client
 
 DATA_SET = "8d494cba5e4720172a1e69a6e1b8fed5"
 KEY = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"

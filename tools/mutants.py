@@ -27,7 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from offline.toolchain import REPO, cdk_environment
+from tools.toolchain import REPO, cdk_environment
 
 SCRATCH = REPO / ".mutants"
 EQUIVALENT = Path(__file__).with_name("equivalent_mutants.toml")

@@ -18,13 +18,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from dataexchange_auto_export_handler.properties import BACKFILL_SOURCE
+from tools.toolchain import LAMBDA_PYTHON, REPO
 
 from .assembly import AssemblyError, SynthesizedStack
 from .aws import DATAEXCHANGE_STATE_FILE, OfflineAws
 from .cloudformation import LifecycleError, StackState
 from .endpoints import LocalDataExchange
 from .endpoints.dataexchange_jobs import FAILURES
-from .toolchain import LAMBDA_PYTHON, REPO
 
 STACK_NAME = "DataExchangeAutoExport"
 RESOURCE_TYPE = "Custom::DataExchangeEventAction"

@@ -2,8 +2,8 @@
 
 Everything that starts `npx cdk` (the offline lifecycle, the benchmarks, the tests, `make synth`)
 goes through here, so the environment that keeps the CLI and jsii quiet is written once.
-`python -m offline.toolchain ARGS...` runs `cdk ARGS...` that way. Standard library only: the
-Makefile runs `python3 -m offline.toolchain lambda-venvs` before any venv exists.
+`python -m tools.toolchain ARGS...` runs `cdk ARGS...` that way. Standard library only: the
+Makefile runs `python3 -m tools.toolchain lambda-venvs` before any venv exists.
 """
 
 from __future__ import annotations
@@ -43,6 +43,10 @@ def cdk_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
     environment = dict(os.environ if base is None else base)
     environment.update(QUIET_ENVIRONMENT)
     environment["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), environment.get("PATH", "")])
+    # This checkout's construct and handler, whichever checkout the venv's editable install names (a worktree
+    # shares its venv with the main checkout).
+    sources = [str(REPO / "constructs"), str(REPO / "lambda")]
+    environment["PYTHONPATH"] = os.pathsep.join([*sources, *filter(None, [environment.get("PYTHONPATH")])])
     return environment
 
 

@@ -1,4 +1,5 @@
-"""`python -m offline.endpoints --port 0 --state FILE`: prints the URL and serves until interrupted."""
+"""`python -m cdk_dataexchange_auto_export.local.endpoints --port 0 --state FILE`: prints the URL and serves until
+interrupted."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ def _interrupt(signum: int, frame: FrameType | None) -> NoReturn:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m offline.endpoints",
+        prog="python -m cdk_dataexchange_auto_export.local.endpoints",
         description="Serve a local AWS Data Exchange endpoint for boto3 and the AWS CLI.",
     )
     parser.add_argument("--host", default="127.0.0.1")
