@@ -15,7 +15,7 @@ from pathlib import Path
 
 from cdk_dataexchange_auto_export.local.assembly import SynthesizedStack
 from cdk_dataexchange_auto_export.local.aws import OfflineAws
-from cdk_dataexchange_auto_export.local.endpoints import LocalDataExchange
+from cdk_dataexchange_auto_export.local.endpoints import DataExchangeEndpoint
 from cdk_dataexchange_auto_export.local.lambda_runtime import access_key_of
 from dataexchange_auto_export_handler.backfill import PAGE
 from dataexchange_auto_export_handler.properties import BACKFILL_SOURCE
@@ -76,7 +76,7 @@ class BackfillResults:
 
 def _seeded(count: int) -> OfflineAws:
     """The offline services, their Data Exchange holding `count` finalized revisions of one small asset each."""
-    endpoint = LocalDataExchange(job_ticks=JOB_TICKS)
+    endpoint = DataExchangeEndpoint(job_ticks=JOB_TICKS)
     for number in range(count):
         endpoint.add_revision(DATA_SET_ID, [f"prices/{number:05d}.csv"])
     return OfflineAws(dataexchange=endpoint)

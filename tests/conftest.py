@@ -29,7 +29,7 @@ from app import STACK_NAME
 from cdk_dataexchange_auto_export.local.assembly import SynthesizedStack
 from cdk_dataexchange_auto_export.local.aws import OfflineAws
 from cdk_dataexchange_auto_export.local.cloudformation import OfflineCloudFormation
-from cdk_dataexchange_auto_export.local.endpoints import LocalDataExchange
+from cdk_dataexchange_auto_export.local.endpoints import DataExchangeEndpoint
 from cdk_dataexchange_auto_export.local.iam import PermissionAudit
 from tools.toolchain import LAMBDA_VENVS
 
@@ -76,10 +76,10 @@ def three(new_cdk_app: Callable[..., cdk.App]) -> ThreeExports:
 # The local Data Exchange endpoint (test_dataexchange_endpoint.py, test_event_actions.py, test_lifecycle.py)
 # ---------------------------------------------------------------------------------------------------
 @pytest.fixture
-def endpoint(request: pytest.FixtureRequest) -> Iterator[LocalDataExchange]:
+def endpoint(request: pytest.FixtureRequest) -> Iterator[DataExchangeEndpoint]:
     """A fresh endpoint on a free port of 127.0.0.1, no state file. Parametrize it indirectly with keyword
-    arguments of LocalDataExchange, such as how it answers an Action: {"answers": "defaults left out"}."""
-    with LocalDataExchange(**getattr(request, "param", {})) as local:
+    arguments of DataExchangeEndpoint, such as how it answers an Action: {"answers": "defaults left out"}."""
+    with DataExchangeEndpoint(**getattr(request, "param", {})) as local:
         yield local
 
 
@@ -142,7 +142,7 @@ def state_file(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def aws(endpoint: LocalDataExchange) -> Iterator[OfflineAws]:
+def aws(endpoint: DataExchangeEndpoint) -> Iterator[OfflineAws]:
     """The offline account's services around the test's Data Exchange endpoint."""
     with OfflineAws(dataexchange=endpoint) as services:
         yield services

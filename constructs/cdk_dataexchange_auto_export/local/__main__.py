@@ -23,7 +23,7 @@ from tools.toolchain import LAMBDA_PYTHON, REPO
 from .assembly import AssemblyError, SynthesizedStack
 from .aws import DATAEXCHANGE_STATE_FILE, OfflineAws
 from .cloudformation import LifecycleError, StackState
-from .endpoints import LocalDataExchange
+from .endpoints import DataExchangeEndpoint
 from .endpoints.dataexchange_jobs import FAILURES
 
 STACK_NAME = "DataExchangeAutoExport"
@@ -360,7 +360,7 @@ def _status(arguments: argparse.Namespace) -> None:
         print(f"{STACK_NAME} (offline): {state.stack_id}")
         for logical_id, resource in state.resources.items():
             print(f"  {logical_id} {resource.resource_type} {resource.physical_id}")
-    actions = LocalDataExchange(state_file=arguments.state_dir / DATAEXCHANGE_STATE_FILE).event_actions()
+    actions = DataExchangeEndpoint(state_file=arguments.state_dir / DATAEXCHANGE_STATE_FILE).event_actions()
     print(f"Local endpoint: {len(actions)} event action(s)")
     for action in actions:
         print(f"  {action['Id']} data set {action['Event']['RevisionPublished']['DataSetId']}")

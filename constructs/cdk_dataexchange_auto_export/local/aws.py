@@ -10,7 +10,7 @@ from typing import Any, Self
 
 from .assembly import SynthesizedStack
 from .cloudformation import OfflineCloudFormation
-from .endpoints import LocalDataExchange
+from .endpoints import DataExchangeEndpoint
 from .eventbridge import LocalEventBridge, LocalEventBus, envelope
 from .lambda_runtime import LambdaRuntime
 from .lambda_service import LocalLambda
@@ -22,9 +22,9 @@ DATAEXCHANGE_STATE_FILE = "dataexchange.json"
 
 
 class OfflineAws:
-    def __init__(self, dataexchange: LocalDataExchange | None = None, state_dir: Path | None = None) -> None:
+    def __init__(self, dataexchange: DataExchangeEndpoint | None = None, state_dir: Path | None = None) -> None:
         self.bus = LocalEventBus()
-        self.dataexchange = dataexchange or LocalDataExchange(
+        self.dataexchange = dataexchange or DataExchangeEndpoint(
             state_file=state_dir / DATAEXCHANGE_STATE_FILE if state_dir else None,
             s3_root=state_dir / "s3" if state_dir else None,
         )

@@ -56,7 +56,7 @@ def _answered(action: Mapping[str, Any], answers: Answers) -> dict[str, Any]:
     return {"ExportRevisionToS3": export}
 
 
-class LocalDataExchange(LocalEndpoint):
+class DataExchangeEndpoint(LocalEndpoint):
     """Data Exchange for a subscriber, served over HTTP, with fault injection and a call log: event
     actions and their tags, entitled data sets with their revisions, and export jobs.
 
