@@ -8,10 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tools.toolchain import REPO, cdk_synth
+from .errors import LocalError
+
+STACK_ARTIFACT = "aws:cloudformation:stack"
 
 
-class AssemblyError(Exception):
+class AssemblyError(LocalError):
     """A cloud assembly that cannot be read or made, in one line a person can act on."""
 
 
@@ -29,29 +31,31 @@ class LambdaFunction:
     on_failure: Any = None
 
 
+def stack_names(assembly_dir: Path) -> list[str]:
+    """The stacks of the cloud assembly (their artifact ids), in the manifest's order."""
+    manifest = _manifest(assembly_dir)
+    return [name for name, artifact in manifest["artifacts"].items() if artifact.get("type") == STACK_ARTIFACT]
+
+
+def _manifest(assembly_dir: Path) -> dict[str, Any]:
+    path = assembly_dir / "manifest.json"
+    if not path.is_file():
+        raise AssemblyError(f"{assembly_dir} is not a cloud assembly: it has no manifest.json")
+    manifest: dict[str, Any] = json.loads(path.read_text())
+    return manifest
+
+
 class SynthesizedStack:
     def __init__(self, assembly_dir: Path, stack_name: str) -> None:
         self.assembly_dir = assembly_dir
         self.stack_name = stack_name
-        manifest = json.loads((assembly_dir / "manifest.json").read_text())
+        manifest = _manifest(assembly_dir)
         artifact = manifest["artifacts"].get(stack_name)
-        if artifact is None or artifact.get("type") != "aws:cloudformation:stack":
+        if artifact is None or artifact.get("type") != STACK_ARTIFACT:
             raise AssemblyError(f"No stack {stack_name} in the cloud assembly {assembly_dir}")
         self.template: dict[str, Any] = json.loads((assembly_dir / artifact["properties"]["templateFile"]).read_text())
         self.resources: dict[str, Any] = self.template.get("Resources", {})
         self._staged_assets = _staged_assets(assembly_dir, manifest)
-
-    @classmethod
-    def synthesize(
-        cls, stack_name: str, context: Mapping[str, str], out_dir: Path, app_dir: Path = REPO
-    ) -> SynthesizedStack:
-        """Runs the real CDK CLI (`cdk synth`) on the app."""
-        result = cdk_synth(out_dir, context, cwd=app_dir)
-        if result.returncode != 0:
-            lines = [line for line in (result.stderr + result.stdout).splitlines() if line.strip()]
-            useful = [line for line in lines if not line.startswith(("Bundling asset", "Subprocess exited"))]
-            raise AssemblyError(f"cdk synth failed: {(useful or lines or ['no output'])[-1].strip()}")
-        return cls(out_dir, stack_name)
 
     def of_type(self, resource_type: str) -> list[str]:
         return [key for key, resource in self.resources.items() if resource["Type"] == resource_type]

@@ -17,8 +17,10 @@ from .lambda_service import LocalLambda
 
 # The backfill worker waits this long between job polls at first; the local jobs run in ticks, not minutes.
 OFFLINE_POLL_SECONDS = "0.02"
-# Data Exchange's state in a state directory, which commands that start no service read too.
+# Data Exchange's state in a state directory, which commands that start no service read too, and where its exports
+# write objects (S3_DIR/BUCKET/KEY).
 DATAEXCHANGE_STATE_FILE = "dataexchange.json"
+S3_DIR = "s3"
 
 
 class OfflineAws:
@@ -26,7 +28,7 @@ class OfflineAws:
         self.bus = LocalEventBus()
         self.dataexchange = dataexchange or DataExchangeEndpoint(
             state_file=state_dir / DATAEXCHANGE_STATE_FILE if state_dir else None,
-            s3_root=state_dir / "s3" if state_dir else None,
+            s3_root=state_dir / S3_DIR if state_dir else None,
         )
         self.dataexchange.events = self.bus.put
         self.lambda_ = LocalLambda()

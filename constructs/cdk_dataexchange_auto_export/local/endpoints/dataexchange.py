@@ -134,6 +134,13 @@ class DataExchangeEndpoint(LocalEndpoint):
         with self.lock:
             return copy.deepcopy(list(self._state.jobs.values()))
 
+    def entitle(self, data_set_id: str) -> Item:
+        """The account subscribes to the data set (of a product made up for it), if it is not entitled yet."""
+        with self.lock:
+            data_set = self._revisions.entitle(data_set_id)
+            self._save()
+            return copy.deepcopy(data_set)
+
     def add_revision(
         self, data_set_id: str, asset_names: Sequence[str], *, finalized: bool = True, revoked: bool = False
     ) -> Item:
