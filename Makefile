@@ -45,8 +45,12 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-fund --no-audit --loglevel=error
 	touch $@
 
+# The example app through the local kit, as a user runs `dataexchange-local` on an app of their own (state in
+# .dataexchange-local/): an alert topic and a backfill of every existing revision. ARGS="publish" and the like go on.
+DEMO := deploy -c dataSetId=8d494cba5e4720172a1e69a6e1b8fed5 -c alertEmail=data-team@example.com -c exportExisting=all \
+	--outputs-file cdk-outputs.json
 demo: setup
-	$(PY) -m offline $(or $(ARGS),deploy)
+	$(PY) -m tools.toolchain local $(or $(ARGS),$(DEMO))
 
 # The whole suite on the pinned aws-cdk-lib; without ARGS, then the construct tests on the oldest supported one.
 test: setup
@@ -79,4 +83,4 @@ vendor: $(VENV)/.installed
 	cp $$from/*.py $(VENDOR)/crhelper/ && cp $$from-*.dist-info/LICENSE $$from-*.dist-info/NOTICE $(VENDOR)/
 
 clean:
-	rm -rf $(VENV) .venv-lambda* $(CHECKOV_VENV) $(LOWEST_VENV) node_modules cdk.out .offline .mutants
+	rm -rf $(VENV) .venv-lambda* $(CHECKOV_VENV) $(LOWEST_VENV) node_modules cdk.out .dataexchange-local .mutants
