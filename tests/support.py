@@ -229,6 +229,17 @@ def readme_table(heading: str) -> list[dict[str, str]]:
     return [dict(zip(header, row, strict=True)) for row in rows]
 
 
+def readme_code_block(heading: str) -> str:
+    """The first Python code block under `heading` in README.md: the README's examples are tests, so that they cannot
+    drift from what the code does."""
+    lines = (REPO / "README.md").read_text().splitlines()
+    assert heading in lines, f"README.md has no heading {heading!r}"
+    section = list(takewhile(lambda line: not line.startswith("## "), lines[lines.index(heading) + 1 :]))
+    assert "```python" in section, f"README.md has no Python code block under {heading!r}"
+    start = section.index("```python") + 1
+    return "\n".join(takewhile(lambda line: line != "```", section[start:])) + "\n"
+
+
 def code_spans(cell: str) -> list[str]:
     return re.findall(r"`([^`]+)`", cell)
 
