@@ -14,9 +14,11 @@ from pathlib import Path
 
 import aws_cdk as cdk
 import pytest
+from aws_cdk import aws_s3 as s3
 from market_data_app import OTHER_STACK, PRICES, PRICES_BACKFILL, PRODUCT, REFERENCE, SHARED_BUCKET, STACK, build
 from support import DATA_SET, readme_code_block, synthesize_example
 
+from cdk_dataexchange_auto_export import AutoExportEventAction
 from cdk_dataexchange_auto_export.local import Deployed, LocalDataExchange
 from cdk_dataexchange_auto_export.local.cli import main
 from cdk_dataexchange_auto_export.local.synth import app_of, context_of, synthesize
@@ -57,6 +59,7 @@ def test_deploy_creates_every_resource_of_ours_and_backfills_the_newest_revision
     local = LocalDataExchange(state)
 
     assert (result.stack, result.created) == (STACK, True)
+    assert [w for w in result.warnings if w.startswith(f"[Warning at /{STACK}/Shared] Bucket {SHARED_BUCKET}")]
     assert sorted((r.request_type, r.resource_type, r.status) for r in result.requests) == [
         ("Create", "Custom::DataExchangeEventAction", "SUCCESS"),
         ("Create", "Custom::DataExchangeEventAction", "SUCCESS"),
@@ -175,6 +178,11 @@ BAD_INPUT = [
         id="not exported",
     ),
     pytest.param(
+        ["deploy", "--app", "{flagged}"],
+        "Stack Flagged has 1 error(s), so nothing is deployed: [Error at /Flagged] every stack needs a cost centre",
+        id="errors annotated",
+    ),
+    pytest.param(
         ["deploy", "--app", "{example}"],
         f"holds stack {STACK}, not DataExchangeAutoExport: destroy it first",
         id="another stack's state",
@@ -187,6 +195,16 @@ def example(new_cdk_app: Callable[..., cdk.App]) -> Path:
     return synthesize_example(new_cdk_app, data_set_id=DATA_SET).assembly_dir
 
 
+@pytest.fixture(scope="module")
+def flagged(new_cdk_app: Callable[..., cdk.App]) -> Path:
+    """An app whose stack of ours carries an error annotation (a policy of the user's, say)."""
+    app = new_cdk_app()
+    stack = cdk.Stack(app, "Flagged")
+    AutoExportEventAction(stack, "Export", data_set_id=DATA_SET, bucket=s3.Bucket(stack, "Bucket"))
+    cdk.Annotations.of(stack).add_error("every stack needs a cost centre")
+    return Path(app.synth().directory)
+
+
 @pytest.mark.parametrize(("arguments", "error"), BAD_INPUT)
 def test_bad_input_is_a_one_line_error_and_changes_nothing(
     arguments: list[str],
@@ -194,10 +212,11 @@ def test_bad_input_is_a_one_line_error_and_changes_nothing(
     local: LocalDataExchange,
     market_data: Path,
     example: Path,
+    flagged: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     before = local.status()
-    given = [argument.format(market_data=market_data, example=example) for argument in arguments]
+    given = [argument.format(market_data=market_data, example=example, flagged=flagged) for argument in arguments]
 
     assert main([*given, "--state-dir", str(local.state_dir), "--lambda-python", str(LAMBDA_PYTHON)]) == 1
 

@@ -81,6 +81,7 @@ class Deployed:
     stack: str
     created: bool  # False: an update
     synthesized: str  # the command that ran, or the cloud assembly read
+    warnings: list[str]  # the stack's warning annotations, as the CDK CLI prints them
     entitled: list[dict[str, Any]]  # data sets entitled on first use: Id, Name, AssetType, ProductId, Revisions
     requests: list[Request]
     outputs: dict[str, str]
@@ -179,6 +180,7 @@ class LocalDataExchange:
             deployed.stack_name,
             state is None,
             command,
+            deployed.messages("Warning"),
             entitled,
             _requests(cloudformation.invocations),
             outputs,

@@ -11,6 +11,8 @@ from typing import Any
 from .errors import LocalError
 
 STACK_ARTIFACT = "aws:cloudformation:stack"
+# Annotations (cdk.Annotations) by their metadata type.
+_LEVELS = {"aws:cdk:info": "Info", "aws:cdk:warning": "Warning", "aws:cdk:error": "Error"}
 
 
 class AssemblyError(LocalError):
@@ -56,6 +58,11 @@ class SynthesizedStack:
         self.template: dict[str, Any] = json.loads((assembly_dir / artifact["properties"]["templateFile"]).read_text())
         self.resources: dict[str, Any] = self.template.get("Resources", {})
         self._staged_assets = _staged_assets(assembly_dir, manifest)
+        self.annotations = _annotations(assembly_dir, artifact)
+
+    def messages(self, level: str) -> list[str]:
+        """The app's annotations of a level (Info, Warning, Error), as the CDK CLI prints them."""
+        return [f"[{level} at {path}] {text}" for found, path, text in self.annotations if found == level]
 
     def of_type(self, resource_type: str) -> list[str]:
         return [key for key, resource in self.resources.items() if resource["Type"] == resource_type]
@@ -103,6 +110,19 @@ class SynthesizedStack:
             retry_attempts=int(invoke_config.get("MaximumRetryAttempts", 2)),
             on_failure=invoke_config.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination"),
         )
+
+
+def _annotations(assembly_dir: Path, artifact: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+    """(level, construct path, text) of the stack's annotations, in its metadata or the file it names."""
+    metadata: dict[str, Any] = dict(artifact.get("metadata", {}))
+    if "additionalMetadataFile" in artifact:
+        metadata.update(json.loads((assembly_dir / artifact["additionalMetadataFile"]).read_text()))
+    return [
+        (_LEVELS[entry["type"]], path, str(entry["data"]))
+        for path, entries in metadata.items()
+        for entry in entries
+        if entry["type"] in _LEVELS
+    ]
 
 
 def _staged_assets(assembly_dir: Path, manifest: Mapping[str, Any]) -> dict[str, str]:

@@ -150,6 +150,8 @@ def _deploy(local: LocalDataExchange, arguments: argparse.Namespace, prog: str, 
         revisions=arguments.revisions,
         outputs_file=arguments.outputs_file,
     )
+    for warning in deployed.warnings:
+        print(warning)
     if deployed.entitled:
         _step("The account is entitled to what the stack names; the provider published this before it existed:")
         for data_set in deployed.entitled:

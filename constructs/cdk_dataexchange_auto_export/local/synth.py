@@ -90,7 +90,16 @@ def ours(stack: SynthesizedStack) -> list[str]:
 
 
 def choose_stack(assembly_dir: Path, name: str | None) -> SynthesizedStack:
-    """The stack called `name`, or else the only one that holds our resources."""
+    """The stack called `name`, or else the only one that holds our resources; one with errors (Annotations) is not
+    deployed, as the CDK CLI deploys none."""
+    stack = _named_or_ours(assembly_dir, name)
+    errors = stack.messages("Error")
+    if errors:
+        raise AssemblyError(f"Stack {stack.stack_name} has {len(errors)} error(s), so nothing is deployed: {errors[0]}")
+    return stack
+
+
+def _named_or_ours(assembly_dir: Path, name: str | None) -> SynthesizedStack:
     names = stack_names(assembly_dir)
     if name is not None:
         if name not in names:
