@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
-# Boto3-only venvs like the Lambda runtime, on the newest Python here (offline/toolchain.py).
+# Boto3-only venvs like the Lambda runtime, on the newest Python here (tools/toolchain.py).
 LAMBDA_VENVS := .venv-lambda/.installed .venv-lambda-boto3-1.34/.installed
 # checkov, for the compliance test, in a venv of its own: its pins clash with the dev venv's.
 CHECKOV_VENV := .venv-checkov
@@ -39,7 +39,7 @@ $(LOWEST_VENV)/.installed: requirements-cdk-lowest.txt
 	touch $@
 
 $(LAMBDA_VENVS) &: requirements-lambda.txt requirements-lambda-boto3-1.34.txt
-	$(PYTHON) -m offline.toolchain lambda-venvs
+	$(PYTHON) -m tools.toolchain lambda-venvs
 
 # The file is a whole freeze, so nothing is resolved here: pip check fails on anything it left out.
 $(CHECKOV_VENV)/.installed: requirements-checkov.txt
@@ -52,8 +52,12 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-fund --no-audit --loglevel=error
 	touch $@
 
+# The example app through the local kit, as a user runs `dataexchange-local` on an app of their own (state in
+# .dataexchange-local/): an alert topic and a backfill of every existing revision. ARGS="publish" and the like go on.
+DEMO := deploy -c dataSetId=8d494cba5e4720172a1e69a6e1b8fed5 -c alertEmail=data-team@example.com -c exportExisting=all \
+	--outputs-file cdk-outputs.json
 demo: setup
-	$(PY) -m offline $(or $(ARGS),deploy)
+	$(PY) -m tools.toolchain local $(or $(ARGS),$(DEMO))
 
 # The whole suite on the pinned aws-cdk-lib; without ARGS, then the construct tests on the oldest supported one.
 test: setup
@@ -71,12 +75,12 @@ bench: setup
 mutants: setup
 	$(PY) -m tools.mutants $(ARGS)
 
-# The pinned CDK CLI, quiet and offline, with the venv's python for cdk.json's app (offline/toolchain.py).
+# The pinned CDK CLI, quiet and offline, with the venv's python for cdk.json's app (tools/toolchain.py).
 synth: setup
-	$(PY) -m offline.toolchain synth $(ARGS)
+	$(PY) -m tools.toolchain synth $(ARGS)
 
 cdk: setup
-	$(PY) -m offline.toolchain $(ARGS)
+	$(PY) -m tools.toolchain $(ARGS)
 
 asset: $(ASSET)
 
@@ -89,5 +93,5 @@ vendor: $(VENV)/.installed
 	$(PYTHON) -m tools.asset
 
 clean:
-	rm -rf $(VENV) .venv-lambda* $(CHECKOV_VENV) $(LOWEST_VENV) node_modules cdk.out .offline .mutants \
+	rm -rf $(VENV) .venv-lambda* $(CHECKOV_VENV) $(LOWEST_VENV) node_modules cdk.out .dataexchange-local .mutants \
 		constructs/cdk_dataexchange_auto_export/lambda_asset build dist

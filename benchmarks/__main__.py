@@ -15,10 +15,10 @@ from collections.abc import Callable, Sequence
 from importlib import metadata
 from pathlib import Path
 
-from offline.assembly import AssemblyError
-from offline.cloudformation import LifecycleError
-from offline.lambda_runtime import InvocationTimeoutError
-from offline.toolchain import LAMBDA_PYTHON, REPO, cdk_command, cdk_environment
+from cdk_dataexchange_auto_export.local.assembly import AssemblyError
+from cdk_dataexchange_auto_export.local.cloudformation import LifecycleError
+from cdk_dataexchange_auto_export.local.lambda_runtime import InvocationTimeoutError
+from tools.toolchain import LAMBDA_PYTHON, REPO, cdk_command, cdk_environment
 
 from . import BenchmarkError
 from .backfill import QUICK_SEEDED, SEEDED, run_backfill_benchmark

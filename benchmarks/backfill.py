@@ -13,13 +13,13 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from cdk_dataexchange_auto_export.local.assembly import SynthesizedStack
+from cdk_dataexchange_auto_export.local.aws import OfflineAws
+from cdk_dataexchange_auto_export.local.endpoints import DataExchangeEndpoint
+from cdk_dataexchange_auto_export.local.lambda_runtime import access_key_of
 from dataexchange_auto_export_handler.backfill import PAGE
 from dataexchange_auto_export_handler.contract import EVENT_SOURCE as BACKFILL_SOURCE
-from offline.assembly import SynthesizedStack
-from offline.aws import OfflineAws
-from offline.endpoints import LocalDataExchange
-from offline.lambda_runtime import access_key_of
-from offline.toolchain import LAMBDA_PYTHON
+from tools.toolchain import LAMBDA_PYTHON
 
 from . import BenchmarkError
 from .measure import SAMPLE_SECONDS, STACK_NAME, Progress, Sampler, high_water_kb, synthesize
@@ -76,7 +76,7 @@ class BackfillResults:
 
 def _seeded(count: int) -> OfflineAws:
     """The offline services, their Data Exchange holding `count` finalized revisions of one small asset each."""
-    endpoint = LocalDataExchange(job_ticks=JOB_TICKS)
+    endpoint = DataExchangeEndpoint(job_ticks=JOB_TICKS)
     for number in range(count):
         endpoint.add_revision(DATA_SET_ID, [f"prices/{number:05d}.csv"])
     return OfflineAws(dataexchange=endpoint)

@@ -21,12 +21,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Self
 
-from offline.account import ACCOUNT, PARTITION, REGION
-from offline.assembly import SynthesizedStack, zipped_size
-from offline.cloudformation import OfflineCloudFormation
-from offline.endpoints import LocalDataExchange
-from offline.lambda_runtime import BOOTSTRAP, Execution, LambdaRuntime
-from offline.toolchain import LAMBDA_PYTHON, REPO, cdk_environment
+from cdk_dataexchange_auto_export.local.account import ACCOUNT, PARTITION, REGION
+from cdk_dataexchange_auto_export.local.assembly import SynthesizedStack
+from cdk_dataexchange_auto_export.local.cloudformation import OfflineCloudFormation
+from cdk_dataexchange_auto_export.local.endpoints import DataExchangeEndpoint
+from cdk_dataexchange_auto_export.local.lambda_runtime import BOOTSTRAP, Execution, LambdaRuntime
+from tools.asset_budget import zipped_size
+from tools.toolchain import LAMBDA_PYTHON, REPO, cdk_environment
 
 from . import BenchmarkError
 
@@ -249,7 +250,7 @@ def run_handler_benchmark(assembly: Path, runs: int, progress: Progress) -> Hand
     results = HandlerResults(asset | {"Zipped bytes": zipped_size(function.asset_dir)}, function.memory_mb)
     # The floor, as a function with the handler's timeout and memory.
     floor = replace(function, asset_dir=FLOOR.parent, handler=f"{FLOOR.stem}.handler", environment={})
-    with LocalDataExchange() as endpoint, tempfile.TemporaryDirectory(prefix="bench-handler-") as directory:
+    with DataExchangeEndpoint() as endpoint, tempfile.TemporaryDirectory(prefix="bench-handler-") as directory:
         runtime = LambdaRuntime(LAMBDA_PYTHON, {"AWS_ENDPOINT_URL_DATAEXCHANGE": endpoint.url})
 
         def invoke_floor() -> Execution:

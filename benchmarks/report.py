@@ -207,11 +207,12 @@ def _handler_blocks(handler: HandlerResults, low: int) -> list[str]:
     ]
     return [
         "## Handler",
-        f"""The handler runs from the staged asset of the N = {low} stack through `offline.cloudformation`, each
-request in a fresh Lambda-like process (`.venv-lambda`'s Python with `-I`: the standard library, boto3 and the
-asset only) against the local Data Exchange endpoint, answering to a local HTTPS ResponseURL. Each round runs the
-floor (a module that only imports boto3 and makes a Data Exchange client), a Create and a Delete, in turn, all
-through the same bootstrap. The asset, as staged in `cdk.out` and zipped with deflate, as uploaded:""",
+        f"""The handler runs from the staged asset of the N = {low} stack through the local kit's CloudFormation
+(`cdk_dataexchange_auto_export.local.cloudformation`), each request in a fresh Lambda-like process (`.venv-lambda`'s
+Python with `-I`: the standard library, boto3 and the asset only) against the local Data Exchange endpoint, answering to
+a local HTTPS ResponseURL. Each round runs the floor (a module that only imports boto3 and makes a Data Exchange
+client), a Create and a Delete, in turn, all through the same bootstrap. The asset, as staged in `cdk.out` and zipped
+with deflate, as uploaded:""",
         _table("|".join(handler.asset), ["|".join(map(str, handler.asset.values()))]),
         "Cold start, from the start of the module's import until it is ready (the bootstrap's `init_seconds`; every "
         "invocation is a cold start):",
@@ -246,15 +247,16 @@ def _backfill_blocks(backfill: BackfillResults) -> list[str]:
         "## Backfill",
         f"""{backfill.seeded:,} finalized revisions of one small asset each are seeded into a local Data Exchange (in
 memory: saving its state file on every request would dominate), and the stack of `stacks.py backfill 1` (ours with
-`export_existing_revisions=ExistingRevisions.ALL`, an owned bucket) is deployed through `offline.aws.OfflineAws`:
-the Create and every worker invocation run from the same staged asset in the Lambda-like runtime, a fresh process
-each, the worker handing over to itself through the local Lambda Invoke (asynchronous). An export job ends after
-{bf.JOB_TICKS} requests to the endpoint (its simulated clock, `job_ticks`): short, so that {backfill.seeded:,} jobs
-take minutes rather than the hours they would in AWS, yet longer than one request. The worker's timeout is
-{bf.WORKER_TIMEOUT_SECONDS} s here instead of the template's 15 minutes, so that it hands over (with a quarter of it
-left) several times within the run. Calls are the endpoint's call log, those signed with the worker's access key;
-payloads as the invocations received them; memory sampled from /proc every {measure.SAMPLE_SECONDS:g} s, the
-largest VmHWM among the worker's processes, against the worker function's MemorySize in the template.""",
+`export_existing_revisions=ExistingRevisions.ALL`, an owned bucket) is deployed through the local kit's `OfflineAws`
+(`cdk_dataexchange_auto_export.local.aws`): the Create and every worker invocation run from the same staged asset in the
+Lambda-like runtime, a fresh process each, the worker handing over to itself through the local Lambda Invoke
+(asynchronous). An export job ends after {bf.JOB_TICKS} requests to the endpoint (its simulated clock, `job_ticks`):
+short, so that {backfill.seeded:,} jobs take minutes rather than the hours they would in AWS, yet longer than one
+request. The worker's timeout is {bf.WORKER_TIMEOUT_SECONDS} s here instead of the template's 15 minutes, so that it
+hands over (with a quarter of it left) several times within the run. Calls are the endpoint's call log, those signed
+with the worker's access key; payloads as the invocations received them; memory sampled from /proc every
+{measure.SAMPLE_SECONDS:g} s, the largest VmHWM among the worker's processes, against the worker function's MemorySize
+in the template.""",
         _table("Measured|Value", figures),
         "The worker's Data Exchange calls by operation:",
         _table("Operation|Calls|Per exported revision", calls),

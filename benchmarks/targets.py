@@ -8,7 +8,7 @@ from itertools import pairwise
 from statistics import median
 from typing import NamedTuple
 
-from offline.assembly import ASSET_BUDGET_BYTES
+from tools.asset_budget import ASSET_BUDGET_BYTES
 
 from .backfill import ASYNC_PAYLOAD_LIMIT, CREATE_SEEDED, PAGING, BackfillResults
 from .measure import IMPORTED, OWNED_KINDS, REQUESTS, HandlerResults, SynthResults

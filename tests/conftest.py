@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from offline.toolchain import QUIET_ENVIRONMENT
+from tools.toolchain import QUIET_ENVIRONMENT
 
 # ---------------------------------------------------------------------------------------------------
 # CDK (test_construct_*.py, test_example_app.py, test_lifecycle.py)
@@ -26,12 +26,12 @@ from botocore.retries.standard import ExponentialBackoff
 from support import ALERT_EMAIL, DATA_SET, AuditedRuntime, CliSynth, Runner, ThreeExports, build_three, cdk_synth
 
 from app import STACK_NAME
-from offline.assembly import SynthesizedStack
-from offline.aws import OfflineAws
-from offline.cloudformation import OfflineCloudFormation
-from offline.endpoints import LocalDataExchange
-from offline.iam import PermissionAudit
-from offline.toolchain import LAMBDA_VENVS
+from cdk_dataexchange_auto_export.local.assembly import SynthesizedStack
+from cdk_dataexchange_auto_export.local.aws import OfflineAws
+from cdk_dataexchange_auto_export.local.cloudformation import OfflineCloudFormation
+from cdk_dataexchange_auto_export.local.endpoints import DataExchangeEndpoint
+from cdk_dataexchange_auto_export.local.iam import PermissionAudit
+from tools.toolchain import LAMBDA_VENVS
 
 # The built-in validation came with aws-cdk-lib 2.275.0: the construct tests' run on the oldest supported
 # release (requirements-cdk-lowest.txt) has none to turn off.
@@ -76,10 +76,10 @@ def three(new_cdk_app: Callable[..., cdk.App]) -> ThreeExports:
 # The local Data Exchange endpoint (test_dataexchange_endpoint.py, test_event_actions.py, test_lifecycle.py)
 # ---------------------------------------------------------------------------------------------------
 @pytest.fixture
-def endpoint(request: pytest.FixtureRequest) -> Iterator[LocalDataExchange]:
+def endpoint(request: pytest.FixtureRequest) -> Iterator[DataExchangeEndpoint]:
     """A fresh endpoint on a free port of 127.0.0.1, no state file. Parametrize it indirectly with keyword
-    arguments of LocalDataExchange, such as how it answers an Action: {"answers": "defaults left out"}."""
-    with LocalDataExchange(**getattr(request, "param", {})) as local:
+    arguments of DataExchangeEndpoint, such as how it answers an Action: {"answers": "defaults left out"}."""
+    with DataExchangeEndpoint(**getattr(request, "param", {})) as local:
         yield local
 
 
@@ -142,7 +142,7 @@ def state_file(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def aws(endpoint: LocalDataExchange) -> Iterator[OfflineAws]:
+def aws(endpoint: DataExchangeEndpoint) -> Iterator[OfflineAws]:
     """The offline account's services around the test's Data Exchange endpoint."""
     with OfflineAws(dataexchange=endpoint) as services:
         yield services

@@ -20,13 +20,13 @@ from aws_cdk.assertions import Template
 from app import AutoExportStack
 from cdk_dataexchange_auto_export import AutoExportEventAction
 from cdk_dataexchange_auto_export._findings import ACKNOWLEDGES
-from offline.assembly import LambdaFunction, SynthesizedStack
-from offline.aws import OfflineAws
-from offline.cloudformation import OfflineCloudFormation
-from offline.iam import PermissionAudit, lambda_logging
-from offline.lambda_runtime import Execution, LambdaRuntime, access_key_of
-from offline.toolchain import REPO
-from offline.toolchain import cdk_synth as run_cdk_synth
+from cdk_dataexchange_auto_export.local.assembly import LambdaFunction, SynthesizedStack
+from cdk_dataexchange_auto_export.local.aws import OfflineAws
+from cdk_dataexchange_auto_export.local.cloudformation import OfflineCloudFormation
+from cdk_dataexchange_auto_export.local.iam import PermissionAudit, lambda_logging
+from cdk_dataexchange_auto_export.local.lambda_runtime import Execution, LambdaRuntime, access_key_of
+from tools.toolchain import REPO
+from tools.toolchain import cdk_synth as run_cdk_synth
 
 DATA_SET = "8d494cba5e4720172a1e69a6e1b8fed5"
 OTHER_DATA_SET = "aaaaaaaaaabbbbbbbbbbcccccccccc12"
@@ -227,6 +227,17 @@ def readme_table(heading: str) -> list[dict[str, str]]:
     assert table, f"README.md has no table under {heading!r}"
     header, _, *rows = ([cell.strip() for cell in line.strip().strip("|").split("|")] for line in table)
     return [dict(zip(header, row, strict=True)) for row in rows]
+
+
+def readme_code_block(heading: str) -> str:
+    """The first Python code block under `heading` in README.md: the README's examples are tests, so that they cannot
+    drift from what the code does."""
+    lines = (REPO / "README.md").read_text().splitlines()
+    assert heading in lines, f"README.md has no heading {heading!r}"
+    section = list(takewhile(lambda line: not line.startswith("## "), lines[lines.index(heading) + 1 :]))
+    assert "```python" in section, f"README.md has no Python code block under {heading!r}"
+    start = section.index("```python") + 1
+    return "\n".join(takewhile(lambda line: line != "```", section[start:])) + "\n"
 
 
 def code_spans(cell: str) -> list[str]:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from dataexchange_auto_export_handler import contract
-from offline.toolchain import REPO
+from tools.toolchain import REPO
 
 CONSTRUCT = REPO / "constructs" / "cdk_dataexchange_auto_export"
 HANDLER = REPO / "lambda" / "dataexchange_auto_export_handler"

@@ -12,7 +12,7 @@ import boto3
 import pytest
 
 from app import STACK_NAME
-from offline.toolchain import REPO, cdk_command, cdk_environment
+from tools.toolchain import REPO, cdk_command, cdk_environment
 
 
 def cdk(*arguments: str) -> None:

@@ -12,6 +12,12 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from cdk_dataexchange_auto_export.local.assembly import LambdaFunction
+from cdk_dataexchange_auto_export.local.aws import OfflineAws
+from cdk_dataexchange_auto_export.local.endpoints import DataExchangeEndpoint, Fault, local_client
+from cdk_dataexchange_auto_export.local.endpoints.server import DROPPED, client
+from cdk_dataexchange_auto_export.local.lambda_runtime import Execution, LambdaRuntime
+from cdk_dataexchange_auto_export.local.lambda_service import failure_record
 from dataexchange_auto_export_handler.backfill import (
     ATTEMPTS_PER_REVISION,
     LISTED_FAILURES,
@@ -24,12 +30,6 @@ from dataexchange_auto_export_handler.backfill import (
 )
 from dataexchange_auto_export_handler.clients import RETRY_CONFIG, Clients
 from dataexchange_auto_export_handler.export_settings import ExportSettings
-from offline.assembly import LambdaFunction
-from offline.aws import OfflineAws
-from offline.endpoints import Fault, LocalDataExchange, local_client
-from offline.endpoints.server import DROPPED, client
-from offline.lambda_runtime import Execution, LambdaRuntime
-from offline.lambda_service import failure_record
 
 DATA_SET = "8d494cba5e4720172a1e69a6e1b8fed5"
 WORKER = "arn:aws:lambda:us-east-1:123456789012:function:backfill-worker"
@@ -95,7 +95,7 @@ def clients(aws: OfflineAws, hand_overs: HandOvers) -> Clients:
     )
 
 
-def event_action(endpoint: LocalDataExchange, **destination: str) -> str:
+def event_action(endpoint: DataExchangeEndpoint, **destination: str) -> str:
     """The event action the backfill serves, made after the revisions the tests publish before it."""
     created = local_client(endpoint.url).create_event_action(
         Action={"ExportRevisionToS3": {"RevisionDestination": {"Bucket": BUCKET, **destination}}},
@@ -104,7 +104,7 @@ def event_action(endpoint: LocalDataExchange, **destination: str) -> str:
     return created["Arn"]
 
 
-def published(endpoint: LocalDataExchange, count: int, **state: bool) -> list[str]:
+def published(endpoint: DataExchangeEndpoint, count: int, **state: bool) -> list[str]:
     return [endpoint.add_revision(DATA_SET, [f"file-{n}.csv"], **state)["Id"] for n in range(count)]
 
 
@@ -127,7 +127,7 @@ def run(
     return Backfill(clients, cursor, context or Context(), sleep=sleep).run()
 
 
-def exports(endpoint: LocalDataExchange) -> list[tuple[str, str]]:
+def exports(endpoint: DataExchangeEndpoint) -> list[tuple[str, str]]:
     """(revision, state) of every export job the backfill made, in the order it made them."""
     made = [job for job in endpoint.jobs() if "EventActionArn" not in job["Details"]["ExportRevisionsToS3"]]
     made.sort(key=lambda job: job["CreatedAt"])
@@ -143,7 +143,7 @@ def end_event(aws: OfflineAws) -> dict[str, Any]:
 
 
 def test_all_exports_each_finalized_unrevoked_revision_once_oldest_first(
-    clients: Clients, aws: OfflineAws, endpoint: LocalDataExchange
+    clients: Clients, aws: OfflineAws, endpoint: DataExchangeEndpoint
 ) -> None:
     first, second = published(endpoint, 2)
     published(endpoint, 1, revoked=True)
@@ -174,7 +174,7 @@ def test_all_exports_each_finalized_unrevoked_revision_once_oldest_first(
 
 
 def test_latest_n_exports_only_the_newest_n_with_the_event_actions_default_pattern(
-    clients: Clients, endpoint: LocalDataExchange
+    clients: Clients, endpoint: DataExchangeEndpoint
 ) -> None:
     revisions = published(endpoint, 5)
     arn = event_action(endpoint)
@@ -186,7 +186,9 @@ def test_latest_n_exports_only_the_newest_n_with_the_event_actions_default_patte
     assert pattern == "${Revision.CreatedAt}/${Asset.Name}"  # passed on: a manual job's default differs
 
 
-def test_revisions_published_after_the_event_action_are_its_own(clients: Clients, endpoint: LocalDataExchange) -> None:
+def test_revisions_published_after_the_event_action_are_its_own(
+    clients: Clients, endpoint: DataExchangeEndpoint
+) -> None:
     before = published(endpoint, 1)
     arn = event_action(endpoint)
     endpoint.publish(DATA_SET, ["new.csv"])  # auto-exported by the event action
@@ -197,7 +199,7 @@ def test_revisions_published_after_the_event_action_are_its_own(clients: Clients
 
 
 def test_with_nothing_published_before_the_event_action_the_backfill_completes_with_nothing_exported(
-    clients: Clients, aws: OfflineAws, endpoint: LocalDataExchange
+    clients: Clients, aws: OfflineAws, endpoint: DataExchangeEndpoint
 ) -> None:
     arn = event_action(endpoint)
     endpoint.publish(DATA_SET, ["new.csv"])
@@ -210,7 +212,7 @@ def test_with_nothing_published_before_the_event_action_the_backfill_completes_w
 
 
 def test_a_revision_already_exported_to_the_destination_is_skipped_and_a_second_run_exports_nothing(
-    clients: Clients, aws: OfflineAws, endpoint: LocalDataExchange
+    clients: Clients, aws: OfflineAws, endpoint: DataExchangeEndpoint
 ) -> None:
     exported, elsewhere, fresh = published(endpoint, 3)
     arn = event_action(endpoint)
@@ -235,7 +237,7 @@ def test_a_revision_already_exported_to_the_destination_is_skipped_and_a_second_
 
 
 @pytest.mark.parametrize("endpoint", [{"job_ticks": 40}], indirect=True)
-def test_at_most_two_jobs_run_and_a_full_quota_is_waited_out(clients: Clients, endpoint: LocalDataExchange) -> None:
+def test_at_most_two_jobs_run_and_a_full_quota_is_waited_out(clients: Clients, endpoint: DataExchangeEndpoint) -> None:
     # Given five long export jobs of someone else running: the account's quota is full
     dataexchange = local_client(endpoint.url)
     others = published(endpoint, 5)
@@ -266,7 +268,7 @@ def test_at_most_two_jobs_run_and_a_full_quota_is_waited_out(clients: Clients, e
 
 
 def test_a_failed_job_is_reported_with_its_code_and_the_rest_exported(
-    clients: Clients, aws: OfflineAws, endpoint: LocalDataExchange
+    clients: Clients, aws: OfflineAws, endpoint: DataExchangeEndpoint
 ) -> None:
     ok, broken = published(endpoint, 2)
     arn = event_action(endpoint)
@@ -289,7 +291,7 @@ def test_a_failed_job_is_reported_with_its_code_and_the_rest_exported(
 
 
 def test_a_job_ended_by_the_quota_is_tried_again(
-    clients: Clients, aws: OfflineAws, endpoint: LocalDataExchange
+    clients: Clients, aws: OfflineAws, endpoint: DataExchangeEndpoint
 ) -> None:
     [revision] = published(endpoint, 1)
     arn = event_action(endpoint)
@@ -303,7 +305,7 @@ def test_a_job_ended_by_the_quota_is_tried_again(
 
 @pytest.mark.parametrize("endpoint", [{}, {"page_limit": 2}], indirect=True, ids=["pages-of-200", "short-pages"])
 def test_hand_overs_carry_a_small_cursor_and_export_nothing_twice(
-    clients: Clients, aws: OfflineAws, endpoint: LocalDataExchange, hand_overs: HandOvers
+    clients: Clients, aws: OfflineAws, endpoint: DataExchangeEndpoint, hand_overs: HandOvers
 ) -> None:
     revisions = published(endpoint, 12)
     arn = event_action(endpoint)
@@ -324,7 +326,7 @@ def test_hand_overs_carry_a_small_cursor_and_export_nothing_twice(
 
 
 def test_the_worker_stops_when_the_event_action_is_gone(
-    clients: Clients, aws: OfflineAws, endpoint: LocalDataExchange
+    clients: Clients, aws: OfflineAws, endpoint: DataExchangeEndpoint
 ) -> None:
     published(endpoint, 3)
     arn = event_action(endpoint)
@@ -341,11 +343,11 @@ def test_the_worker_stops_when_the_event_action_is_gone(
 HELD = [{"job_ticks": None}]
 
 
-def statuses(endpoint: LocalDataExchange, operation: str) -> list[int]:
+def statuses(endpoint: DataExchangeEndpoint, operation: str) -> list[int]:
     return [call.status for call in endpoint.calls if call.operation == operation]
 
 
-def jobs_created(endpoint: LocalDataExchange) -> int:
+def jobs_created(endpoint: DataExchangeEndpoint) -> int:
     return len(statuses(endpoint, "CreateJob"))
 
 
@@ -357,7 +359,7 @@ def jobs_created(endpoint: LocalDataExchange) -> int:
 )
 @pytest.mark.usefixtures("no_retry_sleep")
 def test_a_job_started_by_an_attempt_whose_answer_was_lost_is_followed_to_its_end(
-    clients: Clients, aws: OfflineAws, endpoint: LocalDataExchange, lost: Fault, first_status: int
+    clients: Clients, aws: OfflineAws, endpoint: DataExchangeEndpoint, lost: Fault, first_status: int
 ) -> None:
     [revision] = published(endpoint, 1)
     arn = event_action(endpoint)
@@ -376,7 +378,7 @@ def test_a_job_started_by_an_attempt_whose_answer_was_lost_is_followed_to_its_en
 
 @pytest.mark.parametrize("endpoint", HELD, indirect=True)
 def test_a_cursor_delivered_again_follows_a_job_that_ended_meanwhile(
-    clients: Clients, aws: OfflineAws, endpoint: LocalDataExchange, hand_overs: HandOvers
+    clients: Clients, aws: OfflineAws, endpoint: DataExchangeEndpoint, hand_overs: HandOvers
 ) -> None:
     # Given an invocation that handed over right after creating its job
     [revision] = published(endpoint, 1)
@@ -399,7 +401,7 @@ def test_a_cursor_delivered_again_follows_a_job_that_ended_meanwhile(
 
 @pytest.mark.parametrize("endpoint", HELD, indirect=True)
 def test_a_conflict_while_the_job_still_waits_is_tried_again(
-    clients: Clients, aws: OfflineAws, endpoint: LocalDataExchange
+    clients: Clients, aws: OfflineAws, endpoint: DataExchangeEndpoint
 ) -> None:
     [revision] = published(endpoint, 1)
     arn = event_action(endpoint)
@@ -416,7 +418,7 @@ def test_a_conflict_while_the_job_still_waits_is_tried_again(
 
 @pytest.mark.parametrize("endpoint", HELD, indirect=True)
 @pytest.mark.usefixtures("no_retry_sleep")
-def test_throttled_job_calls_are_ridden_out(clients: Clients, aws: OfflineAws, endpoint: LocalDataExchange) -> None:
+def test_throttled_job_calls_are_ridden_out(clients: Clients, aws: OfflineAws, endpoint: DataExchangeEndpoint) -> None:
     revisions = published(endpoint, 2)
     arn = event_action(endpoint)
     # botocore's retries take the first five, the worker's next poll round the sixth
@@ -431,7 +433,7 @@ def test_throttled_job_calls_are_ridden_out(clients: Clients, aws: OfflineAws, e
 
 @pytest.mark.parametrize("endpoint", HELD, indirect=True)
 def test_every_pending_retry_survives_a_hand_over(
-    clients: Clients, aws: OfflineAws, endpoint: LocalDataExchange, hand_overs: HandOvers
+    clients: Clients, aws: OfflineAws, endpoint: DataExchangeEndpoint, hand_overs: HandOvers
 ) -> None:
     # Given three revisions, the first two of which meet the export quota once, in jobs that end together
     first, second, third = published(endpoint, 3)
@@ -460,7 +462,7 @@ def test_every_pending_retry_survives_a_hand_over(
 
 @pytest.mark.parametrize("endpoint", HELD, indirect=True)
 def test_auto_export_jobs_holding_quota_slots_are_waited_out(
-    clients: Clients, aws: OfflineAws, endpoint: LocalDataExchange
+    clients: Clients, aws: OfflineAws, endpoint: DataExchangeEndpoint
 ) -> None:
     # Given four auto-export jobs of the event action running: one of the account's five slots is free
     mine = published(endpoint, 3)
@@ -484,7 +486,9 @@ def test_auto_export_jobs_holding_quota_slots_are_waited_out(
 
 
 @pytest.mark.parametrize("endpoint", HELD, indirect=True)
-def test_the_wait_starts_over_after_a_round_in_which_a_job_ended(clients: Clients, endpoint: LocalDataExchange) -> None:
+def test_the_wait_starts_over_after_a_round_in_which_a_job_ended(
+    clients: Clients, endpoint: DataExchangeEndpoint
+) -> None:
     # Given four auto-export jobs running: the backfill's first job takes the last slot, its second waits
     published(endpoint, 2)
     arn = event_action(endpoint)
@@ -507,7 +511,7 @@ def test_the_wait_starts_over_after_a_round_in_which_a_job_ended(clients: Client
 
 @pytest.mark.parametrize("endpoint", HELD, indirect=True)
 def test_a_revision_skipped_right_before_a_hand_over_is_not_dealt_with_again(
-    clients: Clients, aws: OfflineAws, endpoint: LocalDataExchange, hand_overs: HandOvers
+    clients: Clients, aws: OfflineAws, endpoint: DataExchangeEndpoint, hand_overs: HandOvers
 ) -> None:
     # Given two revisions, the newer already exported to the destination (its job still running)
     fresh, exported = published(endpoint, 2)
@@ -532,7 +536,7 @@ def test_a_revision_skipped_right_before_a_hand_over_is_not_dealt_with_again(
     ids=["last-attempt-succeeds", "every-attempt-fails"],
 )
 def test_a_revision_is_tried_at_most_attempts_per_revision_times(
-    clients: Clients, aws: OfflineAws, endpoint: LocalDataExchange, quota_failures: int, outcome: str
+    clients: Clients, aws: OfflineAws, endpoint: DataExchangeEndpoint, quota_failures: int, outcome: str
 ) -> None:
     [revision] = published(endpoint, 1)
     arn = event_action(endpoint)
@@ -547,7 +551,7 @@ def test_a_revision_is_tried_at_most_attempts_per_revision_times(
 
 @pytest.mark.parametrize("endpoint", HELD, indirect=True)
 def test_the_end_event_lists_the_first_failures_and_counts_the_rest(
-    clients: Clients, aws: OfflineAws, endpoint: LocalDataExchange
+    clients: Clients, aws: OfflineAws, endpoint: DataExchangeEndpoint
 ) -> None:
     revisions = published(endpoint, LISTED_FAILURES + 2)
     for revision in revisions:
@@ -567,7 +571,7 @@ def test_the_end_event_lists_the_first_failures_and_counts_the_rest(
 
 @pytest.mark.parametrize("endpoint", HELD, indirect=True)
 def test_the_wait_between_polls_starts_at_backfill_poll_seconds_and_grows_by_half_to_a_minute(
-    clients: Clients, endpoint: LocalDataExchange, monkeypatch: pytest.MonkeyPatch
+    clients: Clients, endpoint: DataExchangeEndpoint, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("BACKFILL_POLL_SECONDS", "2")
     published(endpoint, 1)
@@ -583,7 +587,7 @@ def test_the_wait_between_polls_starts_at_backfill_poll_seconds_and_grows_by_hal
 
 @pytest.mark.parametrize("endpoint", HELD, indirect=True)
 def test_a_short_invocation_hands_over_once_less_than_a_quarter_of_it_is_left(
-    clients: Clients, endpoint: LocalDataExchange, hand_overs: HandOvers
+    clients: Clients, endpoint: DataExchangeEndpoint, hand_overs: HandOvers
 ) -> None:
     published(endpoint, 1)
     arn = event_action(endpoint)
@@ -604,7 +608,7 @@ def test_a_short_invocation_hands_over_once_less_than_a_quarter_of_it_is_left(
 @pytest.mark.parametrize("endpoint", [{"page_limit": 2}], indirect=True)
 @pytest.mark.parametrize("latest", [None, 3, 7], ids=["all", "latest-3", "latest-7"])
 def test_revisions_listed_in_short_pages_are_all_in_scope(
-    clients: Clients, endpoint: LocalDataExchange, latest: int | None
+    clients: Clients, endpoint: DataExchangeEndpoint, latest: int | None
 ) -> None:
     revisions = published(endpoint, 7)
     arn = event_action(endpoint)
@@ -617,7 +621,7 @@ def test_revisions_listed_in_short_pages_are_all_in_scope(
 
 @pytest.mark.parametrize("endpoint", [{"page_limit": 2}], indirect=True)
 def test_a_first_invocation_for_the_latest_n_reads_only_the_pages_that_hold_them(
-    clients: Clients, endpoint: LocalDataExchange
+    clients: Clients, endpoint: DataExchangeEndpoint
 ) -> None:
     revisions = published(endpoint, 6)
     arn = event_action(endpoint)
@@ -630,7 +634,7 @@ def test_a_first_invocation_for_the_latest_n_reads_only_the_pages_that_hold_them
 
 @pytest.mark.parametrize("endpoint", [{"job_ticks": None, "page_limit": 2}], indirect=True)
 def test_a_hand_over_reads_revisions_only_down_to_the_cursor(
-    clients: Clients, endpoint: LocalDataExchange, hand_overs: HandOvers
+    clients: Clients, endpoint: DataExchangeEndpoint, hand_overs: HandOvers
 ) -> None:
     # Given six revisions, listed newest first two a page, and an invocation that handed over once it had made
     # the third oldest's job: the cursor is at the end of the second page
@@ -647,7 +651,7 @@ def test_a_hand_over_reads_revisions_only_down_to_the_cursor(
     assert exports(endpoint) == [(revision, "COMPLETED") for revision in revisions]
 
 
-def test_a_revision_published_at_the_very_time_of_until_is_in_scope(endpoint: LocalDataExchange) -> None:
+def test_a_revision_published_at_the_very_time_of_until_is_in_scope(endpoint: DataExchangeEndpoint) -> None:
     revisions = published(endpoint, 2)
     dataexchange = local_client(endpoint.url)
     newest = dataexchange.list_data_set_revisions(DataSetId=DATA_SET)["Revisions"][0]
@@ -658,7 +662,7 @@ def test_a_revision_published_at_the_very_time_of_until_is_in_scope(endpoint: Lo
 
 
 def test_more_than_a_page_of_revisions_is_read_in_pages_of_the_most_the_service_returns(
-    endpoint: LocalDataExchange,
+    endpoint: DataExchangeEndpoint,
 ) -> None:
     revisions = published(endpoint, PAGE + 1)
     arn = event_action(endpoint)
@@ -671,7 +675,7 @@ def test_more_than_a_page_of_revisions_is_read_in_pages_of_the_most_the_service_
     assert statuses(endpoint, "ListDataSetRevisions") == [200, 200]
 
 
-def test_exports_beyond_the_first_page_of_jobs_count_as_done(endpoint: LocalDataExchange) -> None:
+def test_exports_beyond_the_first_page_of_jobs_count_as_done(endpoint: DataExchangeEndpoint) -> None:
     # Given more auto-exports of the event action than one page of ListJobs holds
     arn = event_action(endpoint)
     exported = [endpoint.publish(DATA_SET, ["new.csv"]).revision["Id"] for _ in range(PAGE + 1)]
@@ -687,7 +691,7 @@ def test_exports_beyond_the_first_page_of_jobs_count_as_done(endpoint: LocalData
 # --- what counts as exported already --------------------------------------------------------------------
 
 
-def earlier_export(endpoint: LocalDataExchange, revision: str, **destination: str) -> None:
+def earlier_export(endpoint: DataExchangeEndpoint, revision: str, **destination: str) -> None:
     dataexchange = local_client(endpoint.url)
     job = dataexchange.create_job(
         Type="EXPORT_REVISIONS_TO_S3",
@@ -717,7 +721,7 @@ def earlier_export(endpoint: LocalDataExchange, revision: str, **destination: st
     ],
 )
 def test_an_earlier_export_counts_only_to_the_same_bucket_and_key_pattern(
-    clients: Clients, endpoint: LocalDataExchange, earlier: dict[str, str], ours: dict[str, str], skipped: bool
+    clients: Clients, endpoint: DataExchangeEndpoint, earlier: dict[str, str], ours: dict[str, str], skipped: bool
 ) -> None:
     [revision] = published(endpoint, 1)
     earlier_export(endpoint, revision, **earlier)
@@ -729,7 +733,7 @@ def test_an_earlier_export_counts_only_to_the_same_bucket_and_key_pattern(
     assert (cursor.skipped, cursor.exported) == ((1, 0) if skipped else (0, 1))
 
 
-def test_an_earlier_export_that_failed_does_not_count(clients: Clients, endpoint: LocalDataExchange) -> None:
+def test_an_earlier_export_that_failed_does_not_count(clients: Clients, endpoint: DataExchangeEndpoint) -> None:
     [revision] = published(endpoint, 1)
     endpoint.fail_next_export(revision, "S3AccessDenied")
     earlier_export(endpoint, revision, KeyPattern="${Revision.CreatedAt}/${Asset.Name}")
@@ -743,7 +747,7 @@ def test_an_earlier_export_that_failed_does_not_count(clients: Clients, endpoint
 
 
 def test_auto_exports_of_an_event_action_made_without_a_key_pattern_count_as_done(
-    clients: Clients, endpoint: LocalDataExchange
+    clients: Clients, endpoint: DataExchangeEndpoint
 ) -> None:
     # Given an event action made without a key pattern (as the console makes it) that auto-exported a revision,
     # replaced since by another to the same bucket
@@ -767,7 +771,7 @@ def test_auto_exports_of_an_event_action_made_without_a_key_pattern_count_as_don
 )
 @pytest.mark.usefixtures("no_retry_sleep")
 def test_an_event_action_that_cannot_be_read_is_an_error_for_lambda_to_retry(
-    clients: Clients, aws: OfflineAws, endpoint: LocalDataExchange, hand_overs: HandOvers, fault: Fault
+    clients: Clients, aws: OfflineAws, endpoint: DataExchangeEndpoint, hand_overs: HandOvers, fault: Fault
 ) -> None:
     published(endpoint, 1)
     arn = event_action(endpoint)
@@ -781,7 +785,7 @@ def test_an_event_action_that_cannot_be_read_is_an_error_for_lambda_to_retry(
 
 @pytest.mark.parametrize("endpoint", HELD, indirect=True)
 def test_an_event_action_that_cannot_be_read_before_a_start_is_an_error(
-    clients: Clients, aws: OfflineAws, endpoint: LocalDataExchange
+    clients: Clients, aws: OfflineAws, endpoint: DataExchangeEndpoint
 ) -> None:
     first, second, _ = published(endpoint, 3)
     arn = event_action(endpoint)
@@ -804,7 +808,7 @@ def test_an_event_action_that_cannot_be_read_before_a_start_is_an_error(
 KEY_ARN = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 
 
-def test_the_jobs_export_with_the_event_actions_encryption(clients: Clients, endpoint: LocalDataExchange) -> None:
+def test_the_jobs_export_with_the_event_actions_encryption(clients: Clients, endpoint: DataExchangeEndpoint) -> None:
     [revision] = published(endpoint, 1)
     created = local_client(endpoint.url).create_event_action(
         Action={
@@ -825,7 +829,7 @@ def test_the_jobs_export_with_the_event_actions_encryption(clients: Clients, end
 
 @pytest.mark.parametrize("endpoint", HELD, indirect=True)
 def test_each_hand_over_counts_the_invocation_it_hands_to(
-    clients: Clients, endpoint: LocalDataExchange, hand_overs: HandOvers
+    clients: Clients, endpoint: DataExchangeEndpoint, hand_overs: HandOvers
 ) -> None:
     published(endpoint, 1)
     arn = event_action(endpoint)
@@ -850,7 +854,7 @@ def test_a_cursor_keeps_its_place_through_the_payload() -> None:
 
 
 def test_an_invocation_that_failed_for_good_is_reported_as_backfill_failed(
-    clients: Clients, aws: OfflineAws, endpoint: LocalDataExchange
+    clients: Clients, aws: OfflineAws, endpoint: DataExchangeEndpoint
 ) -> None:
     # Given the record Lambda sends when the three attempts at invocation 2 were killed, one job in flight
     arn = event_action(endpoint)
@@ -916,7 +920,7 @@ def test_the_record_of_a_failed_report_is_dropped_so_nothing_loops(clients: Clie
 
 
 def test_a_products_backfill_names_the_product_in_its_events(
-    clients: Clients, aws: OfflineAws, endpoint: LocalDataExchange
+    clients: Clients, aws: OfflineAws, endpoint: DataExchangeEndpoint
 ) -> None:
     published(endpoint, 1)
     arn = event_action(endpoint)

@@ -12,11 +12,11 @@ import pytest
 from support import ALERT_EMAIL, DATA_SET, Runner, synthesize_example, synthesize_keyed, synthesized
 
 from cdk_dataexchange_auto_export import AutoExportEventAction, ExistingRevisions
-from offline.assembly import SynthesizedStack
-from offline.aws import OfflineAws
-from offline.cloudformation import LifecycleError
-from offline.endpoints import LocalDataExchange
-from offline.iam import PermissionAudit
+from cdk_dataexchange_auto_export.local.assembly import SynthesizedStack
+from cdk_dataexchange_auto_export.local.aws import OfflineAws
+from cdk_dataexchange_auto_export.local.cloudformation import LifecycleError
+from cdk_dataexchange_auto_export.local.endpoints import DataExchangeEndpoint
+from cdk_dataexchange_auto_export.local.iam import PermissionAudit
 
 # Export jobs run until the test lets them end (`endpoint.job_ticks = 1`): what the worker has done by then is
 # decided by the test, not by how fast two processes race.
@@ -32,11 +32,11 @@ def eventually(condition: Callable[[], object], what: str, seconds: float = 60) 
         time.sleep(0.01)
 
 
-def running(endpoint: LocalDataExchange) -> int:
+def running(endpoint: DataExchangeEndpoint) -> int:
     return sum(1 for job in endpoint.jobs() if job["State"] == "IN_PROGRESS")
 
 
-def published(endpoint: LocalDataExchange, count: int) -> list[str]:
+def published(endpoint: DataExchangeEndpoint, count: int) -> list[str]:
     return [endpoint.add_revision(DATA_SET, [f"prices/{n}.csv"])["Id"] for n in range(count)]
 
 
@@ -84,7 +84,7 @@ def keyed(new_cdk_app: Callable[..., cdk.App]) -> SynthesizedStack:
 
 @pytest.mark.parametrize("endpoint", HELD, indirect=True)
 def test_create_answers_before_the_backfill_ends_and_the_backfill_exports_everything(
-    backfilling: SynthesizedStack, aws: OfflineAws, endpoint: LocalDataExchange, cloudformation: Runner
+    backfilling: SynthesizedStack, aws: OfflineAws, endpoint: DataExchangeEndpoint, cloudformation: Runner
 ) -> None:
     revisions = published(endpoint, 3)
     runner = cloudformation(backfilling)
@@ -108,7 +108,7 @@ def test_create_answers_before_the_backfill_ends_and_the_backfill_exports_everyt
 
 @pytest.mark.parametrize("endpoint", HELD, indirect=True)
 def test_delete_during_a_backfill_stops_it(
-    backfilling: SynthesizedStack, aws: OfflineAws, endpoint: LocalDataExchange, cloudformation: Runner
+    backfilling: SynthesizedStack, aws: OfflineAws, endpoint: DataExchangeEndpoint, cloudformation: Runner
 ) -> None:
     first, second, *_ = published(endpoint, 6)
     # Given the worker running its first two jobs
@@ -130,7 +130,7 @@ def test_delete_during_a_backfill_stops_it(
 
 
 def test_an_update_that_widens_the_backfill_exports_the_rest_and_one_that_does_not_starts_nothing(
-    latest: dict[int, SynthesizedStack], aws: OfflineAws, endpoint: LocalDataExchange, cloudformation: Runner
+    latest: dict[int, SynthesizedStack], aws: OfflineAws, endpoint: DataExchangeEndpoint, cloudformation: Runner
 ) -> None:
     revisions = published(endpoint, 4)
     cloudformation(latest[1]).deploy()
@@ -153,7 +153,7 @@ def test_an_update_that_widens_the_backfill_exports_the_rest_and_one_that_does_n
 def test_a_whole_backfill_uses_every_grant_of_the_workers_role(
     keyed: SynthesizedStack,
     aws: OfflineAws,
-    endpoint: LocalDataExchange,
+    endpoint: DataExchangeEndpoint,
     cloudformation: Runner,
     permission_audit: PermissionAudit,
 ) -> None:
@@ -184,7 +184,7 @@ def test_a_whole_backfill_uses_every_grant_of_the_workers_role(
 def test_a_count_from_a_parameter_out_of_range_fails_the_create_naming_it(
     count_from_a_parameter: SynthesizedStack,
     aws: OfflineAws,
-    endpoint: LocalDataExchange,
+    endpoint: DataExchangeEndpoint,
     cloudformation: Runner,
     count: str,
 ) -> None:
@@ -210,7 +210,7 @@ def alerting(new_cdk_app: Callable[..., cdk.App]) -> SynthesizedStack:
 
 
 def test_a_worker_killed_on_every_attempt_reaches_the_alert_as_backfill_failed(
-    alerting: SynthesizedStack, aws: OfflineAws, endpoint: LocalDataExchange, cloudformation: Runner
+    alerting: SynthesizedStack, aws: OfflineAws, endpoint: DataExchangeEndpoint, cloudformation: Runner
 ) -> None:
     published(endpoint, 2)
     # Given a worker that runs out of memory on its first invocation and Lambda's two retries of it

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from offline.toolchain import REPO
+from tools.toolchain import REPO
 
 BIN = Path(sys.executable).parent
 
@@ -33,7 +33,6 @@ def test_mypy_strict_finds_nothing() -> None:
         str(BIN / "mypy"),
         "constructs/cdk_dataexchange_auto_export",
         "lambda/dataexchange_auto_export_handler",
-        "offline",
         "benchmarks",
         "tools",
         "app.py",

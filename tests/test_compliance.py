@@ -25,7 +25,7 @@ from cdk_dataexchange_auto_export import (
     AutoExportProduct,
     ExistingRevisions,
 )
-from offline.toolchain import CHECKOV
+from tools.toolchain import CHECKOV
 
 CHECKOV_TABLE = "### checkov"
 

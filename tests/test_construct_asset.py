@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import subprocess
+import gzip
+import json
 from collections.abc import Callable
 from importlib import util
 from pathlib import Path
@@ -13,11 +14,9 @@ from support import DATA_SET, ThreeExports, synthesized
 
 from cdk_dataexchange_auto_export import AutoExportEventAction
 from cdk_dataexchange_auto_export._asset import ASSET
-from offline.assembly import ASSET_BUDGET_BYTES, zipped_size
-from offline.toolchain import LAMBDA_PYTHON
+from tools.api_model import MODEL, bundled_service, pinned_model, without_documentation
 from tools.asset import HANDLER, build, differences
-
-MODEL = "dataexchange/2017-07-25"
+from tools.asset_budget import ASSET_BUDGET_BYTES, zipped_size
 
 
 def asset_of(three: ThreeExports) -> Path:
@@ -37,21 +36,14 @@ def test_the_asset_holds_the_handler_and_crhelper_and_stays_small(three: ThreeEx
 
 
 def test_the_asset_carries_the_api_model_the_handler_is_tested_with(three: ThreeExports) -> None:
-    # The lifecycle tests run the handler on the pinned botocore: its Data Exchange model is the one to bundle.
-    where = subprocess.run(
-        [str(LAMBDA_PYTHON), "-I", "-c", "import botocore, os; print(os.path.dirname(botocore.__file__))"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    pinned = Path(where) / "data" / MODEL
+    # The lifecycle tests run the handler on the pinned botocore: its Data Exchange model is the one to bundle,
+    # less the documentation botocore has no use for.
+    pinned = pinned_model()
     bundled = asset_of(three) / "dataexchange_auto_export_handler" / "botocore_data" / MODEL
+    service = json.loads(gzip.decompress((pinned / "service-2.json.gz").read_bytes()))
 
-    for name in ("service-2.json.gz", "paginators-1.json"):
-        assert (bundled / name).read_bytes() == (pinned / name).read_bytes(), (
-            f"{name} differs from the pinned botocore's: copy {pinned / name} into "
-            f"lambda/dataexchange_auto_export_handler/botocore_data/{MODEL}/"
-        )
+    assert bundled_service(bundled) == without_documentation(service), "run `python -m tools.api_model`"
+    assert (bundled / "paginators-1.json").read_bytes() == (pinned / "paginators-1.json").read_bytes()
 
 
 def test_the_vendored_crhelper_is_the_release_the_tests_run(three: ThreeExports) -> None:

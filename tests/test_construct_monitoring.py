@@ -18,7 +18,7 @@ from aws_cdk.assertions import Match, Template
 from support import DATA_SET, ENV, GUIDE_DATA_SET, ThreeExports, documented_event, logical_id, only
 
 from cdk_dataexchange_auto_export import AutoExportEventAction
-from offline.eventbridge import Rule
+from cdk_dataexchange_auto_export.local.eventbridge import Rule
 
 # Data Exchange's detail-type, then the backfill worker's, each ignoring case
 FAILED = [{"equals-ignore-case": "Auto-export Job Failed"}, {"equals-ignore-case": "Backfill Failed"}]

@@ -19,15 +19,15 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError, ReadTimeoutError
 
-from offline.endpoints import Call, Fault, LocalDataExchange, local_client
-from offline.endpoints.protocol import Authorization
-from offline.toolchain import REPO
+from cdk_dataexchange_auto_export.local.endpoints import Call, DataExchangeEndpoint, Fault, local_client
+from cdk_dataexchange_auto_export.local.endpoints.protocol import Authorization
+from tools.toolchain import REPO
 
 # botocore's "max_attempts" counts retries after the first call; "total_max_attempts" counts every call.
 ONE_ATTEMPT = Config(retries={"mode": "standard", "total_max_attempts": 1})
 
 
-def outcomes(endpoint: LocalDataExchange) -> list[tuple[str, int]]:
+def outcomes(endpoint: DataExchangeEndpoint) -> list[tuple[str, int]]:
     return [(call.operation, call.status) for call in endpoint.calls]
 
 
@@ -58,12 +58,12 @@ def error_of(raised: pytest.ExceptionInfo[ClientError]) -> Any:
 
 
 @pytest.fixture
-def client(endpoint: LocalDataExchange) -> Any:
+def client(endpoint: DataExchangeEndpoint) -> Any:
     return new_client(endpoint.url)
 
 
 @pytest.fixture
-def unchecked_client(endpoint: LocalDataExchange) -> Any:
+def unchecked_client(endpoint: DataExchangeEndpoint) -> Any:
     # botocore checks required members client-side; this sends what it would refuse, to test the server's check.
     return new_client(endpoint.url, config=ONE_ATTEMPT.merge(Config(parameter_validation=False)))
 
@@ -103,7 +103,7 @@ def test_an_untagged_event_action_is_answered_without_tags(client: Any) -> None:
 
 
 def test_arn_carries_the_signing_region_and_the_configured_account() -> None:
-    with LocalDataExchange(account="210987654321") as local:
+    with DataExchangeEndpoint(account="210987654321") as local:
         created = create(new_client(local.url, region="eu-west-1"))
     assert created["Arn"].startswith("arn:aws:dataexchange:eu-west-1:210987654321:event-actions/")
 
@@ -134,7 +134,7 @@ def test_list_paginator_walks_every_page(client: Any) -> None:
 
 
 def test_list_data_sets_by_origin_and_only_an_entitled_one_names_its_product(
-    client: Any, endpoint: LocalDataExchange
+    client: Any, endpoint: DataExchangeEndpoint
 ) -> None:
     # Given an account that subscribes to a product and provides a data set of its own
     entitled = endpoint.add_data_set("prod-uexample0abc1d", "Prices")["Id"]
@@ -196,7 +196,7 @@ def test_update_replaces_the_whole_action(client: Any) -> None:
 
 
 def test_delete_answers_204_with_an_empty_body_and_removes_the_event_action(
-    client: Any, endpoint: LocalDataExchange
+    client: Any, endpoint: DataExchangeEndpoint
 ) -> None:
     created = create(client)
 
@@ -239,7 +239,7 @@ def test_malformed_data_set_id_is_a_validation_error(client: Any, bad_id: str) -
     assert "Event.RevisionPublished.DataSetId" in error_of(raised)["Error"]["Message"]
 
 
-def test_unknown_encryption_type_is_rejected_naming_the_member(client: Any, endpoint: LocalDataExchange) -> None:
+def test_unknown_encryption_type_is_rejected_naming_the_member(client: Any, endpoint: DataExchangeEndpoint) -> None:
     with pytest.raises(client.exceptions.ValidationException) as raised:
         create(client, Action=action(Type="aws:kms:dsse"))
     assert "Action.ExportRevisionToS3.Encryption.Type" in error_of(raised)["Error"]["Message"]
@@ -268,7 +268,7 @@ KEY = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890
     ids=["sse-s3-with-a-key", "alias-for-a-key", "invalid-bucket"],
 )
 def test_what_the_service_rejects_beyond_the_model_is_rejected(
-    client: Any, endpoint: LocalDataExchange, bad_action: Any, complaint: str
+    client: Any, endpoint: DataExchangeEndpoint, bad_action: Any, complaint: str
 ) -> None:
     with pytest.raises(client.exceptions.ValidationException) as raised:
         create(client, Action=bad_action)
@@ -293,7 +293,7 @@ def test_what_the_service_rejects_beyond_the_model_is_rejected(
     ids=["as-sent", "defaults-filled-in", "defaults-left-out"],
 )
 def test_an_action_is_answered_in_the_form_asked_for_and_stored_as_sent(
-    endpoint: LocalDataExchange, client: Any, answered: Any
+    endpoint: DataExchangeEndpoint, client: Any, answered: Any
 ) -> None:
     sent = action(key_pattern=None)
     created = create(client, Action=sent)
@@ -330,7 +330,7 @@ def test_update_applies_the_same_action_rules(client: Any) -> None:
     ],
 )
 def test_invalid_key_pattern_is_rejected(
-    client: Any, endpoint: LocalDataExchange, key_pattern: str, complaint: str
+    client: Any, endpoint: DataExchangeEndpoint, key_pattern: str, complaint: str
 ) -> None:
     with pytest.raises(client.exceptions.ValidationException) as raised:
         create(client, Action=action(key_pattern=key_pattern))
@@ -362,7 +362,7 @@ def test_server_validates_what_botocore_was_told_not_to(
 # --- quotas ----------------------------------------------------------------------------------------
 
 
-def test_sixth_event_action_on_a_data_set_exceeds_the_quota(client: Any, endpoint: LocalDataExchange) -> None:
+def test_sixth_event_action_on_a_data_set_exceeds_the_quota(client: Any, endpoint: DataExchangeEndpoint) -> None:
     data_set = data_set_id()
     for _ in range(5):
         create(client, data_set)
@@ -433,7 +433,7 @@ def test_reserved_tag_prefix_is_rejected(client: Any) -> None:
 
 
 @pytest.mark.parametrize(("method", "path"), [("DELETE", "/v1/data-sets"), ("PUT", "/v1/event-actions"), ("GET", "/")])
-def test_unknown_route_answers_404_with_a_json_error(endpoint: LocalDataExchange, method: str, path: str) -> None:
+def test_unknown_route_answers_404_with_a_json_error(endpoint: DataExchangeEndpoint, method: str, path: str) -> None:
     request = urllib.request.Request(endpoint.url + path, method=method)
     with pytest.raises(urllib.error.HTTPError) as raised:
         urllib.request.urlopen(request, timeout=5)
@@ -443,7 +443,7 @@ def test_unknown_route_answers_404_with_a_json_error(endpoint: LocalDataExchange
 
 
 def test_client_finds_the_endpoint_through_the_environment(
-    endpoint: LocalDataExchange, monkeypatch: pytest.MonkeyPatch
+    endpoint: DataExchangeEndpoint, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("AWS_ENDPOINT_URL_DATAEXCHANGE", endpoint.url)
     client = boto3.client(
@@ -460,7 +460,7 @@ def test_client_finds_the_endpoint_through_the_environment(
 
 @pytest.mark.usefixtures("no_retry_sleep")
 def test_throttling_twice_is_ridden_out_by_standard_retries_and_creates_one_event_action(
-    endpoint: LocalDataExchange,
+    endpoint: DataExchangeEndpoint,
 ) -> None:
     client = new_client(endpoint.url, config=Config(retries={"mode": "standard", "total_max_attempts": 3}))
     endpoint.inject("CreateEventAction", Fault("throttle", count=2))
@@ -477,7 +477,7 @@ def test_throttling_twice_is_ridden_out_by_standard_retries_and_creates_one_even
     [("internal", "InternalServerException", 500), ("access_denied", "AccessDeniedException", 403)],
 )
 def test_error_faults_raise_the_modeled_exception(
-    client: Any, endpoint: LocalDataExchange, kind: Any, exception: str, status: int
+    client: Any, endpoint: DataExchangeEndpoint, kind: Any, exception: str, status: int
 ) -> None:
     endpoint.inject("CreateEventAction", Fault(kind))
 
@@ -490,7 +490,7 @@ def test_error_faults_raise_the_modeled_exception(
 
 
 @pytest.mark.parametrize("cause", ["InsufficientS3BucketPolicy", "S3AccessDenied"])
-def test_validation_fault_carries_the_exception_cause(client: Any, endpoint: LocalDataExchange, cause: str) -> None:
+def test_validation_fault_carries_the_exception_cause(client: Any, endpoint: DataExchangeEndpoint, cause: str) -> None:
     endpoint.inject("CreateEventAction", Fault("validation", exception_cause=cause))
 
     with pytest.raises(client.exceptions.ValidationException) as raised:
@@ -500,7 +500,7 @@ def test_validation_fault_carries_the_exception_cause(client: Any, endpoint: Loc
     assert "ExceptionCause" not in error_of(raised)["Error"]
 
 
-def test_fault_on_one_operation_leaves_the_others_alone(client: Any, endpoint: LocalDataExchange) -> None:
+def test_fault_on_one_operation_leaves_the_others_alone(client: Any, endpoint: DataExchangeEndpoint) -> None:
     endpoint.inject("DeleteEventAction", Fault("internal"))
     created = create(client)
     fetched = client.get_event_action(EventActionId=created["Id"])
@@ -512,7 +512,7 @@ def test_fault_on_one_operation_leaves_the_others_alone(client: Any, endpoint: L
     assert [item["Id"] for item in endpoint.event_actions()] == [created["Id"]]
 
 
-def test_wildcard_fault_hits_whatever_operation_comes_next(client: Any, endpoint: LocalDataExchange) -> None:
+def test_wildcard_fault_hits_whatever_operation_comes_next(client: Any, endpoint: DataExchangeEndpoint) -> None:
     endpoint.inject("*", Fault("access_denied", count=2))
     with pytest.raises(client.exceptions.AccessDeniedException):
         client.list_event_actions()
@@ -523,7 +523,7 @@ def test_wildcard_fault_hits_whatever_operation_comes_next(client: Any, endpoint
 
 
 @pytest.mark.usefixtures("no_retry_sleep")
-def test_latency_fault_delays_only_the_next_calls(endpoint: LocalDataExchange) -> None:
+def test_latency_fault_delays_only_the_next_calls(endpoint: DataExchangeEndpoint) -> None:
     # Given a client that gives up on an answer after 0.5 s and tries twice, and two answers delayed by 2 s
     impatient = Config(read_timeout=0.5, retries={"mode": "standard", "total_max_attempts": 2})
     client = new_client(endpoint.url, config=impatient)
@@ -538,14 +538,14 @@ def test_latency_fault_delays_only_the_next_calls(endpoint: LocalDataExchange) -
 
 
 def test_call_log_shows_no_create_reached_the_endpoint_when_botocore_refuses_it(
-    client: Any, endpoint: LocalDataExchange
+    client: Any, endpoint: DataExchangeEndpoint
 ) -> None:
     with pytest.raises(Exception, match="Missing required parameter"):
         client.create_event_action(Action=action())
     assert [call for call in endpoint.calls if call.operation == "CreateEventAction"] == []
 
 
-def test_inject_rejects_an_operation_typo(endpoint: LocalDataExchange) -> None:
+def test_inject_rejects_an_operation_typo(endpoint: DataExchangeEndpoint) -> None:
     with pytest.raises(ValueError):
         endpoint.inject("CreateEventActions", Fault("throttle"))
 
@@ -565,14 +565,14 @@ def test_fault_rejects_an_exception_cause_the_model_does_not_know() -> None:
 
 def test_state_survives_into_a_new_instance(tmp_path: Path) -> None:
     state = tmp_path / "state.json"
-    with LocalDataExchange(state_file=state) as first:
+    with DataExchangeEndpoint(state_file=state) as first:
         client = new_client(first.url)
         kept = create(client, Tags={"a": "b"})
         deleted = create(client)
         client.delete_event_action(EventActionId=deleted["Id"])
     assert [item["Id"] for item in json.loads(state.read_text())["EventActions"]] == [kept["Id"]]
 
-    with LocalDataExchange(state_file=state) as second:
+    with DataExchangeEndpoint(state_file=state) as second:
         fetched = new_client(second.url).get_event_action(EventActionId=kept["Id"])
 
     assert fetched["Arn"] == kept["Arn"]
@@ -583,9 +583,9 @@ def test_state_survives_into_a_new_instance(tmp_path: Path) -> None:
 
 def test_command_line_prints_the_url_and_serves_until_terminated(tmp_path: Path) -> None:
     state = tmp_path / "state.json"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "lambda")])}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "constructs"), str(REPO / "lambda")])}
     process = subprocess.Popen(
-        [sys.executable, "-m", "offline.endpoints", "--port", "0", "--state", str(state)],
+        [sys.executable, "-m", "cdk_dataexchange_auto_export.local.endpoints", "--port", "0", "--state", str(state)],
         cwd=REPO,
         env=env,
         stdout=subprocess.PIPE,
@@ -608,7 +608,7 @@ def test_command_line_prints_the_url_and_serves_until_terminated(tmp_path: Path)
 # --- what each call needs authorizing -----------------------------------------------------------------
 
 
-def test_each_call_records_its_caller_and_what_iam_must_allow_it(client: Any, endpoint: LocalDataExchange) -> None:
+def test_each_call_records_its_caller_and_what_iam_must_allow_it(client: Any, endpoint: DataExchangeEndpoint) -> None:
     # Given an SSE-KMS export with a ${DataSet.Name} pattern and tags, created, listed and deleted
     data_set = data_set_id()
     created = create(

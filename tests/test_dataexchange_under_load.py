@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from botocore.config import Config
 
-from offline.endpoints import Fault, LocalDataExchange, local_client
-from offline.endpoints.dataexchange_jobs import CONCURRENT_EXPORTS
-from offline.endpoints.server import DROPPED
+from cdk_dataexchange_auto_export.local.endpoints import DataExchangeEndpoint, Fault, local_client
+from cdk_dataexchange_auto_export.local.endpoints.dataexchange_jobs import CONCURRENT_EXPORTS
+from cdk_dataexchange_auto_export.local.endpoints.server import DROPPED
 
 DATA_SET = "8d494cba5e4720172a1e69a6e1b8fed5"
 ONE_ATTEMPT = Config(retries={"mode": "standard", "total_max_attempts": 1})
@@ -19,11 +19,11 @@ TWO_ATTEMPTS = Config(retries={"mode": "standard", "total_max_attempts": 2})
 
 
 @pytest.fixture
-def client(endpoint: LocalDataExchange) -> Any:
+def client(endpoint: DataExchangeEndpoint) -> Any:
     return local_client(endpoint.url, config=ONE_ATTEMPT)
 
 
-def outcomes(endpoint: LocalDataExchange, operation: str) -> list[int]:
+def outcomes(endpoint: DataExchangeEndpoint, operation: str) -> list[int]:
     return [call.status for call in endpoint.calls if call.operation == operation]
 
 
@@ -36,7 +36,7 @@ def export_job(client: Any, revision_id: str, bucket: str = "destination-bucket"
     return str(job["Id"])
 
 
-def revision(endpoint: LocalDataExchange) -> str:
+def revision(endpoint: DataExchangeEndpoint) -> str:
     return str(endpoint.add_revision(DATA_SET, ["file.csv"])["Id"])
 
 
@@ -44,7 +44,7 @@ def states(client: Any, job_ids: list[str]) -> list[str]:
     return [client.get_job(JobId=job_id)["State"] for job_id in job_ids]
 
 
-def test_a_lost_answer_is_a_500_after_the_work_was_done(client: Any, endpoint: LocalDataExchange) -> None:
+def test_a_lost_answer_is_a_500_after_the_work_was_done(client: Any, endpoint: DataExchangeEndpoint) -> None:
     endpoint.inject("CreateEventAction", Fault("lost_answer"))
 
     with pytest.raises(client.exceptions.InternalServerException, match="performed but its answer was lost"):
@@ -58,7 +58,7 @@ def test_a_lost_answer_is_a_500_after_the_work_was_done(client: Any, endpoint: L
 
 
 @pytest.mark.usefixtures("no_retry_sleep")
-def test_a_dropped_connection_after_a_start_makes_the_retry_a_conflict(endpoint: LocalDataExchange) -> None:
+def test_a_dropped_connection_after_a_start_makes_the_retry_a_conflict(endpoint: DataExchangeEndpoint) -> None:
     # Given a job, and a StartJob whose connection is dropped once the job is started
     client = local_client(endpoint.url, config=TWO_ATTEMPTS)
     job_id = export_job(client, revision(endpoint))
@@ -74,7 +74,7 @@ def test_a_dropped_connection_after_a_start_makes_the_retry_a_conflict(endpoint:
 
 
 def test_conflict_and_throttling_on_jobs_are_answered_instead_of_the_work(
-    client: Any, endpoint: LocalDataExchange
+    client: Any, endpoint: DataExchangeEndpoint
 ) -> None:
     revision_id = revision(endpoint)
     endpoint.inject("CreateJob", Fault("conflict"))
@@ -97,7 +97,9 @@ def test_drop_connection_is_only_for_a_lost_answer() -> None:
 
 
 @pytest.mark.parametrize("endpoint", [{"page_limit": 2}], indirect=True)
-def test_pages_hold_at_most_the_page_limit_whatever_max_results_asks(client: Any, endpoint: LocalDataExchange) -> None:
+def test_pages_hold_at_most_the_page_limit_whatever_max_results_asks(
+    client: Any, endpoint: DataExchangeEndpoint
+) -> None:
     revisions = [revision(endpoint) for _ in range(5)]
 
     first = client.list_data_set_revisions(DataSetId=DATA_SET, MaxResults=200)
@@ -111,7 +113,7 @@ def test_pages_hold_at_most_the_page_limit_whatever_max_results_asks(client: Any
 
 
 @pytest.mark.parametrize("endpoint", [{"list_lag": 2}], indirect=True)
-def test_a_new_event_action_is_listed_only_after_the_lag(client: Any, endpoint: LocalDataExchange) -> None:
+def test_a_new_event_action_is_listed_only_after_the_lag(client: Any, endpoint: DataExchangeEndpoint) -> None:
     created = client.create_event_action(
         Action={"ExportRevisionToS3": {"RevisionDestination": {"Bucket": "destination-bucket"}}},
         Event={"RevisionPublished": {"DataSetId": DATA_SET}},
@@ -126,7 +128,7 @@ def test_a_new_event_action_is_listed_only_after_the_lag(client: Any, endpoint: 
 
 
 @pytest.mark.parametrize("endpoint", [{"job_ticks": None}], indirect=True)
-def test_held_jobs_run_until_the_test_ends_them_all_at_once(client: Any, endpoint: LocalDataExchange) -> None:
+def test_held_jobs_run_until_the_test_ends_them_all_at_once(client: Any, endpoint: DataExchangeEndpoint) -> None:
     revisions = [revision(endpoint) for _ in range(3)]
     endpoint.fail_next_export(revisions[1], "MalwareDetected")
     jobs = [export_job(client, revision_id) for revision_id in revisions]
@@ -147,7 +149,7 @@ def test_held_jobs_run_until_the_test_ends_them_all_at_once(client: Any, endpoin
     assert states(client, [later]) == ["COMPLETED"]
 
 
-def test_a_failure_planned_for_several_exports_fails_each_in_turn(client: Any, endpoint: LocalDataExchange) -> None:
+def test_a_failure_planned_for_several_exports_fails_each_in_turn(client: Any, endpoint: DataExchangeEndpoint) -> None:
     revision_id = revision(endpoint)
     endpoint.fail_next_export(revision_id, "QuotaExceeded", times=2)
 
@@ -164,7 +166,7 @@ def test_a_failure_planned_for_several_exports_fails_each_in_turn(client: Any, e
 
 def test_auto_export_jobs_in_progress_hold_slots_of_the_concurrent_export_quota() -> None:
     sent: list[dict[str, Any]] = []
-    with LocalDataExchange(job_ticks=None, events=sent.append) as endpoint:
+    with DataExchangeEndpoint(job_ticks=None, events=sent.append) as endpoint:
         client = local_client(endpoint.url, config=ONE_ATTEMPT)
         client.create_event_action(
             Action={"ExportRevisionToS3": {"RevisionDestination": {"Bucket": "destination-bucket"}}},

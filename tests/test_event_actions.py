@@ -7,13 +7,13 @@ from typing import Any
 
 import pytest
 
+from cdk_dataexchange_auto_export.local.endpoints import DataExchangeEndpoint, Fault, local_client
 from dataexchange_auto_export_handler import event_actions
 from dataexchange_auto_export_handler.clients import RETRY_CONFIG
 from dataexchange_auto_export_handler.contract import LOGICAL_ID_TAG, STACK_ID_TAG
 from dataexchange_auto_export_handler.event_actions import EventActionError, Owner
 from dataexchange_auto_export_handler.properties import EventActionProperties
 from dataexchange_auto_export_handler.rules import DEFAULT_KEY_PATTERN
-from offline.endpoints import Fault, LocalDataExchange, local_client
 
 DATA_SET = "8d494cba5e4720172a1e69a6e1b8fed5"
 OTHER_DATA_SET = "aaaaaaaaaabbbbbbbbbbcccccccccc12"
@@ -22,7 +22,7 @@ KEY_ARN = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-123456
 
 
 @pytest.fixture
-def client(endpoint: LocalDataExchange) -> Any:
+def client(endpoint: DataExchangeEndpoint) -> Any:
     # The handler's own retry configuration, so its retry behaviour is what is tested.
     return local_client(endpoint.url, config=RETRY_CONFIG)
 
@@ -32,12 +32,12 @@ def properties(**overrides: Any) -> EventActionProperties:
     return EventActionProperties.from_properties(raw)
 
 
-def operations(endpoint: LocalDataExchange) -> list[str]:
+def operations(endpoint: DataExchangeEndpoint) -> list[str]:
     return [call.operation for call in endpoint.calls]
 
 
 def test_create_sends_the_whole_action_with_sse_s3_and_the_default_key_pattern(
-    client: Any, endpoint: LocalDataExchange
+    client: Any, endpoint: DataExchangeEndpoint
 ) -> None:
     event_action = event_actions.create_event_action(client, properties(), OWNER)
 
@@ -51,7 +51,7 @@ def test_create_sends_the_whole_action_with_sse_s3_and_the_default_key_pattern(
     }
 
 
-def test_create_with_a_kms_key_asks_for_sse_kms(client: Any, endpoint: LocalDataExchange) -> None:
+def test_create_with_a_kms_key_asks_for_sse_kms(client: Any, endpoint: DataExchangeEndpoint) -> None:
     event_actions.create_event_action(client, properties(KmsKeyArn=KEY_ARN), OWNER)
 
     [stored] = endpoint.event_actions()
@@ -59,7 +59,7 @@ def test_create_with_a_kms_key_asks_for_sse_kms(client: Any, endpoint: LocalData
 
 
 def test_create_tags_the_event_action_with_its_owner_and_the_users_tags(
-    client: Any, endpoint: LocalDataExchange
+    client: Any, endpoint: DataExchangeEndpoint
 ) -> None:
     event_actions.create_event_action(client, properties(Tags={"team": "market-data"}), OWNER)
 
@@ -80,7 +80,7 @@ def test_create_returns_attributes_as_iso_strings(client: Any) -> None:
 
 
 def test_a_second_create_for_the_same_resource_adopts_the_first_event_action(
-    client: Any, endpoint: LocalDataExchange
+    client: Any, endpoint: DataExchangeEndpoint
 ) -> None:
     first = event_actions.create_event_action(client, properties(), OWNER)
 
@@ -91,7 +91,7 @@ def test_a_second_create_for_the_same_resource_adopts_the_first_event_action(
 
 
 def test_create_leaves_another_resources_event_action_to_another_bucket_alone(
-    client: Any, endpoint: LocalDataExchange
+    client: Any, endpoint: DataExchangeEndpoint
 ) -> None:
     other = event_actions.create_event_action(client, properties(Bucket="other-bucket"), Owner(OWNER.stack_id, "B"))
 
@@ -101,7 +101,7 @@ def test_create_leaves_another_resources_event_action_to_another_bucket_alone(
     assert len(endpoint.event_actions()) == 2
 
 
-def test_create_refuses_to_duplicate_another_resources_export(client: Any, endpoint: LocalDataExchange) -> None:
+def test_create_refuses_to_duplicate_another_resources_export(client: Any, endpoint: DataExchangeEndpoint) -> None:
     other = event_actions.create_event_action(client, properties(), Owner(OWNER.stack_id, "OtherExport"))
 
     with pytest.raises(EventActionError, match=rf"^Event action {other.id} already exports data set {DATA_SET}"):
@@ -111,7 +111,7 @@ def test_create_refuses_to_duplicate_another_resources_export(client: Any, endpo
 
 
 def test_adoption_brings_the_found_event_action_in_line_with_the_properties(
-    client: Any, endpoint: LocalDataExchange
+    client: Any, endpoint: DataExchangeEndpoint
 ) -> None:
     # Given an event action left by an earlier attempt with other settings
     event_actions.create_event_action(client, properties(Tags={"old": "1"}), OWNER)
@@ -126,7 +126,7 @@ def test_adoption_brings_the_found_event_action_in_line_with_the_properties(
     assert stored["Tags"]["new"] == "2"
 
 
-def test_update_in_place_changes_action_and_tags_but_keeps_the_id(client: Any, endpoint: LocalDataExchange) -> None:
+def test_update_in_place_changes_action_and_tags_but_keeps_the_id(client: Any, endpoint: DataExchangeEndpoint) -> None:
     created = event_actions.create_event_action(client, properties(Tags={"a": "1", "b": "2"}), OWNER)
     endpoint_calls_before = len(endpoint.calls)
 
@@ -153,7 +153,7 @@ def test_update_in_place_changes_action_and_tags_but_keeps_the_id(client: Any, e
     ]
 
 
-def test_update_without_changes_makes_no_write_call(client: Any, endpoint: LocalDataExchange) -> None:
+def test_update_without_changes_makes_no_write_call(client: Any, endpoint: DataExchangeEndpoint) -> None:
     created = event_actions.create_event_action(client, properties(), OWNER)
     before = len(endpoint.calls)
 
@@ -162,7 +162,7 @@ def test_update_without_changes_makes_no_write_call(client: Any, endpoint: Local
     assert operations(endpoint)[before:] == ["GetEventAction"]
 
 
-def test_update_to_another_data_set_creates_a_replacement(client: Any, endpoint: LocalDataExchange) -> None:
+def test_update_to_another_data_set_creates_a_replacement(client: Any, endpoint: DataExchangeEndpoint) -> None:
     created = event_actions.create_event_action(client, properties(), OWNER)
 
     replacement = event_actions.update_event_action(
@@ -174,7 +174,7 @@ def test_update_to_another_data_set_creates_a_replacement(client: Any, endpoint:
     assert {item["Id"] for item in endpoint.event_actions()} == {created.id, replacement.id}
 
 
-def test_update_recreates_an_event_action_deleted_out_of_band(client: Any, endpoint: LocalDataExchange) -> None:
+def test_update_recreates_an_event_action_deleted_out_of_band(client: Any, endpoint: DataExchangeEndpoint) -> None:
     created = event_actions.create_event_action(client, properties(), OWNER)
     client.delete_event_action(EventActionId=created.id)
 
@@ -184,7 +184,7 @@ def test_update_recreates_an_event_action_deleted_out_of_band(client: Any, endpo
     assert [item["Id"] for item in endpoint.event_actions()] == [recreated.id]
 
 
-def test_delete_removes_the_event_action(client: Any, endpoint: LocalDataExchange) -> None:
+def test_delete_removes_the_event_action(client: Any, endpoint: DataExchangeEndpoint) -> None:
     created = event_actions.create_event_action(client, properties(), OWNER)
 
     event_actions.delete_event_action(client, created.id)
@@ -192,19 +192,19 @@ def test_delete_removes_the_event_action(client: Any, endpoint: LocalDataExchang
     assert endpoint.event_actions() == []
 
 
-def test_delete_treats_missing_event_action_as_success(client: Any, endpoint: LocalDataExchange) -> None:
+def test_delete_treats_missing_event_action_as_success(client: Any, endpoint: DataExchangeEndpoint) -> None:
     event_actions.delete_event_action(client, "0123456789abcdef0123456789abcdef")
 
     assert [(call.operation, call.status) for call in endpoint.calls] == [("DeleteEventAction", 404)]
 
 
-def test_delete_of_an_id_crhelper_invented_calls_nothing(client: Any, endpoint: LocalDataExchange) -> None:
+def test_delete_of_an_id_crhelper_invented_calls_nothing(client: Any, endpoint: DataExchangeEndpoint) -> None:
     event_actions.delete_event_action(client, "DataExchangeAutoExport_AutoExportD8DF554C_K7ZQ2XJ1")
 
     assert endpoint.calls == []
 
 
-def test_delete_reports_other_errors(client: Any, endpoint: LocalDataExchange) -> None:
+def test_delete_reports_other_errors(client: Any, endpoint: DataExchangeEndpoint) -> None:
     endpoint.inject("DeleteEventAction", Fault("access_denied"))
 
     with pytest.raises(EventActionError) as raised:
@@ -217,7 +217,7 @@ def test_delete_reports_other_errors(client: Any, endpoint: LocalDataExchange) -
 
 
 @pytest.mark.usefixtures("no_retry_sleep")
-def test_throttling_is_retried_by_the_client_configuration(client: Any, endpoint: LocalDataExchange) -> None:
+def test_throttling_is_retried_by_the_client_configuration(client: Any, endpoint: DataExchangeEndpoint) -> None:
     endpoint.inject("CreateEventAction", Fault("throttle", count=3))
 
     event_actions.create_event_action(client, properties(), OWNER)
@@ -226,7 +226,7 @@ def test_throttling_is_retried_by_the_client_configuration(client: Any, endpoint
 
 
 @pytest.mark.usefixtures("no_retry_sleep")
-def test_persistent_throttling_fails_with_the_attempt_count(client: Any, endpoint: LocalDataExchange) -> None:
+def test_persistent_throttling_fails_with_the_attempt_count(client: Any, endpoint: DataExchangeEndpoint) -> None:
     endpoint.inject("ListEventActions", Fault("throttle", count=6))
 
     with pytest.raises(EventActionError) as raised:
@@ -237,7 +237,7 @@ def test_persistent_throttling_fails_with_the_attempt_count(client: Any, endpoin
     )
 
 
-def test_a_long_service_message_is_cut_so_the_cause_survives(client: Any, endpoint: LocalDataExchange) -> None:
+def test_a_long_service_message_is_cut_so_the_cause_survives(client: Any, endpoint: DataExchangeEndpoint) -> None:
     endpoint.inject("CreateEventAction", Fault("validation", exception_cause="S3AccessDenied"))
 
     with pytest.raises(EventActionError) as raised:
@@ -251,7 +251,7 @@ def test_a_long_service_message_is_cut_so_the_cause_survives(client: Any, endpoi
 OTHER_KEY_ARN = "arn:aws:kms:us-east-1:123456789012:key/mrk-1234abcd12ab34cd56ef1234567890ab"
 
 
-def test_update_of_the_encryption_key_alone_updates_the_action(client: Any, endpoint: LocalDataExchange) -> None:
+def test_update_of_the_encryption_key_alone_updates_the_action(client: Any, endpoint: DataExchangeEndpoint) -> None:
     created = event_actions.create_event_action(client, properties(KmsKeyArn=KEY_ARN), OWNER)
 
     event_actions.update_event_action(client, created.id, properties(KmsKeyArn=OTHER_KEY_ARN), DATA_SET, OWNER)
@@ -279,7 +279,7 @@ def test_update_of_the_encryption_key_alone_updates_the_action(client: Any, endp
 )
 @pytest.mark.usefixtures("no_retry_sleep")
 def test_update_reports_an_event_action_it_cannot_read_instead_of_making_another(
-    client: Any, endpoint: LocalDataExchange, fault: Fault, reason: str
+    client: Any, endpoint: DataExchangeEndpoint, fault: Fault, reason: str
 ) -> None:
     created = event_actions.create_event_action(client, properties(), OWNER)
     endpoint.inject("GetEventAction", fault)
@@ -340,7 +340,7 @@ def test_update_reports_an_event_action_it_cannot_read_instead_of_making_another
     ids=["access-denied-with-a-key", "bucket-policy", "s3-access-denied", "other-validation", "no-data-set", "other"],
 )
 def test_a_service_error_is_explained_in_full(
-    client: Any, endpoint: LocalDataExchange, operation: str, fault: Fault, kms: bool, reason: str
+    client: Any, endpoint: DataExchangeEndpoint, operation: str, fault: Fault, kms: bool, reason: str
 ) -> None:
     endpoint.inject(operation, fault)
 
@@ -366,7 +366,7 @@ def test_the_quota_of_event_actions_per_data_set_is_explained_with_its_name_and_
 
 
 def test_a_quota_refusal_without_the_quotas_name_and_value_is_still_explained_as_a_quota(
-    client: Any, endpoint: LocalDataExchange
+    client: Any, endpoint: DataExchangeEndpoint
 ) -> None:
     # Given a ServiceLimitExceededException with neither LimitName nor LimitValue (both optional in the API model)
     endpoint.inject("CreateEventAction", Fault("quota"))
@@ -385,7 +385,7 @@ def test_a_quota_refusal_without_the_quotas_name_and_value_is_still_explained_as
 )
 @pytest.mark.parametrize("key", [None, KEY_ARN], ids=["sse-s3", "sse-kms"])
 def test_an_answer_with_defaults_left_out_or_filled_in_is_no_change(
-    client: Any, endpoint: LocalDataExchange, key: str | None
+    client: Any, endpoint: DataExchangeEndpoint, key: str | None
 ) -> None:
     wanted = properties(**({"KmsKeyArn": key} if key else {}))
     created = event_actions.create_event_action(client, wanted, OWNER)
@@ -407,7 +407,7 @@ def made_elsewhere(client: Any, **tags: str) -> str:
 
 
 def test_adopt_existing_takes_an_equivalent_event_action_and_tags_it_as_its_own(
-    client: Any, endpoint: LocalDataExchange
+    client: Any, endpoint: DataExchangeEndpoint
 ) -> None:
     existing = made_elsewhere(client, **{"made-by": "console"})
     before = len(endpoint.calls)
@@ -434,7 +434,7 @@ def test_a_refused_duplicate_names_the_stack_that_made_it(client: Any) -> None:
 
 @pytest.mark.parametrize("operation", ["UpdateEventAction", "UntagResource", "TagResource"])
 def test_a_failed_write_of_an_update_is_explained_with_its_operation(
-    client: Any, endpoint: LocalDataExchange, operation: str
+    client: Any, endpoint: DataExchangeEndpoint, operation: str
 ) -> None:
     created = event_actions.create_event_action(client, properties(Tags={"a": "1"}), OWNER)
     endpoint.inject(operation, Fault("access_denied"))
@@ -468,7 +468,7 @@ def test_a_refused_duplicate_made_without_tags_names_no_stack(client: Any) -> No
     ids=["another-bucket", "another-key-pattern"],
 )
 def test_create_leaves_an_untagged_event_action_exporting_elsewhere_alone(
-    client: Any, endpoint: LocalDataExchange, elsewhere: dict[str, str]
+    client: Any, endpoint: DataExchangeEndpoint, elsewhere: dict[str, str]
 ) -> None:
     # Given an event action made in the console, with no tags at all, exporting somewhere else
     other = client.create_event_action(
@@ -506,7 +506,7 @@ OTHER_OWNER = Owner("arn:aws:cloudformation:us-east-1:123456789012:stack/Other/2
     ids=["owned", "untagged", "no-owner-tags", "adopted-by-another", "another-stack-only", "another-logical-id-only"],
 )
 def test_a_resources_delete_leaves_only_an_event_action_another_resource_claims(
-    client: Any, endpoint: LocalDataExchange, tags: dict[str, str], stays: bool
+    client: Any, endpoint: DataExchangeEndpoint, tags: dict[str, str], stays: bool
 ) -> None:
     # Given the event action the resource made, whose tags say who owns it now
     existing = made_elsewhere(client, **tags)
@@ -516,7 +516,9 @@ def test_a_resources_delete_leaves_only_an_event_action_another_resource_claims(
     assert [item["Id"] for item in endpoint.event_actions()] == ([existing] if stays else [])
 
 
-def test_a_resources_delete_treats_a_missing_event_action_as_success(client: Any, endpoint: LocalDataExchange) -> None:
+def test_a_resources_delete_treats_a_missing_event_action_as_success(
+    client: Any, endpoint: DataExchangeEndpoint
+) -> None:
     event_actions.delete_owned_event_action(client, "0123456789abcdef0123456789abcdef", OWNER)
 
     assert [(call.operation, call.status) for call in endpoint.calls] == [
@@ -533,7 +535,7 @@ def test_a_reason_of_the_longest_length_cloudformation_keeps_is_not_cut() -> Non
 
 
 def test_adopt_existing_takes_an_untagged_event_action_and_tags_it_as_its_own(
-    client: Any, endpoint: LocalDataExchange
+    client: Any, endpoint: DataExchangeEndpoint
 ) -> None:
     existing = made_elsewhere(client)
 
@@ -543,7 +545,7 @@ def test_adopt_existing_takes_an_untagged_event_action_and_tags_it_as_its_own(
     assert (adopted.id, stored["Tags"]) == (existing, OWNER.tags())
 
 
-def test_an_update_the_bucket_policy_refuses_names_the_bucket(client: Any, endpoint: LocalDataExchange) -> None:
+def test_an_update_the_bucket_policy_refuses_names_the_bucket(client: Any, endpoint: DataExchangeEndpoint) -> None:
     created = event_actions.create_event_action(client, properties(), OWNER)
     endpoint.inject("UpdateEventAction", Fault("validation", exception_cause="InsufficientS3BucketPolicy"))
 

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from offline.endpoints.protocol import Authorization
-from offline.iam import Grant, IdentityPolicy
+from cdk_dataexchange_auto_export.local.endpoints.protocol import Authorization
+from cdk_dataexchange_auto_export.local.iam import Grant, IdentityPolicy
 
 JOBS = "arn:aws:dataexchange:us-east-1:123456789012:jobs/*"
 EXPORT_JOBS = {

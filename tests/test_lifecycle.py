@@ -23,13 +23,13 @@ from cdk_dataexchange_auto_export import (
     AutoExportEventAction,
     AutoExportEventActionProvider,
 )
+from cdk_dataexchange_auto_export.local.assembly import SynthesizedStack
+from cdk_dataexchange_auto_export.local.cloudformation import LifecycleError, OfflineCloudFormation
+from cdk_dataexchange_auto_export.local.endpoints import DataExchangeEndpoint, Fault, local_client
+from cdk_dataexchange_auto_export.local.iam import PermissionAudit
+from cdk_dataexchange_auto_export.local.lambda_runtime import LambdaRuntime
 from dataexchange_auto_export_handler.contract import LOGICAL_ID_TAG, STACK_ID_TAG
-from offline.assembly import SynthesizedStack
-from offline.cloudformation import LifecycleError, OfflineCloudFormation
-from offline.endpoints import Fault, LocalDataExchange, local_client
-from offline.iam import PermissionAudit
-from offline.lambda_runtime import LambdaRuntime
-from offline.toolchain import LAMBDA_VENVS
+from tools.toolchain import LAMBDA_VENVS
 
 
 # The stacks the tests deploy besides the example app, each synthesized once for the module (both runtimes):
@@ -85,7 +85,7 @@ def not_adopting(new_cdk_app: Callable[..., cdk.App]) -> SynthesizedStack:
     return synthesize_example(new_cdk_app, data_set_id=DATA_SET, bucket_name="existing-bucket")
 
 
-def create_elsewhere(endpoint: LocalDataExchange, data_set: str = DATA_SET, **destination: Any) -> str:
+def create_elsewhere(endpoint: DataExchangeEndpoint, data_set: str = DATA_SET, **destination: Any) -> str:
     """An event action made outside the stack, as the console makes it: no KeyPattern, no Encryption."""
     created = local_client(endpoint.url).create_event_action(
         Action={"ExportRevisionToS3": {"RevisionDestination": destination}},
@@ -95,12 +95,12 @@ def create_elsewhere(endpoint: LocalDataExchange, data_set: str = DATA_SET, **de
     return created["Id"]
 
 
-def handler_calls(endpoint: LocalDataExchange, operation: str) -> int:
+def handler_calls(endpoint: DataExchangeEndpoint, operation: str) -> int:
     return sum(1 for call in endpoint.calls if call.operation == operation and call.caller != "testing")
 
 
 def test_create_reports_the_event_action_as_stack_outputs(
-    example_app: SynthesizedStack, endpoint: LocalDataExchange, cloudformation: Runner
+    example_app: SynthesizedStack, endpoint: DataExchangeEndpoint, cloudformation: Runner
 ) -> None:
     runner = cloudformation(example_app)
 
@@ -135,7 +135,7 @@ def test_the_response_url_signature_never_reaches_the_logs(
 def test_update_of_the_key_pattern_keeps_the_event_action(
     key_pattern_changed: SynthesizedStack,
     example_app: SynthesizedStack,
-    endpoint: LocalDataExchange,
+    endpoint: DataExchangeEndpoint,
     cloudformation: Runner,
 ) -> None:
     first = cloudformation(example_app).deploy()
@@ -153,7 +153,7 @@ def test_update_of_the_key_pattern_keeps_the_event_action(
 def test_update_to_another_data_set_replaces_the_event_action(
     moved: SynthesizedStack,
     example_app: SynthesizedStack,
-    endpoint: LocalDataExchange,
+    endpoint: DataExchangeEndpoint,
     cloudformation: Runner,
 ) -> None:
     first = cloudformation(example_app).deploy()
@@ -174,7 +174,7 @@ def test_update_to_another_data_set_replaces_the_event_action(
 
 
 def test_destroy_leaves_the_endpoint_without_event_actions(
-    example_app: SynthesizedStack, endpoint: LocalDataExchange, state_file: Path, cloudformation: Runner
+    example_app: SynthesizedStack, endpoint: DataExchangeEndpoint, state_file: Path, cloudformation: Runner
 ) -> None:
     runner = cloudformation(example_app)
     runner.deploy()
@@ -189,7 +189,7 @@ def test_destroy_leaves_the_endpoint_without_event_actions(
 
 
 def test_delete_treats_an_event_action_deleted_out_of_band_as_success(
-    example_app: SynthesizedStack, endpoint: LocalDataExchange, cloudformation: Runner
+    example_app: SynthesizedStack, endpoint: DataExchangeEndpoint, cloudformation: Runner
 ) -> None:
     runner = cloudformation(example_app)
     outputs = runner.deploy()
@@ -208,7 +208,7 @@ def test_delete_treats_an_event_action_deleted_out_of_band_as_success(
 
 
 def test_a_failed_create_rolls_back_with_a_delete_that_succeeds(
-    example_app: SynthesizedStack, endpoint: LocalDataExchange, cloudformation: Runner
+    example_app: SynthesizedStack, endpoint: DataExchangeEndpoint, cloudformation: Runner
 ) -> None:
     # Given the service denies the create
     endpoint.inject("CreateEventAction", Fault("access_denied"))
@@ -229,7 +229,7 @@ def test_a_failed_create_rolls_back_with_a_delete_that_succeeds(
 
 
 def test_the_same_create_delivered_twice_makes_one_event_action(
-    example_app: SynthesizedStack, endpoint: LocalDataExchange, cloudformation: Runner
+    example_app: SynthesizedStack, endpoint: DataExchangeEndpoint, cloudformation: Runner
 ) -> None:
     runner = cloudformation(example_app)
     [logical_id] = example_app.of_type(EVENT_ACTION_RESOURCE_TYPE)
@@ -245,7 +245,7 @@ def test_the_same_create_delivered_twice_makes_one_event_action(
 
 
 def test_throttling_on_the_first_calls_is_ridden_out(
-    example_app: SynthesizedStack, endpoint: LocalDataExchange, cloudformation: Runner
+    example_app: SynthesizedStack, endpoint: DataExchangeEndpoint, cloudformation: Runner
 ) -> None:
     endpoint.inject("CreateEventAction", Fault("throttle", count=2))
     runner = cloudformation(example_app)
@@ -277,7 +277,7 @@ def test_throttling_on_the_first_calls_is_ridden_out(
 )
 def test_a_service_error_fails_the_create_with_its_cause(
     example_app: SynthesizedStack,
-    endpoint: LocalDataExchange,
+    endpoint: DataExchangeEndpoint,
     fault: Fault,
     reason: str,
     cloudformation: Runner,
@@ -297,7 +297,7 @@ def test_a_service_error_fails_the_create_with_its_cause(
 
 
 def test_the_quota_of_event_actions_per_data_set_fails_the_create_with_the_limit_name(
-    example_app: SynthesizedStack, endpoint: LocalDataExchange, cloudformation: Runner
+    example_app: SynthesizedStack, endpoint: DataExchangeEndpoint, cloudformation: Runner
 ) -> None:
     # Given the data set already has the 5 event actions the service allows
     dataexchange = local_client(endpoint.url)
@@ -315,7 +315,7 @@ def test_the_quota_of_event_actions_per_data_set_fails_the_create_with_the_limit
 
 
 def test_a_malformed_data_set_id_from_a_parameter_fails_before_any_api_call(
-    data_set_from_a_parameter: SynthesizedStack, endpoint: LocalDataExchange, cloudformation: Runner
+    data_set_from_a_parameter: SynthesizedStack, endpoint: DataExchangeEndpoint, cloudformation: Runner
 ) -> None:
     # Given a data set id that was a token at synth time, so synth could not check it
     runner = cloudformation(data_set_from_a_parameter, DataSetId="not-a-data-set-id")
@@ -337,7 +337,7 @@ def test_crhelper_comes_from_the_asset_not_from_the_lambda_environment(
 
 
 def test_a_data_set_the_account_cannot_see_fails_with_what_to_check_first(
-    example_app: SynthesizedStack, endpoint: LocalDataExchange, cloudformation: Runner
+    example_app: SynthesizedStack, endpoint: DataExchangeEndpoint, cloudformation: Runner
 ) -> None:
     # Given the service does not find the data set (another Region's, or not subscribed to)
     endpoint.inject("ListEventActions", Fault("not_found"))
@@ -353,7 +353,7 @@ def test_a_data_set_the_account_cannot_see_fails_with_what_to_check_first(
 def test_the_same_data_set_change_delivered_twice_leaves_one_event_action_on_the_new_data_set(
     moved: SynthesizedStack,
     example_app: SynthesizedStack,
-    endpoint: LocalDataExchange,
+    endpoint: DataExchangeEndpoint,
     cloudformation: Runner,
 ) -> None:
     first = cloudformation(example_app).deploy()
@@ -375,7 +375,7 @@ def test_the_same_data_set_change_delivered_twice_leaves_one_event_action_on_the
 
 
 def test_a_repeated_create_finds_its_event_action_beyond_the_first_page(
-    example_app: SynthesizedStack, endpoint: LocalDataExchange, cloudformation: Runner
+    example_app: SynthesizedStack, endpoint: DataExchangeEndpoint, cloudformation: Runner
 ) -> None:
     # Given three event actions of others on the data set: the endpoint lists three a page, so ours is on page two
     for number in range(3):
@@ -393,7 +393,7 @@ def test_a_repeated_create_finds_its_event_action_beyond_the_first_page(
 
 def test_two_stacks_with_the_same_logical_id_get_an_event_action_each(
     dev_and_prod: tuple[SynthesizedStack, SynthesizedStack],
-    endpoint: LocalDataExchange,
+    endpoint: DataExchangeEndpoint,
     cloudformation: Runner,
     tmp_path: Path,
 ) -> None:
@@ -413,7 +413,7 @@ def test_two_stacks_with_the_same_logical_id_get_an_event_action_each(
 
 def test_a_whole_lifecycle_uses_every_grant_of_the_role(
     keyed: tuple[SynthesizedStack, SynthesizedStack],
-    endpoint: LocalDataExchange,
+    endpoint: DataExchangeEndpoint,
     cloudformation: Runner,
     permission_audit: PermissionAudit,
 ) -> None:
@@ -460,7 +460,7 @@ def test_a_whole_lifecycle_uses_every_grant_of_the_role(
     ids=["as-sent", "defaults-filled-in", "defaults-left-out"],
 )
 def test_adopt_existing_takes_over_an_event_action_made_elsewhere(
-    adopting: SynthesizedStack, endpoint: LocalDataExchange, cloudformation: Runner
+    adopting: SynthesizedStack, endpoint: DataExchangeEndpoint, cloudformation: Runner
 ) -> None:
     # Given the console made an event action to the stack's bucket (default pattern, SSE-S3, in whatever
     # form the service answers)
@@ -485,7 +485,7 @@ def test_adopt_existing_takes_over_an_event_action_made_elsewhere(
 
 
 def test_without_adopt_existing_an_event_action_made_elsewhere_fails_the_create(
-    not_adopting: SynthesizedStack, endpoint: LocalDataExchange, cloudformation: Runner
+    not_adopting: SynthesizedStack, endpoint: DataExchangeEndpoint, cloudformation: Runner
 ) -> None:
     # The default pattern spelled out there, left out here: the same destination.
     existing = create_elsewhere(endpoint, Bucket="existing-bucket", KeyPattern="${Revision.CreatedAt}/${Asset.Name}")
@@ -503,7 +503,7 @@ def test_without_adopt_existing_an_event_action_made_elsewhere_fails_the_create(
 
 
 def test_an_event_action_to_another_destination_is_neither_adopted_nor_in_the_way(
-    adopting: SynthesizedStack, endpoint: LocalDataExchange, cloudformation: Runner
+    adopting: SynthesizedStack, endpoint: DataExchangeEndpoint, cloudformation: Runner
 ) -> None:
     other = create_elsewhere(endpoint, Bucket="existing-bucket", KeyPattern="${Asset.Id}")
 
@@ -515,7 +515,7 @@ def test_an_event_action_to_another_destination_is_neither_adopted_nor_in_the_wa
 
 
 def test_adoption_survives_a_duplicate_create_delivery(
-    adopting: SynthesizedStack, endpoint: LocalDataExchange, cloudformation: Runner
+    adopting: SynthesizedStack, endpoint: DataExchangeEndpoint, cloudformation: Runner
 ) -> None:
     existing = create_elsewhere(endpoint, Bucket="existing-bucket")
     runner = cloudformation(adopting)
@@ -534,7 +534,7 @@ def test_adoption_survives_a_duplicate_create_delivery(
     ids=["defaults-filled-in", "defaults-left-out"],
 )
 def test_an_equivalent_answer_is_not_a_change(
-    example_app: SynthesizedStack, endpoint: LocalDataExchange, cloudformation: Runner
+    example_app: SynthesizedStack, endpoint: DataExchangeEndpoint, cloudformation: Runner
 ) -> None:
     # Given the service answers with the defaults spelled out or left out, unlike what the handler sent
     runner = cloudformation(example_app)
@@ -552,7 +552,7 @@ def test_an_equivalent_answer_is_not_a_change(
 
 
 def test_an_old_boto3_fails_without_the_bundled_model(
-    example_app: SynthesizedStack, endpoint: LocalDataExchange, tmp_path: Path
+    example_app: SynthesizedStack, endpoint: DataExchangeEndpoint, tmp_path: Path
 ) -> None:
     # Given the example's assembly with the bundled model taken out, on boto3 1.34 (no event-action Tags)
     assembly = tmp_path / "cdk.out"
@@ -584,7 +584,7 @@ def moving_stack(new_cdk_app: Callable[..., cdk.App], construct_id: str, **props
 
 
 def test_a_construct_moved_to_a_provider_of_its_own_keeps_exporting_through_the_same_event_action(
-    new_cdk_app: Callable[..., cdk.App], endpoint: LocalDataExchange, cloudformation: Runner
+    new_cdk_app: Callable[..., cdk.App], endpoint: DataExchangeEndpoint, cloudformation: Runner
 ) -> None:
     # Given a deployed construct
     cloudformation(moving_stack(new_cdk_app, "AutoExport")).deploy()

@@ -17,7 +17,7 @@ import pytest
 from support import ThreeExports
 from test_construct_asset import asset_of
 
-from offline.toolchain import QUIET_ENVIRONMENT, REPO
+from tools.toolchain import QUIET_ENVIRONMENT, REPO
 
 PACKAGE = "cdk_dataexchange_auto_export"
 HANDLER = "dataexchange_auto_export_handler"

@@ -14,11 +14,11 @@ from aws_cdk import aws_s3 as s3
 from support import Runner, synthesized
 
 from cdk_dataexchange_auto_export import AutoExportProduct
+from cdk_dataexchange_auto_export.local.assembly import SynthesizedStack
+from cdk_dataexchange_auto_export.local.aws import OfflineAws
+from cdk_dataexchange_auto_export.local.cloudformation import LifecycleError
+from cdk_dataexchange_auto_export.local.endpoints import DataExchangeEndpoint, Fault, local_client
 from dataexchange_auto_export_handler.contract import LOGICAL_ID_TAG, PRODUCT_ID_TAG
-from offline.assembly import SynthesizedStack
-from offline.aws import OfflineAws
-from offline.cloudformation import LifecycleError
-from offline.endpoints import Fault, LocalDataExchange, local_client
 
 PRODUCT = "prod-uexample0abc1d"
 OTHER_PRODUCT = "prod-zexample9xyz2e"
@@ -42,7 +42,7 @@ def adopting(new_cdk_app: Callable[..., cdk.App]) -> SynthesizedStack:
     return product_stack(new_cdk_app, "Following", adopt_existing=True)
 
 
-def subscribe(endpoint: LocalDataExchange, count: int = 3) -> list[str]:
+def subscribe(endpoint: DataExchangeEndpoint, count: int = 3) -> list[str]:
     """The account subscribes to the product: `count` file data sets, one of API assets, and another
     product's data set besides."""
     exportable = [endpoint.add_data_set(PRODUCT, f"Prices {n}")["Id"] for n in range(count)]
@@ -51,7 +51,7 @@ def subscribe(endpoint: LocalDataExchange, count: int = 3) -> list[str]:
     return exportable
 
 
-def owned(endpoint: LocalDataExchange, product: str = PRODUCT) -> dict[str, list[str]]:
+def owned(endpoint: DataExchangeEndpoint, product: str = PRODUCT) -> dict[str, list[str]]:
     """Data set -> the event actions on it that a product resource of the stack owns."""
     found: dict[str, list[str]] = {}
     for item in endpoint.event_actions():
@@ -65,7 +65,7 @@ def product_events(aws: OfflineAws) -> list[dict[str, Any]]:
 
 
 def test_create_exports_every_exportable_data_set_of_the_product_and_nothing_else(
-    following: SynthesizedStack, endpoint: LocalDataExchange, cloudformation: Runner
+    following: SynthesizedStack, endpoint: DataExchangeEndpoint, cloudformation: Runner
 ) -> None:
     # Given 3 file data sets, one of API assets, and another product's data set
     exportable = subscribe(endpoint)
@@ -83,7 +83,7 @@ def test_create_exports_every_exportable_data_set_of_the_product_and_nothing_els
 
 
 def test_a_data_set_added_to_the_product_is_followed_once_when_the_event_and_the_schedule_fire_together(
-    following: SynthesizedStack, aws: OfflineAws, endpoint: LocalDataExchange, cloudformation: Runner
+    following: SynthesizedStack, aws: OfflineAws, endpoint: DataExchangeEndpoint, cloudformation: Runner
 ) -> None:
     subscribe(endpoint)
     cloudformation(following).deploy()
@@ -112,7 +112,7 @@ def test_a_data_set_added_to_the_product_is_followed_once_when_the_event_and_the
 
 
 def test_a_data_set_no_longer_entitled_loses_its_event_action_at_the_next_reconcile(
-    following: SynthesizedStack, aws: OfflineAws, endpoint: LocalDataExchange, cloudformation: Runner
+    following: SynthesizedStack, aws: OfflineAws, endpoint: DataExchangeEndpoint, cloudformation: Runner
 ) -> None:
     exportable = subscribe(endpoint)
     cloudformation(following).deploy()
@@ -128,7 +128,7 @@ def test_a_data_set_no_longer_entitled_loses_its_event_action_at_the_next_reconc
 
 
 def test_an_identical_event_action_made_elsewhere_is_refused_unless_adopted(
-    following: SynthesizedStack, adopting: SynthesizedStack, endpoint: LocalDataExchange, cloudformation: Runner
+    following: SynthesizedStack, adopting: SynthesizedStack, endpoint: DataExchangeEndpoint, cloudformation: Runner
 ) -> None:
     [data_set] = subscribe(endpoint, count=1)
     runner = cloudformation(following)
@@ -153,7 +153,7 @@ def test_an_identical_event_action_made_elsewhere_is_refused_unless_adopted(
 
 
 def test_a_product_beyond_the_account_quota_fails_with_the_numbers_and_leaves_nothing_unowned(
-    following: SynthesizedStack, endpoint: LocalDataExchange, cloudformation: Runner
+    following: SynthesizedStack, endpoint: DataExchangeEndpoint, cloudformation: Runner
 ) -> None:
     # Given an account with 48 of its 50 event actions in use, and a product of 3 data sets
     client = local_client(endpoint.url)
@@ -177,7 +177,7 @@ def test_a_product_beyond_the_account_quota_fails_with_the_numbers_and_leaves_no
 
 
 def test_delete_removes_every_owned_event_action_and_nothing_else(
-    following: SynthesizedStack, endpoint: LocalDataExchange, cloudformation: Runner
+    following: SynthesizedStack, endpoint: DataExchangeEndpoint, cloudformation: Runner
 ) -> None:
     subscribe(endpoint)
     unrelated = local_client(endpoint.url).create_event_action(
@@ -193,7 +193,7 @@ def test_delete_removes_every_owned_event_action_and_nothing_else(
 
 
 def test_a_create_delivered_twice_leaves_one_event_action_per_data_set(
-    following: SynthesizedStack, endpoint: LocalDataExchange, cloudformation: Runner
+    following: SynthesizedStack, endpoint: DataExchangeEndpoint, cloudformation: Runner
 ) -> None:
     exportable = subscribe(endpoint)
     runner = cloudformation(following)
@@ -207,7 +207,7 @@ def test_a_create_delivered_twice_leaves_one_event_action_per_data_set(
 
 
 def test_twenty_five_data_sets_are_followed(
-    following: SynthesizedStack, endpoint: LocalDataExchange, cloudformation: Runner
+    following: SynthesizedStack, endpoint: DataExchangeEndpoint, cloudformation: Runner
 ) -> None:
     exportable = subscribe(endpoint, count=25)
 
@@ -219,7 +219,7 @@ def test_twenty_five_data_sets_are_followed(
 
 @pytest.mark.parametrize("endpoint", [{"page_limit": 2}], indirect=True, ids=["pages-of-2"])
 def test_every_page_of_data_sets_and_event_actions_is_read(
-    following: SynthesizedStack, endpoint: LocalDataExchange, cloudformation: Runner
+    following: SynthesizedStack, endpoint: DataExchangeEndpoint, cloudformation: Runner
 ) -> None:
     # Given lists answered two items a page, whatever MaxResults asks: 13 pages of data sets
     exportable = subscribe(endpoint, count=25)
@@ -237,7 +237,7 @@ def test_every_page_of_data_sets_and_event_actions_is_read(
 
 @pytest.mark.parametrize("drop_connection", [False, True], ids=["answered-500", "connection-dropped"])
 def test_a_create_whose_answer_was_lost_leaves_one_event_action_per_data_set(
-    following: SynthesizedStack, endpoint: LocalDataExchange, cloudformation: Runner, drop_connection: bool
+    following: SynthesizedStack, endpoint: DataExchangeEndpoint, cloudformation: Runner, drop_connection: bool
 ) -> None:
     # Given the service makes the first event action but its answer is lost: boto3 sends the Create again
     exportable = subscribe(endpoint)

@@ -7,13 +7,13 @@ from typing import Any
 
 import pytest
 
+from cdk_dataexchange_auto_export.local.endpoints import DataExchangeEndpoint, local_client
 from dataexchange_auto_export_handler import event_actions, products
 from dataexchange_auto_export_handler.clients import RETRY_CONFIG
 from dataexchange_auto_export_handler.contract import LOGICAL_ID_TAG, PRODUCT_ID_TAG, STACK_ID_TAG
 from dataexchange_auto_export_handler.event_actions import EventActionError, Owner
 from dataexchange_auto_export_handler.properties import ProductProperties
 from dataexchange_auto_export_handler.rules import PropertyError, check_product_key_pattern
-from offline.endpoints import LocalDataExchange, local_client
 
 PRODUCT = "prod-uexample0abc1d"
 OTHER_PRODUCT = "prod-zexample9xyz2e"
@@ -24,7 +24,7 @@ KEY_ARN = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-123456
 
 
 @pytest.fixture
-def client(endpoint: LocalDataExchange) -> Any:
+def client(endpoint: DataExchangeEndpoint) -> Any:
     return local_client(endpoint.url, config=RETRY_CONFIG)
 
 
@@ -32,14 +32,14 @@ def product(**overrides: Any) -> ProductProperties:
     return ProductProperties.from_properties({"ProductId": PRODUCT, "Bucket": "destination-bucket", **overrides})
 
 
-def on_data_sets(endpoint: LocalDataExchange) -> dict[str, list[dict[str, Any]]]:
+def on_data_sets(endpoint: DataExchangeEndpoint) -> dict[str, list[dict[str, Any]]]:
     found: dict[str, list[dict[str, Any]]] = {}
     for item in endpoint.event_actions():
         found.setdefault(item["Event"]["RevisionPublished"]["DataSetId"], []).append(item)
     return found
 
 
-def operations(endpoint: LocalDataExchange, since: int = 0) -> Counter[str]:
+def operations(endpoint: DataExchangeEndpoint, since: int = 0) -> Counter[str]:
     """How often each operation was called from the `since`-th call on, every call a success."""
     calls = endpoint.calls[since:]
     assert all(200 <= call.status < 300 for call in calls)
@@ -103,7 +103,7 @@ def test_a_data_set_id_pattern_is_a_prefix_of_its_own_too() -> None:
 
 
 def test_reconcile_makes_one_owned_event_action_per_exportable_data_set_of_the_product(
-    client: Any, endpoint: LocalDataExchange
+    client: Any, endpoint: DataExchangeEndpoint
 ) -> None:
     # Given, listed in this order on one page, another product's data set and one of the product's that
     # auto-export cannot export before those it can: passing over the first two still reads the rest
@@ -124,7 +124,7 @@ def test_reconcile_makes_one_owned_event_action_per_exportable_data_set_of_the_p
         assert outcome.event_actions[item["Event"]["RevisionPublished"]["DataSetId"]].id == item["Id"]
 
 
-def test_reconcile_again_changes_nothing_and_updates_what_drifted(client: Any, endpoint: LocalDataExchange) -> None:
+def test_reconcile_again_changes_nothing_and_updates_what_drifted(client: Any, endpoint: DataExchangeEndpoint) -> None:
     [data_set] = [endpoint.add_data_set(PRODUCT, "Prices")["Id"]]
     products.reconcile(client, product(), OWNER)
 
@@ -135,7 +135,7 @@ def test_reconcile_again_changes_nothing_and_updates_what_drifted(client: Any, e
     assert item["Action"]["ExportRevisionToS3"]["RevisionDestination"]["KeyPattern"] == "${DataSet.Id}/${Asset.Id}"
 
 
-def test_of_two_owned_event_actions_on_a_data_set_the_oldest_stays(client: Any, endpoint: LocalDataExchange) -> None:
+def test_of_two_owned_event_actions_on_a_data_set_the_oldest_stays(client: Any, endpoint: DataExchangeEndpoint) -> None:
     # Given two reconciles that raced into two event actions on one data set
     data_set = endpoint.add_data_set(PRODUCT, "Prices")["Id"]
     first = event_actions.create_event_action(client, product().for_data_set(data_set), OWNER)
@@ -152,7 +152,7 @@ def test_of_two_owned_event_actions_on_a_data_set_the_oldest_stays(client: Any, 
 
 
 def test_owned_event_actions_of_data_sets_gone_from_the_product_are_deleted_and_no_others(
-    client: Any, endpoint: LocalDataExchange
+    client: Any, endpoint: DataExchangeEndpoint
 ) -> None:
     kept, gone = (endpoint.add_data_set(PRODUCT, name)["Id"] for name in ("Kept", "Gone"))
     products.reconcile(client, product(), OWNER)
@@ -170,7 +170,9 @@ def test_owned_event_actions_of_data_sets_gone_from_the_product_are_deleted_and_
     assert remaining == {"Product": kept, "OtherProduct": gone}
 
 
-def test_an_identical_event_action_of_nobodys_is_refused_or_adopted(client: Any, endpoint: LocalDataExchange) -> None:
+def test_an_identical_event_action_of_nobodys_is_refused_or_adopted(
+    client: Any, endpoint: DataExchangeEndpoint
+) -> None:
     data_set = endpoint.add_data_set(PRODUCT, "Prices")["Id"]
     made = client.create_event_action(
         Action=product().export.action(), Event={"RevisionPublished": {"DataSetId": data_set}}
@@ -185,7 +187,7 @@ def test_an_identical_event_action_of_nobodys_is_refused_or_adopted(client: Any,
     assert item["Tags"][PRODUCT_ID_TAG] == PRODUCT
 
 
-def test_delete_owned_removes_the_owners_event_actions_only(client: Any, endpoint: LocalDataExchange) -> None:
+def test_delete_owned_removes_the_owners_event_actions_only(client: Any, endpoint: DataExchangeEndpoint) -> None:
     data_sets = [endpoint.add_data_set(PRODUCT, f"Prices {n}")["Id"] for n in range(2)]
     products.reconcile(client, product(), OWNER)
     another = Owner(STACK, "Product", OTHER_PRODUCT)
@@ -196,7 +198,7 @@ def test_delete_owned_removes_the_owners_event_actions_only(client: Any, endpoin
 
 
 def test_a_refusal_for_a_quota_names_the_product_the_need_and_where_to_raise_it(
-    client: Any, endpoint: LocalDataExchange
+    client: Any, endpoint: DataExchangeEndpoint
 ) -> None:
     data_sets = [endpoint.add_data_set(PRODUCT, f"Prices {n}")["Id"] for n in range(3)]
     for n in range(49):
@@ -215,7 +217,7 @@ def test_a_refusal_for_a_quota_names_the_product_the_need_and_where_to_raise_it(
 
 
 def test_reconcile_reads_each_list_in_one_page_and_a_data_sets_event_actions_only_after_making_one(
-    client: Any, endpoint: LocalDataExchange
+    client: Any, endpoint: DataExchangeEndpoint
 ) -> None:
     # Given a product of 25 data sets (the most a product holds), more than the endpoint's default page
     [endpoint.add_data_set(PRODUCT, f"Prices {n}") for n in range(25)]
@@ -232,7 +234,7 @@ def test_reconcile_reads_each_list_in_one_page_and_a_data_sets_event_actions_onl
 
 
 def test_reconcile_reads_the_entitled_data_sets_alone_beside_many_of_the_accounts_own(
-    client: Any, endpoint: LocalDataExchange
+    client: Any, endpoint: DataExchangeEndpoint
 ) -> None:
     # Given an account that provides a page's worth of data sets of its own (OWNED, of no product), made
     # before it subscribed to the product
@@ -248,7 +250,7 @@ def test_reconcile_reads_the_entitled_data_sets_alone_beside_many_of_the_account
 
 
 def test_reconcile_and_delete_owned_leave_event_actions_made_without_tags_alone(
-    client: Any, endpoint: LocalDataExchange
+    client: Any, endpoint: DataExchangeEndpoint
 ) -> None:
     # Given event actions made in the console, untagged (the service then answers without Tags): one on a
     # data set of the product, exporting elsewhere, and one on another product's data set
@@ -283,7 +285,7 @@ def made_by_another_reconcile(client: Any, data_set: str) -> str:
 
 @pytest.mark.parametrize("endpoint", [{"list_lag": 1}], indirect=True)
 def test_reconcile_that_raced_others_keeps_the_oldest_event_action_it_sees_and_the_next_removes_its_own(
-    client: Any, endpoint: LocalDataExchange
+    client: Any, endpoint: DataExchangeEndpoint
 ) -> None:
     # Given two other reconciles that each made the data set's event action a moment ago, too recently for
     # the next list to show them
@@ -305,7 +307,7 @@ def test_reconcile_that_raced_others_keeps_the_oldest_event_action_it_sees_and_t
 
 @pytest.mark.parametrize("endpoint", [{"list_lag": 1}], indirect=True)
 def test_reconcile_reports_the_event_action_it_made_while_the_list_does_not_show_it_yet(
-    client: Any, endpoint: LocalDataExchange
+    client: Any, endpoint: DataExchangeEndpoint
 ) -> None:
     data_set = endpoint.add_data_set(PRODUCT, "Prices")["Id"]
 

@@ -1,45 +1,42 @@
-"""A provider publishes a revision to the deployed example, offline: the export runs, Data Exchange sends its
-event, and the stack's rules do with it what EventBridge would (`python -m offline publish`)."""
+"""A provider publishes a revision to the deployed example, through the local kit's command line as `make demo`
+runs it: the export runs, Data Exchange sends its event, and the stack's rules do with it what EventBridge would."""
 
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
 import pytest
-from support import ALERT_EMAIL, DATA_SET, synthesize_example
+from support import ALERT_EMAIL, DATA_SET, CliSynth, synthesize_example
 
 from cdk_dataexchange_auto_export import ExistingRevisions
-from offline.__main__ import DEMO_PRODUCT_ID, main
-from offline.assembly import SynthesizedStack
-from offline.aws import OfflineAws
-from offline.eventbridge import transform
-from offline.toolchain import LAMBDA_PYTHON
+from cdk_dataexchange_auto_export.local.cli import main
+from cdk_dataexchange_auto_export.local.eventbridge import transform
+from tools.toolchain import LAMBDA_PYTHON
+
+# The README's product: `make demo ARGS="deploy -c productId=prod-uexample0abc1d"`.
+PRODUCT = "prod-uexample0abc1d"
 
 
-@pytest.fixture
-def deployed(example_app: SynthesizedStack, tmp_path: Path) -> Path:
-    """The state directory of the example, deployed as `make demo` deploys it (`python -m offline deploy`)."""
-    shutil.copytree(example_app.assembly_dir, tmp_path / "cdk.out")  # where `publish` reads the stack
-    with (
-        OfflineAws(state_dir=tmp_path) as aws,
-        aws.cloudformation(example_app, tmp_path / "stack.json", aws.runtime(LAMBDA_PYTHON)) as cloudformation,
-    ):
-        cloudformation.deploy()
-    return tmp_path
-
-
-def publish(state_dir: Path, capsys: pytest.CaptureFixture[str], *arguments: str) -> str:
-    assert main(["--state-dir", str(state_dir), "publish", *arguments]) == 0
+def kit(state_dir: Path, capsys: pytest.CaptureFixture[str], *arguments: str) -> str:
+    """`dataexchange-local ARGS` on the state folder, with the functions in the boto3-only Lambda-like Python (as
+    `make demo` runs it); what it printed."""
+    assert main([*arguments, "--state-dir", str(state_dir), "--lambda-python", str(LAMBDA_PYTHON)]) == 0
     return capsys.readouterr().out
 
 
+@pytest.fixture
+def deployed(example_synth: CliSynth, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
+    """The state folder of the example as `make demo` deploys it, from the CDK CLI's synth of app.py."""
+    kit(tmp_path, capsys, "deploy", "--app", str(example_synth.outdir))
+    return tmp_path
+
+
 def test_a_failed_export_fires_the_alert_with_what_to_do(deployed: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    printed = publish(deployed, capsys, "--fail", "S3AccessDenied")
+    printed = kit(deployed, capsys, "publish", "--fail", "S3AccessDenied")
 
     jobs = json.loads((deployed / "dataexchange.json").read_text())["Jobs"]
     [job] = jobs
@@ -59,7 +56,7 @@ def test_a_failed_export_fires_the_alert_with_what_to_do(deployed: Path, capsys:
 def test_a_completed_export_writes_every_asset_and_alerts_nobody(
     deployed: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    printed = publish(deployed, capsys, "--assets", "prices/daily.csv", "notes.txt")
+    printed = kit(deployed, capsys, "publish", "--asset", "prices/daily.csv", "--asset", "notes.txt")
 
     written = sorted(
         path.relative_to(deployed / "s3").as_posix() for path in (deployed / "s3").rglob("*") if path.is_file()
@@ -103,50 +100,46 @@ def test_an_input_transformer_renders_as_the_eventbridge_guide_describes(
 
 
 @pytest.fixture
-def following(new_cdk_app: Callable[..., cdk.App], tmp_path: Path) -> Path:
-    """The state directory of the product example, deployed (`python -m offline deploy --product-id`)."""
-    product = synthesize_example(new_cdk_app, product_id=DEMO_PRODUCT_ID, alert_email=ALERT_EMAIL)
-    shutil.copytree(product.assembly_dir, tmp_path / "cdk.out")
-    with OfflineAws(state_dir=tmp_path) as aws:
-        first = aws.dataexchange.add_data_set(DEMO_PRODUCT_ID, "Prices daily")
-        with aws.cloudformation(product, tmp_path / "stack.json", aws.runtime(LAMBDA_PYTHON)) as cloudformation:
-            outputs = cloudformation.deploy()
-    assert outputs["DataSetIds"] == first["Id"]
+def following(new_cdk_app: Callable[..., cdk.App], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
+    """The state folder of the product example, deployed (`make demo ARGS="deploy -c productId=..."`)."""
+    product = synthesize_example(new_cdk_app, product_id=PRODUCT, alert_email=ALERT_EMAIL)
+    printed = kit(tmp_path, capsys, "deploy", "--app", str(product.assembly_dir))
+    assert "Prices daily (S3_SNAPSHOT, product prod-uexample0abc1d)" in printed
     return tmp_path
 
 
 def test_a_data_set_the_provider_adds_is_followed_and_its_revisions_land(
     following: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    printed = publish(following, capsys, "--new-data-set", "--assets", "prices/daily.csv")
+    printed = kit(following, capsys, "publish", "--product-id", PRODUCT, "--new-data-set", "--asset", "daily.csv")
 
     assert "'Data Sets Published To Product' (aws.dataexchange)" in printed
     assert "rule AutoExportProductDataSetsPublished" in printed
     assert "'Product Data Sets Added' (cdk-dataexchange-auto-export)" in printed
     state = json.loads((following / "dataexchange.json").read_text())
-    [added] = [data_set for data_set in state["DataSets"] if data_set["Name"] == "Data set 2"]
-    assert sorted(action["Event"]["RevisionPublished"]["DataSetId"] for action in state["EventActions"]) == sorted(
-        [added["Id"], *(d["Id"] for d in state["DataSets"] if d["Name"] == "Prices daily")]
-    )
+    [added] = [data_set for data_set in state["DataSets"] if data_set["Name"] == "Data set 5"]
+    exportable = [d["Id"] for d in state["DataSets"] if d["AssetType"] == "S3_SNAPSHOT"]
+    assert added["Id"] in exportable
+    assert sorted(a["Event"]["RevisionPublished"]["DataSetId"] for a in state["EventActions"]) == sorted(exportable)
     written = [path.relative_to(following / "s3").as_posix() for path in (following / "s3").rglob("*.csv")]
-    assert [path.split("/", 2)[1] for path in written] == ["Data set 2"]
+    assert [path.split("/", 2)[1] for path in written] == ["Data set 5"]
 
 
 def test_the_demo_shows_every_object_the_backfill_of_a_product_wrote(
-    new_cdk_app: Callable[..., cdk.App], tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: Any
+    new_cdk_app: Callable[..., cdk.App], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # Given the product example as `make demo ARGS="deploy --product-id ..."` synthesizes it (here in-process)
+    # Given the product example with a backfill of every revision, as `make demo ARGS="deploy -c productId=...
+    # -c exportExisting=all"` synthesizes it (here in-process)
     example = synthesize_example(
-        new_cdk_app, product_id=DEMO_PRODUCT_ID, alert_email=ALERT_EMAIL, export_existing=ExistingRevisions.ALL
+        new_cdk_app, product_id=PRODUCT, alert_email=ALERT_EMAIL, export_existing=ExistingRevisions.ALL
     )
-    monkeypatch.setattr(SynthesizedStack, "synthesize", lambda *_: example)
 
-    assert main(["--state-dir", str(tmp_path), "deploy", "--product-id", DEMO_PRODUCT_ID]) == 0
+    printed = kit(tmp_path, capsys, "deploy", "--app", str(example.assembly_dir), "--revisions", "2")
 
-    # Then each object the worker wrote while the deploy went on is listed, as the bucket holds it
-    printed = capsys.readouterr().out
+    # Then each object the worker wrote while the deploy went on is listed, as the bucket holds it: two revisions
+    # of each of the product's three file data sets
     written = sorted(path.relative_to(tmp_path / "s3").as_posix() for path in (tmp_path / "s3").rglob("*.csv"))
-    assert len(written) == 3
+    assert len(written) == 6
     assert [line.strip() for line in printed.splitlines() if line.strip().startswith("s3://")] == [
         f"s3://{path}" for path in written
     ]

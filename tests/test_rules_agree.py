@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from botocore.config import Config
 
+from cdk_dataexchange_auto_export.local.endpoints import DataExchangeEndpoint, local_client
 from dataexchange_auto_export_handler.event_actions import Owner
 from dataexchange_auto_export_handler.properties import EventActionProperties
 from dataexchange_auto_export_handler.rules import PropertyError
-from offline.endpoints import LocalDataExchange, local_client
 
 DATA_SET = "8d494cba5e4720172a1e69a6e1b8fed5"
 KEY = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -81,7 +81,7 @@ def handler_accepts(properties: dict[str, Any]) -> bool:
     return True
 
 
-def endpoint_accepts(endpoint: LocalDataExchange, properties: dict[str, Any]) -> bool:
+def endpoint_accepts(endpoint: DataExchangeEndpoint, properties: dict[str, Any]) -> bool:
     # What the handler would send, built without the handler's checks so the endpoint judges alone.
     encryption = {"Type": "aws:kms", "KmsKeyArn": properties["KmsKeyArn"]} if "KmsKeyArn" in properties else None
     destination = {"Bucket": properties["Bucket"]}
@@ -104,7 +104,7 @@ def endpoint_accepts(endpoint: LocalDataExchange, properties: dict[str, Any]) ->
 
 @pytest.mark.parametrize(("overrides", "documented"), [case[1:] for case in CASES], ids=[case[0] for case in CASES])
 def test_the_handler_and_the_endpoint_agree_with_the_documentation(
-    endpoint: LocalDataExchange, overrides: dict[str, Any], documented: bool
+    endpoint: DataExchangeEndpoint, overrides: dict[str, Any], documented: bool
 ) -> None:
     properties = {"DataSetId": DATA_SET, "Bucket": "destination-bucket", **overrides}
 

@@ -56,7 +56,7 @@ def _answered(action: Mapping[str, Any], answers: Answers) -> dict[str, Any]:
     return {"ExportRevisionToS3": export}
 
 
-class LocalDataExchange(LocalEndpoint):
+class DataExchangeEndpoint(LocalEndpoint):
     """Data Exchange for a subscriber, served over HTTP, with fault injection and a call log: event
     actions and their tags, entitled data sets with their revisions, and export jobs.
 
@@ -133,6 +133,13 @@ class LocalDataExchange(LocalEndpoint):
     def jobs(self) -> list[Item]:
         with self.lock:
             return copy.deepcopy(list(self._state.jobs.values()))
+
+    def entitle(self, data_set_id: str) -> Item:
+        """The account subscribes to the data set (of a product made up for it), if it is not entitled yet."""
+        with self.lock:
+            data_set = self._revisions.entitle(data_set_id)
+            self._save()
+            return copy.deepcopy(data_set)
 
     def add_revision(
         self, data_set_id: str, asset_names: Sequence[str], *, finalized: bool = True, revoked: bool = False

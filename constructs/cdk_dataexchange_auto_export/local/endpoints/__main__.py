@@ -1,4 +1,5 @@
-"""`python -m offline.endpoints --port 0 --state FILE`: prints the URL and serves until interrupted."""
+"""`python -m cdk_dataexchange_auto_export.local.endpoints --port 0 --state FILE`: prints the URL and serves until
+interrupted."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from types import FrameType
 from typing import NoReturn
 
 from ..account import ACCOUNT
-from .dataexchange import LocalDataExchange
+from .dataexchange import DataExchangeEndpoint
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> NoReturn:
@@ -20,7 +21,7 @@ def _interrupt(signum: int, frame: FrameType | None) -> NoReturn:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m offline.endpoints",
+        prog="python -m cdk_dataexchange_auto_export.local.endpoints",
         description="Serve a local AWS Data Exchange endpoint for boto3 and the AWS CLI.",
     )
     parser.add_argument("--host", default="127.0.0.1")
@@ -28,7 +29,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--state", type=Path, help="JSON file that keeps the endpoint's state between runs")
     parser.add_argument("--account", default=ACCOUNT, help="account id used in ARNs")
     args = parser.parse_args(argv)
-    endpoint = LocalDataExchange(state_file=args.state, account=args.account)
+    endpoint = DataExchangeEndpoint(state_file=args.state, account=args.account)
     # SIGTERM too, so a supervising process (or a test) stops it cleanly.
     signal.signal(signal.SIGTERM, _interrupt)
     print(endpoint.start(args.host, args.port), flush=True)

@@ -1,9 +1,10 @@
 """How this repository runs its tools: the pinned CDK CLI, quiet and offline, and the Lambda-like Pythons.
 
-Everything that starts `npx cdk` (the offline lifecycle, the benchmarks, the tests, `make synth`)
-goes through here, so the environment that keeps the CLI and jsii quiet is written once.
-`python -m offline.toolchain ARGS...` runs `cdk ARGS...` that way. Standard library only: the
-Makefile runs `python3 -m offline.toolchain lambda-venvs` before any venv exists.
+Everything that starts `npx cdk` (the benchmarks, the tests, `make synth`) or the local kit on the example app
+(`make demo`) goes through here, so the environment that keeps the CLI and jsii quiet is written once.
+`python -m tools.toolchain ARGS...` runs `cdk ARGS...` that way, `python -m tools.toolchain local ARGS...` the kit's
+`dataexchange-local ARGS...`. Standard library only: the Makefile runs `python3 -m tools.toolchain lambda-venvs`
+before any venv exists.
 """
 
 from __future__ import annotations
@@ -43,6 +44,10 @@ def cdk_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
     environment = dict(os.environ if base is None else base)
     environment.update(QUIET_ENVIRONMENT)
     environment["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), environment.get("PATH", "")])
+    # This checkout's construct and handler, whichever checkout the venv's editable install names (a worktree
+    # shares its venv with the main checkout).
+    sources = [str(REPO / "constructs"), str(REPO / "lambda")]
+    environment["PYTHONPATH"] = os.pathsep.join([*sources, *filter(None, [environment.get("PYTHONPATH")])])
     return environment
 
 
@@ -86,12 +91,20 @@ def build_lambda_venvs() -> None:
         (venv / ".installed").touch()
 
 
+def local_command(*arguments: str) -> list[str]:
+    """The local kit's command line (`dataexchange-local`), its functions run in the boto3-only Lambda-like Python,
+    which proves the asset carries everything else the handler needs."""
+    kit = [sys.executable, "-m", "cdk_dataexchange_auto_export.local", *arguments]
+    return [*kit, "--lambda-python", str(LAMBDA_PYTHON)] if arguments else kit
+
+
 def main(arguments: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if arguments is None else arguments)
     if arguments == ["lambda-venvs"]:
         build_lambda_venvs()
         return 0
-    return subprocess.run(cdk_command(*arguments), cwd=REPO, env=cdk_environment(), check=False).returncode
+    command = local_command(*arguments[1:]) if arguments[:1] == ["local"] else cdk_command(*arguments)
+    return subprocess.run(command, cwd=REPO, env=cdk_environment(), check=False).returncode
 
 
 if __name__ == "__main__":

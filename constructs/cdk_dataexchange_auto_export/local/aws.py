@@ -10,23 +10,25 @@ from typing import Any, Self
 
 from .assembly import SynthesizedStack
 from .cloudformation import OfflineCloudFormation
-from .endpoints import LocalDataExchange
+from .endpoints import DataExchangeEndpoint
 from .eventbridge import LocalEventBridge, LocalEventBus, envelope
 from .lambda_runtime import LambdaRuntime
 from .lambda_service import LocalLambda
 
 # The backfill worker waits this long between job polls at first; the local jobs run in ticks, not minutes.
 OFFLINE_POLL_SECONDS = "0.02"
-# Data Exchange's state in a state directory, which commands that start no service read too.
+# Data Exchange's state in a state directory, which commands that start no service read too, and where its exports
+# write objects (S3_DIR/BUCKET/KEY).
 DATAEXCHANGE_STATE_FILE = "dataexchange.json"
+S3_DIR = "s3"
 
 
 class OfflineAws:
-    def __init__(self, dataexchange: LocalDataExchange | None = None, state_dir: Path | None = None) -> None:
+    def __init__(self, dataexchange: DataExchangeEndpoint | None = None, state_dir: Path | None = None) -> None:
         self.bus = LocalEventBus()
-        self.dataexchange = dataexchange or LocalDataExchange(
+        self.dataexchange = dataexchange or DataExchangeEndpoint(
             state_file=state_dir / DATAEXCHANGE_STATE_FILE if state_dir else None,
-            s3_root=state_dir / "s3" if state_dir else None,
+            s3_root=state_dir / S3_DIR if state_dir else None,
         )
         self.dataexchange.events = self.bus.put
         self.lambda_ = LocalLambda()

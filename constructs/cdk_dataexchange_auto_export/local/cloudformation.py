@@ -21,6 +21,7 @@ from typing import Any, Self
 
 from .account import ACCOUNT, PARTITION, REGION
 from .assembly import LambdaFunction, SynthesizedStack
+from .errors import LocalError
 from .files import write_atomically
 from .lambda_runtime import Execution, InvocationTimeoutError, LambdaRuntime
 from .response_server import MAX_RESPONSE_BYTES, ResponseServer
@@ -28,7 +29,7 @@ from .response_server import MAX_RESPONSE_BYTES, ResponseServer
 MAX_PHYSICAL_ID_BYTES = 1024
 
 
-class LifecycleError(Exception):
+class LifecycleError(LocalError):
     """A step that failed, in one line a person can act on."""
 
 
@@ -62,6 +63,12 @@ class StackState:
     stack_id: str
     resources: dict[str, ResourceState]
     functions: dict[str, dict[str, Any]] = field(default_factory=dict)  # logical id -> LambdaFunction's fields
+    outputs: dict[str, str] = field(default_factory=dict)  # as the last deploy resolved them
+
+    @property
+    def stack_name(self) -> str:
+        """The name in the stack id (arn:...:stack/NAME/UUID)."""
+        return self.stack_id.split(":stack/", 1)[1].split("/", 1)[0]
 
     @classmethod
     def load(cls, path: Path) -> StackState | None:
@@ -69,13 +76,14 @@ class StackState:
             return None
         raw = json.loads(path.read_text())
         resources = {key: ResourceState(**value) for key, value in raw["resources"].items()}
-        return cls(raw["stack_id"], resources, raw.get("functions", {}))
+        return cls(raw["stack_id"], resources, raw.get("functions", {}), raw.get("outputs", {}))
 
     def save(self, path: Path) -> None:
         state = {
             "stack_id": self.stack_id,
             "resources": {key: vars(value) for key, value in self.resources.items()},
             "functions": self.functions,
+            "outputs": self.outputs,
         }
         write_atomically(path, json.dumps(state, indent=2))
 
@@ -153,11 +161,12 @@ class OfflineCloudFormation:
         for logical_id in [key for key in state.resources if key not in wanted]:
             self._delete(state, logical_id, state.resources.pop(logical_id))
         state.functions = {key: value for key, value in state.functions.items() if key in functions}
-        state.save(self.state_file)
-        return {
+        state.outputs = {
             name: str(self._resolve(output["Value"], state))
             for name, output in self.stack.template.get("Outputs", {}).items()
         }
+        state.save(self.state_file)
+        return dict(state.outputs)
 
     def destroy(self) -> None:
         """Deletes every custom resource (in reverse order) and forgets the stack."""

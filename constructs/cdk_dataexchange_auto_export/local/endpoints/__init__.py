@@ -7,8 +7,8 @@ Data Exchange state and operations, and `dataexchange_rules` what that service e
 botocore's model.
 """
 
-from .dataexchange import LocalDataExchange, local_client
+from .dataexchange import DataExchangeEndpoint, local_client
 from .faults import Fault
 from .server import Call
 
-__all__ = ["Call", "Fault", "LocalDataExchange", "local_client"]
+__all__ = ["Call", "DataExchangeEndpoint", "Fault", "local_client"]

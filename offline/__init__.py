@@ -1,1 +1,0 @@
-"""Offline tooling: a local Data Exchange endpoint and a CloudFormation lifecycle runner."""
