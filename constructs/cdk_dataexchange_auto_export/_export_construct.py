@@ -32,7 +32,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from dataexchange_auto_export_handler.contract import Property
+from dataexchange_auto_export_handler.contract import Metadata, Property
 from dataexchange_auto_export_handler.export_settings import ExportSettings
 from dataexchange_auto_export_handler.rules import PropertyError, names_data_set
 
@@ -177,7 +177,11 @@ class ExportConstruct(Construct):
         cfn = self.resource.node.default_child
         assert isinstance(cfn, CfnResource)
         # Those applied with Tags.of, under the tags prop's on the same key.
-        cfn.add_property_override(Property.TAGS, Lazy.any(_MergedTags(self._tags, self.export.tags)))
+        tags = Lazy.any(_MergedTags(self._tags, self.export.tags))
+        cfn.add_property_override(Property.TAGS, tags)
+        # What the handler reads back when no request of CloudFormation's carries the properties.
+        deployed = {self._subject: subject, **self.export.to_properties(), Property.TAGS: tags}
+        cfn.add_metadata(Metadata.KEY, {Metadata.PATH: self.node.path, Metadata.PROPERTIES: deployed})
         self._provider = provider
         self._match = self._match_of(subject)
         self._subject_value = subject
