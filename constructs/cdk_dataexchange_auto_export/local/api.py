@@ -189,19 +189,21 @@ class LocalDataExchange:
         )
 
     def publish(
-        self, data_set_id: str, assets: Sequence[str] = DEFAULT_ASSETS, *, fail: str | None = None
+        self, data_set_id: str | None = None, assets: Sequence[str] = DEFAULT_ASSETS, *, fail: str | None = None
     ) -> Published:
-        """A provider publishes a revision of `assets` to a data set the stack exports: each event action exports
-        it (or fails to, for `fail`: S3AccessDenied, KmsKeyDisabled, QuotaExceeded or MalwareDetected), and Data
-        Exchange's events reach the stack's rules."""
+        """A provider publishes a revision of `assets` to a data set the stack exports (default: the only one): each
+        event action exports it (or fails to, for `fail`: S3AccessDenied, KmsKeyDisabled, QuotaExceeded or
+        MalwareDetected), and Data Exchange's events reach the stack's rules."""
         _check_failure(fail)
         state = self._serve_deployed("publish to")
         exported = self.exported_data_sets()
+        listed = ", ".join(exported) or "none"
+        if data_set_id is None:
+            if len(exported) != 1:
+                raise LocalError(f"Which data set? Stack {state.stack_name} exports {listed}")
+            data_set_id = exported[0]
         if data_set_id not in exported:
-            raise LocalError(
-                f"Stack {state.stack_name} does not export data set {data_set_id}: it exports "
-                f"{', '.join(exported) or 'none'}"
-            )
+            raise LocalError(f"Stack {state.stack_name} does not export data set {data_set_id}: it exports {listed}")
         mark = self._mark()
         try:
             revision_id, jobs = self._publish(data_set_id, assets, fail)
