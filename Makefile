@@ -13,11 +13,18 @@ PY := $(VENV)/bin/python
 LOWEST_VENV := .venv-cdk-lowest
 LOWEST_TESTS := $(LOWEST_VENV)/bin/python -m pytest tests/test_construct_*.py
 ARGS ?=
+# The handler's Lambda asset as the construct ships it, built from lambda/ (tools/asset.py): rebuilt whenever a file
+# of lambda/ changes (tests/test_construct_asset.py fails while it is stale).
+ASSET := constructs/cdk_dataexchange_auto_export/lambda_asset/dataexchange_auto_export_handler/index.py
+HANDLER_FILES := $(shell find lambda -type f -not -path '*/__pycache__/*')
 
-.PHONY: setup demo test test-cdk-lowest bench mutants synth cdk vendor clean
+.PHONY: setup asset demo test test-cdk-lowest bench mutants synth cdk vendor clean
 .DEFAULT_GOAL := demo
 
-setup: $(VENV)/.installed $(LAMBDA_VENVS) $(CHECKOV_VENV)/.installed $(LOWEST_VENV)/.installed node_modules/.installed
+setup: $(VENV)/.installed $(ASSET) $(LAMBDA_VENVS) $(CHECKOV_VENV)/.installed $(LOWEST_VENV)/.installed node_modules/.installed
+
+$(ASSET): $(HANDLER_FILES) tools/asset.py
+	$(PYTHON) -m tools.asset
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -75,12 +82,16 @@ synth: setup
 cdk: setup
 	$(PY) -m tools.toolchain $(ARGS)
 
+asset: $(ASSET)
+
 # The crhelper release the handler's asset carries, copied again from the one pinned in requirements-dev.txt
 # (tests/test_construct_asset.py fails while the two differ).
 VENDOR := lambda/dataexchange_auto_export_handler/_vendor
 vendor: $(VENV)/.installed
 	from=$$($(PY) -c 'import crhelper, os; print(os.path.dirname(crhelper.__file__))') && \
 	cp $$from/*.py $(VENDOR)/crhelper/ && cp $$from-*.dist-info/LICENSE $$from-*.dist-info/NOTICE $(VENDOR)/
+	$(PYTHON) -m tools.asset
 
 clean:
-	rm -rf $(VENV) .venv-lambda* $(CHECKOV_VENV) $(LOWEST_VENV) node_modules cdk.out .dataexchange-local .mutants
+	rm -rf $(VENV) .venv-lambda* $(CHECKOV_VENV) $(LOWEST_VENV) node_modules cdk.out .dataexchange-local .mutants \
+		constructs/cdk_dataexchange_auto_export/lambda_asset build dist

@@ -18,7 +18,7 @@ from cdk_dataexchange_auto_export.local.aws import OfflineAws
 from cdk_dataexchange_auto_export.local.endpoints import DataExchangeEndpoint
 from cdk_dataexchange_auto_export.local.lambda_runtime import access_key_of
 from dataexchange_auto_export_handler.backfill import PAGE
-from dataexchange_auto_export_handler.properties import BACKFILL_SOURCE
+from dataexchange_auto_export_handler.contract import EVENT_SOURCE as BACKFILL_SOURCE
 from tools.toolchain import LAMBDA_PYTHON
 
 from . import BenchmarkError

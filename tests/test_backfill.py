@@ -23,14 +23,13 @@ from dataexchange_auto_export_handler.backfill import (
     LISTED_FAILURES,
     PAGE,
     Backfill,
-    Clients,
     Cursor,
-    Destination,
     already_exported,
     report_failed_invocation,
     revisions_in_scope,
 )
-from dataexchange_auto_export_handler.event_actions import RETRY_CONFIG
+from dataexchange_auto_export_handler.clients import RETRY_CONFIG, Clients
+from dataexchange_auto_export_handler.export_settings import ExportSettings
 
 DATA_SET = "8d494cba5e4720172a1e69a6e1b8fed5"
 WORKER = "arn:aws:lambda:us-east-1:123456789012:function:backfill-worker"
@@ -683,7 +682,7 @@ def test_exports_beyond_the_first_page_of_jobs_count_as_done(endpoint: DataExcha
     dataexchange = local_client(endpoint.url)
     action = dataexchange.get_event_action(EventActionId=arn.rsplit("/", 1)[1])["Action"]
 
-    done = already_exported(dataexchange, DATA_SET, Destination.of_event_action(action))
+    done = already_exported(dataexchange, DATA_SET, ExportSettings.of_action(action))
 
     assert done == set(exported)
     assert statuses(endpoint, "ListJobs") == [200, 200]

@@ -28,7 +28,7 @@ from support import (
 )
 
 from cdk_dataexchange_auto_export import (
-    RESOURCE_TYPE,
+    EVENT_ACTION_RESOURCE_TYPE,
     AutoExportEventAction,
     AutoExportEventActionProvider,
     ExistingRevisions,
@@ -81,7 +81,7 @@ def test_the_property_says_which_existing_revisions(backfilled: Backfilled) -> N
         resource["Properties"]["DataSetId"] + "/" + resource["Properties"].get("KeyPattern", "-"): resource[
             "Properties"
         ].get("ExportExistingRevisions")
-        for resource in backfilled.template.find_resources(RESOURCE_TYPE).values()
+        for resource in backfilled.template.find_resources(EVENT_ACTION_RESOURCE_TYPE).values()
     }
     assert scopes == {
         f"{DATA_SET}/${{DataSet.Name}}/${{Asset.Name}}": "ALL",
@@ -207,7 +207,9 @@ def test_without_existing_revisions_there_is_no_worker(three: ThreeExports) -> N
     assert BackfillWorker.ID not in [child.node.id for child in three.stack.node.children]
     assert AutoExportEventActionProvider.of(three.stack).backfill_function is None
     assert not [
-        r for r in three.template.find_resources(RESOURCE_TYPE).values() if "ExportExistingRevisions" in r["Properties"]
+        r
+        for r in three.template.find_resources(EVENT_ACTION_RESOURCE_TYPE).values()
+        if "ExportExistingRevisions" in r["Properties"]
     ]
 
 

@@ -38,7 +38,7 @@ from support import (
 
 from app import AutoExportStack
 from cdk_dataexchange_auto_export import (
-    RESOURCE_TYPE,
+    EVENT_ACTION_RESOURCE_TYPE,
     AutoExportEventAction,
     AutoExportEventActionProvider,
     AutoExportProduct,
@@ -95,7 +95,7 @@ def test_tags_of_the_app_reach_the_event_action_under_the_tags_prop(
     cdk.Tags.of(app).add("team", "platform")
     cdk.Tags.of(export).add("DataOwner", "research")
     # Then the event action gets all three, the prop winning on the clash
-    _, resource = only(Template.from_stack(stack).find_resources(RESOURCE_TYPE))
+    _, resource = only(Template.from_stack(stack).find_resources(EVENT_ACTION_RESOURCE_TYPE))
     assert resource["Properties"]["Tags"] == {"CostCenter": "4711", "team": "market-data", "DataOwner": "research"}
 
 
@@ -107,7 +107,7 @@ def test_an_untagged_construct_sends_only_its_tags_prop(new_cdk_app: Callable[..
     cdk.Tags.of(stack).add("Excluded", "yes", include_resource_types=["AWS::S3::Bucket"])
     tags = {
         resource["Properties"]["DataSetId"]: resource["Properties"].get("Tags")
-        for resource in Template.from_stack(stack).find_resources(RESOURCE_TYPE).values()
+        for resource in Template.from_stack(stack).find_resources(EVENT_ACTION_RESOURCE_TYPE).values()
     }
     assert tags == {DATA_SET: None, OTHER_DATA_SET: {"team": "x"}}
 
@@ -139,7 +139,8 @@ def test_every_function_carries_the_asset_metadata_sam_cli_reads(tagged: Everyth
     for function in functions.values():
         metadata = function["Metadata"]
         assert metadata["aws:asset:property"] == "Code"
-        assert metadata["aws:asset:is-bundled"] is True
+        # Shipped ready-made: nothing was bundled at synth, and nothing is left for SAM CLI to build but a copy
+        assert metadata["aws:asset:is-bundled"] is False
         asset = assembly / metadata["aws:asset:path"]
         assert (asset / "dataexchange_auto_export_handler" / "index.py").is_file()
         assert (asset / "crhelper" / "resource_helper.py").is_file()
@@ -409,7 +410,7 @@ def test_a_provider_of_the_users_own_serves_its_constructs_and_no_default_one_is
     stack, provider = own_provider.stack, own_provider.provider
     tokens = [
         resource["Properties"]["ServiceToken"]
-        for resource in own_provider.template.find_resources(RESOURCE_TYPE).values()
+        for resource in own_provider.template.find_resources(EVENT_ACTION_RESOURCE_TYPE).values()
     ]
     assert tokens == [stack.resolve(provider.function.function_arn)] * 2
     assert stack.node.try_find_child(AutoExportEventActionProvider.ID) is None
@@ -463,7 +464,7 @@ def test_an_upgrade_keeps_every_logical_id_of_the_default_provider(tagged: Every
     resources = tagged.template.to_json()["Resources"]
     assert {key: resources.get(key, {}).get("Type") for key in PINNED_LOGICAL_IDS} == PINNED_LOGICAL_IDS
     # And the custom resource keeps the construct's own id, its ServiceToken naming the same function
-    _, custom = only(tagged.template.find_resources(RESOURCE_TYPE))
+    _, custom = only(tagged.template.find_resources(EVENT_ACTION_RESOURCE_TYPE))
     assert custom["Properties"]["ServiceToken"] == {
         "Fn::GetAtt": ["AutoExportEventActionProviderHandlerDE3C7D53", "Arn"]
     }
@@ -508,7 +509,7 @@ def test_kms_grants_are_only_for_data_exchange_and_an_imported_key_gets_one_warn
     assert warning.id == "/ImportedKey/Key"
     message = str(warning.entry.data)
     assert f"Key {key_arn} is imported" in message
-    assert "the event actions of A, B fail" in message
+    assert "the event actions of ImportedKey/A, ImportedKey/B fail" in message
     assert "kms:CreateGrant and kms:RevokeGrant with kms:GrantIsForAWSResource" in message
 
 

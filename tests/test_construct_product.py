@@ -20,7 +20,7 @@ from support import ENV, GUIDE_DATA_SET, REGION, documented_event, logical_id, o
 from cdk_dataexchange_auto_export import AutoExportProduct, ExistingRevisions
 
 PRODUCT = "prod-uexample0abc1d"
-RESOURCE_TYPE = "Custom::DataExchangeProductAutoExport"
+EVENT_ACTION_RESOURCE_TYPE = "Custom::DataExchangeProductAutoExport"
 
 
 @dataclass
@@ -48,7 +48,7 @@ def followed(new_cdk_app: Callable[..., cdk.App]) -> Followed:
 
 
 def test_the_custom_resource_carries_the_product_and_the_default_pattern(followed: Followed) -> None:
-    _, resource = only(followed.template.find_resources(RESOURCE_TYPE))
+    _, resource = only(followed.template.find_resources(EVENT_ACTION_RESOURCE_TYPE))
     assert {key: value for key, value in resource["Properties"].items() if key not in ("ServiceToken", "Bucket")} == {
         "ServiceTimeout": "90",
         "ProductId": PRODUCT,

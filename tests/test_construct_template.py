@@ -27,7 +27,11 @@ from support import (
     statements,
 )
 
-from cdk_dataexchange_auto_export import RESOURCE_TYPE, AutoExportEventAction, AutoExportEventActionProvider
+from cdk_dataexchange_auto_export import (
+    EVENT_ACTION_RESOURCE_TYPE,
+    AutoExportEventAction,
+    AutoExportEventActionProvider,
+)
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +45,7 @@ def minimal(new_cdk_app: Callable[..., cdk.App]) -> tuple[cdk.Stack, Template]:
 
 def test_the_custom_resource_carries_every_given_property(three: ThreeExports) -> None:
     three.template.has_resource(
-        RESOURCE_TYPE,
+        EVENT_ACTION_RESOURCE_TYPE,
         {
             "Properties": {
                 "ServiceToken": {
@@ -61,7 +65,9 @@ def test_the_custom_resource_carries_every_given_property(three: ThreeExports) -
 
 def test_optional_properties_are_absent_when_not_given(three: ThreeExports) -> None:
     # Given the construct with only data_set_id and bucket
-    _, plain = only(three.template.find_resources(RESOURCE_TYPE, {"Properties": {"DataSetId": OTHER_DATA_SET}}))
+    _, plain = only(
+        three.template.find_resources(EVENT_ACTION_RESOURCE_TYPE, {"Properties": {"DataSetId": OTHER_DATA_SET}})
+    )
     # Then the handler receives no KeyPattern, KmsKeyArn, Tags or AdoptExisting (it applies the defaults)
     assert set(plain["Properties"]) == {"ServiceToken", "ServiceTimeout", "DataSetId", "Bucket"}
 
@@ -70,7 +76,7 @@ def test_service_timeout_is_just_above_the_function_timeout(three: ThreeExports)
     _, function = only(three.template.find_resources("AWS::Lambda::Function"))
     function_timeout = function["Properties"]["Timeout"]
     assert function_timeout == 60
-    for resource in three.template.find_resources(RESOURCE_TYPE).values():
+    for resource in three.template.find_resources(EVENT_ACTION_RESOURCE_TYPE).values():
         service_timeout = int(resource["Properties"]["ServiceTimeout"])
         assert service_timeout == 90
         # A handler that dies unanswered fails the stack within half a minute of its own timeout, not an hour.
@@ -85,7 +91,7 @@ def test_the_custom_resource_is_the_primary_child(three: ThreeExports) -> None:
 
 
 def test_one_function_serves_three_constructs(three: ThreeExports) -> None:
-    three.template.resource_count_is(RESOURCE_TYPE, 3)
+    three.template.resource_count_is(EVENT_ACTION_RESOURCE_TYPE, 3)
     three.template.resource_count_is("AWS::Lambda::Function", 1)
     three.template.resource_count_is("AWS::IAM::Role", 1)
     # The role's default policy, and its unscoped reads (cdk-nag acknowledges "*" on that policy alone)
@@ -93,7 +99,8 @@ def test_one_function_serves_three_constructs(three: ThreeExports) -> None:
     three.template.resource_count_is("AWS::Logs::LogGroup", 1)
     function_id, _ = only(three.template.find_resources("AWS::Lambda::Function"))
     tokens = {
-        json.dumps(r["Properties"]["ServiceToken"]) for r in three.template.find_resources(RESOURCE_TYPE).values()
+        json.dumps(r["Properties"]["ServiceToken"])
+        for r in three.template.find_resources(EVENT_ACTION_RESOURCE_TYPE).values()
     }
     assert tokens == {json.dumps({"Fn::GetAtt": [function_id, "Arn"]})}
     assert AutoExportEventActionProvider.of(three.plain) is AutoExportEventActionProvider.of(three.full)
@@ -110,7 +117,7 @@ def test_each_stack_gets_its_own_function(new_cdk_app: Callable[..., cdk.App]) -
     # Then each stack holds one function, role and log group, used by its own custom resources
     for stack in stacks:
         template = Template.from_stack(stack)
-        template.resource_count_is(RESOURCE_TYPE, 2)
+        template.resource_count_is(EVENT_ACTION_RESOURCE_TYPE, 2)
         template.resource_count_is("AWS::Lambda::Function", 1)
         template.resource_count_is("AWS::IAM::Role", 1)
         template.resource_count_is("AWS::Logs::LogGroup", 1)
@@ -258,7 +265,7 @@ def test_the_event_action_depends_on_the_bucket_policy_and_its_role_policy(three
     function_id, function = only(three.template.find_resources("AWS::Lambda::Function"))
     # The role's policies through the ServiceToken: CloudFormation waits for the function, which waits for them.
     assert set(three.template.find_resources("AWS::IAM::Policy")) <= set(function["DependsOn"])
-    for resource in three.template.find_resources(RESOURCE_TYPE).values():
+    for resource in three.template.find_resources(EVENT_ACTION_RESOURCE_TYPE).values():
         assert resource["Properties"]["ServiceToken"] == {"Fn::GetAtt": [function_id, "Arn"]}
         assert resource["DependsOn"] == [bucket_policy_id]
 
@@ -298,7 +305,7 @@ def test_an_imported_bucket_gets_one_warning_with_the_statement_to_add(new_cdk_a
     assert warning.id == "/Imported/Destination"
     message = str(warning.entry.data)
     assert "Bucket existing-bucket is imported" in message
-    assert "the event actions of AutoExport, Another fail with InsufficientS3BucketPolicy" in message
+    assert "the event actions of Imported/AutoExport, Imported/Another fail with InsufficientS3BucketPolicy" in message
     statement, _ = json.JSONDecoder().raw_decode(message[message.index("{") :])
     assert statement == {
         "Effect": "Allow",
@@ -309,7 +316,7 @@ def test_an_imported_bucket_gets_one_warning_with_the_statement_to_add(new_cdk_a
     }
     template = Template.from_stack(stack)
     template.resource_count_is("AWS::S3::BucketPolicy", 0)
-    template.has_resource_properties(RESOURCE_TYPE, {"Bucket": "existing-bucket"})
+    template.has_resource_properties(EVENT_ACTION_RESOURCE_TYPE, {"Bucket": "existing-bucket"})
 
 
 def test_the_attributes_resolve_to_the_custom_resource(three: ThreeExports) -> None:
@@ -319,11 +326,15 @@ def test_the_attributes_resolve_to_the_custom_resource(three: ThreeExports) -> N
 
 
 def test_removal_policy_sets_the_deletion_policy(three: ThreeExports) -> None:
-    _, retained = only(three.template.find_resources(RESOURCE_TYPE, {"Properties": {"DataSetId": THIRD_DATA_SET}}))
+    _, retained = only(
+        three.template.find_resources(EVENT_ACTION_RESOURCE_TYPE, {"Properties": {"DataSetId": THIRD_DATA_SET}})
+    )
     assert retained["DeletionPolicy"] == "Retain"
     assert retained["UpdateReplacePolicy"] == "Retain"
 
 
 def test_the_default_removal_policy_deletes_the_event_action(three: ThreeExports) -> None:
-    _, plain = only(three.template.find_resources(RESOURCE_TYPE, {"Properties": {"DataSetId": OTHER_DATA_SET}}))
+    _, plain = only(
+        three.template.find_resources(EVENT_ACTION_RESOURCE_TYPE, {"Properties": {"DataSetId": OTHER_DATA_SET}})
+    )
     assert (plain["DeletionPolicy"], plain["UpdateReplacePolicy"]) == ("Delete", "Delete")

@@ -13,7 +13,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Template
 from support import ACCOUNT, DATA_SET, ENV, REGION, statements
 
-from cdk_dataexchange_auto_export import RESOURCE_TYPE, AutoExportEventAction
+from cdk_dataexchange_auto_export import EVENT_ACTION_RESOURCE_TYPE, AutoExportEventAction
 
 
 @pytest.fixture
@@ -65,7 +65,7 @@ def test_accepts_the_most_tags_the_service_leaves_to_users(stack: cdk.Stack) -> 
 
     export(stack, tags=tags)
 
-    Template.from_stack(stack).has_resource_properties(RESOURCE_TYPE, {"Tags": tags})
+    Template.from_stack(stack).has_resource_properties(EVENT_ACTION_RESOURCE_TYPE, {"Tags": tags})
 
 
 def test_fails_when_a_tag_key_is_reserved(stack: cdk.Stack) -> None:
@@ -101,7 +101,7 @@ def test_tokens_are_left_to_the_handler(stack: cdk.Stack) -> None:
     # Then the values reach the handler as references, and the pattern may need GetDataSet
     template = Template.from_stack(stack)
     template.has_resource_properties(
-        RESOURCE_TYPE,
+        EVENT_ACTION_RESOURCE_TYPE,
         {"DataSetId": {"Ref": "DataSetId"}, "KeyPattern": {"Ref": "KeyPattern"}, "Tags": {"team": {"Ref": "Team"}}},
     )
     assert any(s["Action"] == "dataexchange:GetDataSet" for s in statements(template))

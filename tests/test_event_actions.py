@@ -9,13 +9,11 @@ import pytest
 
 from cdk_dataexchange_auto_export.local.endpoints import DataExchangeEndpoint, Fault, local_client
 from dataexchange_auto_export_handler import event_actions
+from dataexchange_auto_export_handler.clients import RETRY_CONFIG
+from dataexchange_auto_export_handler.contract import LOGICAL_ID_TAG, STACK_ID_TAG
 from dataexchange_auto_export_handler.event_actions import EventActionError, Owner
-from dataexchange_auto_export_handler.properties import (
-    DEFAULT_KEY_PATTERN,
-    LOGICAL_ID_TAG,
-    STACK_ID_TAG,
-    EventActionProperties,
-)
+from dataexchange_auto_export_handler.properties import EventActionProperties
+from dataexchange_auto_export_handler.rules import DEFAULT_KEY_PATTERN
 
 DATA_SET = "8d494cba5e4720172a1e69a6e1b8fed5"
 OTHER_DATA_SET = "aaaaaaaaaabbbbbbbbbbcccccccccc12"
@@ -26,12 +24,12 @@ KEY_ARN = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-123456
 @pytest.fixture
 def client(endpoint: DataExchangeEndpoint) -> Any:
     # The handler's own retry configuration, so its retry behaviour is what is tested.
-    return local_client(endpoint.url, config=event_actions.RETRY_CONFIG)
+    return local_client(endpoint.url, config=RETRY_CONFIG)
 
 
 def properties(**overrides: Any) -> EventActionProperties:
     raw = {"DataSetId": DATA_SET, "Bucket": "destination-bucket", **overrides}
-    return EventActionProperties.from_resource_properties(raw)
+    return EventActionProperties.from_properties(raw)
 
 
 def operations(endpoint: DataExchangeEndpoint) -> list[str]:

@@ -12,7 +12,7 @@ from cfnlint.api import lint  # type: ignore[import-untyped]
 from support import ALERT_EMAIL, DATA_SET, CliSynth, cdk_synth
 
 from app import STACK_NAME
-from cdk_dataexchange_auto_export import RESOURCE_TYPE
+from cdk_dataexchange_auto_export import EVENT_ACTION_RESOURCE_TYPE
 
 KMS_KEY_ARN = "arn:aws:kms:us-east-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 
@@ -53,7 +53,7 @@ def test_the_cli_synthesizes_the_example_app(example_synth: CliSynth) -> None:
     assert example_synth.returncode == 0, example_synth.output
     template = example_synth.template
     resources = [resource["Type"] for resource in template["Resources"].values()]
-    assert resources.count(RESOURCE_TYPE) == 1
+    assert resources.count(EVENT_ACTION_RESOURCE_TYPE) == 1
     assert resources.count("AWS::Lambda::Function") == 1
     assert resources.count("AWS::S3::BucketPolicy") == 1
     assert "is imported" not in example_synth.output
@@ -61,7 +61,7 @@ def test_the_cli_synthesizes_the_example_app(example_synth: CliSynth) -> None:
 
 def test_the_outputs_name_the_event_action_and_the_alert_topic(example_synth: CliSynth) -> None:
     template = example_synth.template
-    (resource_id,) = [name for name, r in template["Resources"].items() if r["Type"] == RESOURCE_TYPE]
+    (resource_id,) = [name for name, r in template["Resources"].items() if r["Type"] == EVENT_ACTION_RESOURCE_TYPE]
     (topic_id,) = [name for name, r in template["Resources"].items() if r["Type"] == "AWS::SNS::Topic"]
     outputs = template["Outputs"]
     assert outputs["EventActionArn"]["Value"] == {"Fn::GetAtt": [resource_id, "Arn"]}
@@ -115,7 +115,7 @@ def test_an_existing_bucket_prints_the_statement_to_add(existing_bucket_synth: C
     assert '"Resource": "arn:aws:s3:::existing-bucket/*"' in existing_bucket_synth.output
     template = existing_bucket_synth.template
     assert not [r for r in template["Resources"].values() if r["Type"].startswith("AWS::S3::")]
-    (resource,) = [r for r in template["Resources"].values() if r["Type"] == RESOURCE_TYPE]
+    (resource,) = [r for r in template["Resources"].values() if r["Type"] == EVENT_ACTION_RESOURCE_TYPE]
     assert resource["Properties"]["Bucket"] == "existing-bucket"
     assert resource["Properties"]["KmsKeyArn"] == KMS_KEY_ARN
     assert resource["Properties"]["KeyPattern"] == "${DataSet.Name}/${Revision.CreatedAt}/${Asset.Name}"

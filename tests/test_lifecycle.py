@@ -18,13 +18,17 @@ import pytest
 from support import DATA_SET, OTHER_DATA_SET, Runner, synthesize_example, synthesize_keyed, synthesized
 
 from app import STACK_NAME
-from cdk_dataexchange_auto_export import RESOURCE_TYPE, AutoExportEventAction, AutoExportEventActionProvider
+from cdk_dataexchange_auto_export import (
+    EVENT_ACTION_RESOURCE_TYPE,
+    AutoExportEventAction,
+    AutoExportEventActionProvider,
+)
 from cdk_dataexchange_auto_export.local.assembly import SynthesizedStack
 from cdk_dataexchange_auto_export.local.cloudformation import LifecycleError, OfflineCloudFormation
 from cdk_dataexchange_auto_export.local.endpoints import DataExchangeEndpoint, Fault, local_client
 from cdk_dataexchange_auto_export.local.iam import PermissionAudit
 from cdk_dataexchange_auto_export.local.lambda_runtime import LambdaRuntime
-from dataexchange_auto_export_handler.properties import LOGICAL_ID_TAG, STACK_ID_TAG
+from dataexchange_auto_export_handler.contract import LOGICAL_ID_TAG, STACK_ID_TAG
 from tools.toolchain import LAMBDA_VENVS
 
 
@@ -228,7 +232,7 @@ def test_the_same_create_delivered_twice_makes_one_event_action(
     example_app: SynthesizedStack, endpoint: DataExchangeEndpoint, cloudformation: Runner
 ) -> None:
     runner = cloudformation(example_app)
-    [logical_id] = example_app.of_type(RESOURCE_TYPE)
+    [logical_id] = example_app.of_type(EVENT_ACTION_RESOURCE_TYPE)
     request = runner.request("Create", logical_id)
 
     first = runner.invoke(request)
@@ -354,7 +358,7 @@ def test_the_same_data_set_change_delivered_twice_leaves_one_event_action_on_the
 ) -> None:
     first = cloudformation(example_app).deploy()
     runner = cloudformation(moved)
-    [logical_id] = moved.of_type(RESOURCE_TYPE)
+    [logical_id] = moved.of_type(EVENT_ACTION_RESOURCE_TYPE)
     request = runner.request("Update", logical_id)
 
     # When CloudFormation delivers the replacing Update twice
@@ -377,7 +381,7 @@ def test_a_repeated_create_finds_its_event_action_beyond_the_first_page(
     for number in range(3):
         create_elsewhere(endpoint, Bucket=f"other-bucket-{number}")
     runner = cloudformation(example_app)
-    [logical_id] = example_app.of_type(RESOURCE_TYPE)
+    [logical_id] = example_app.of_type(EVENT_ACTION_RESOURCE_TYPE)
     request = runner.request("Create", logical_id)
 
     first, second = runner.invoke(request), runner.invoke(request)
@@ -395,7 +399,7 @@ def test_two_stacks_with_the_same_logical_id_get_an_event_action_each(
 ) -> None:
     # Given dev and prod from one app in one account: same construct path, so the same logical id
     dev, prod = dev_and_prod
-    assert dev.of_type(RESOURCE_TYPE) == prod.of_type(RESOURCE_TYPE)
+    assert dev.of_type(EVENT_ACTION_RESOURCE_TYPE) == prod.of_type(EVENT_ACTION_RESOURCE_TYPE)
 
     outputs = [cloudformation(stack, state=tmp_path / f"{stack.stack_name}.json").deploy() for stack in (dev, prod)]
 
@@ -468,7 +472,10 @@ def test_adopt_existing_takes_over_an_event_action_made_elsewhere(
     # Then the stack manages that one: tagged as its own, nothing created, its Action left alone
     [stored] = endpoint.event_actions()
     assert outputs["EventActionId"] == stored["Id"] == existing
-    assert stored["Tags"] == {STACK_ID_TAG: runner.state().stack_id, LOGICAL_ID_TAG: adopting.of_type(RESOURCE_TYPE)[0]}
+    assert stored["Tags"] == {
+        STACK_ID_TAG: runner.state().stack_id,
+        LOGICAL_ID_TAG: adopting.of_type(EVENT_ACTION_RESOURCE_TYPE)[0],
+    }
     assert stored["Action"] == {"ExportRevisionToS3": {"RevisionDestination": {"Bucket": "existing-bucket"}}}
     assert [handler_calls(endpoint, operation) for operation in ("CreateEventAction", "UpdateEventAction")] == [0, 0]
 
@@ -512,7 +519,7 @@ def test_adoption_survives_a_duplicate_create_delivery(
 ) -> None:
     existing = create_elsewhere(endpoint, Bucket="existing-bucket")
     runner = cloudformation(adopting)
-    request = runner.request("Create", adopting.of_type(RESOURCE_TYPE)[0])
+    request = runner.request("Create", adopting.of_type(EVENT_ACTION_RESOURCE_TYPE)[0])
 
     replies = [runner.invoke(request).response["PhysicalResourceId"] for _ in range(2)]
 
@@ -534,7 +541,7 @@ def test_an_equivalent_answer_is_not_a_change(
     runner.deploy()
 
     # When CloudFormation sends an Update with nothing changed
-    update = runner.invoke(runner.request("Update", example_app.of_type(RESOURCE_TYPE)[0]))
+    update = runner.invoke(runner.request("Update", example_app.of_type(EVENT_ACTION_RESOURCE_TYPE)[0]))
 
     # Then the handler reads the event action and writes nothing
     assert update.succeeded

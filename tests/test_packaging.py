@@ -91,8 +91,16 @@ def test_the_wheel_holds_the_construct_the_handler_and_the_local_kit(wheel: Path
     construct_sources = {path.relative_to(root).as_posix() for path in (root / PACKAGE).rglob("*.py")}
     assert f"{PACKAGE}/local/lambda_bootstrap.py" in construct_sources, "no kit sources found"
     assert construct_sources <= names
-    assert {f"{PACKAGE}/py.typed", f"{HANDLER}/index.py", f"{HANDLER}/properties.py"} <= names
-    assert f"{HANDLER}/botocore_data/dataexchange/2017-07-25/service-2.json.gz" in names
+    assert {f"{PACKAGE}/py.typed", f"{HANDLER}/contract.py", f"{HANDLER}/export_settings.py"} <= names
+    # The handler's asset, laid out as the Lambda runtime imports it: what synth stages
+    asset = f"{PACKAGE}/lambda_asset"
+    assert {
+        f"{asset}/{HANDLER}/index.py",
+        f"{asset}/{HANDLER}/botocore_data/dataexchange/2017-07-25/service-2.json.gz",
+        f"{asset}/crhelper/resource_helper.py",
+        f"{asset}/crhelper-LICENSE",
+        f"{asset}/crhelper-NOTICE",
+    } <= names
     assert not [name for name in names if name.startswith(("constructs/", "lambda/", "tests/", "tools/"))]
     assert "constructs/__init__.py" not in names
     assert not [name for name in names if "__pycache__" in name]
@@ -204,6 +212,9 @@ def test_the_outside_asset_is_the_repos_whatever_crhelper_the_environment_holds(
 ) -> None:
     directory = Path(str(outside_synth.imported["directory"]))
     (asset,) = [path for path in directory.glob("asset.*") if path.is_dir()]
+    # pip compiled the installed asset's modules with this venv's Python...
+    installed = outside_synth.venv.site_packages / PACKAGE / "lambda_asset"
+    assert list(installed.rglob("*.pyc"))
     assert (asset / HANDLER / "index.py").read_bytes() == (REPO / "lambda" / HANDLER / "index.py").read_bytes()
     vendored = REPO / "lambda" / HANDLER / "_vendor" / "crhelper" / "resource_helper.py"
     assert (asset / "crhelper" / "resource_helper.py").read_bytes() == vendored.read_bytes()
@@ -230,6 +241,46 @@ def test_the_repo_imports_the_construct_only_by_its_own_name() -> None:
                 offending.append(f"{path.relative_to(REPO)}:{node.lineno}")
     assert offending == []
     assert f"constructs.{PACKAGE}" not in sys.modules
+
+
+ASSET_HASH_SCRIPT = """
+import json, pathlib, sys
+import aws_cdk as cdk
+from aws_cdk import aws_s3 as s3
+from cdk_dataexchange_auto_export import AutoExportEventAction
+
+app = cdk.App(outdir=sys.argv[1])
+stack = cdk.Stack(app, "Hashed")
+AutoExportEventAction(stack, "Export", data_set_id="8d494cba5e4720172a1e69a6e1b8fed5", bucket=s3.Bucket(stack, "B"))
+manifest = json.loads((pathlib.Path(app.synth().directory) / "Hashed.assets.json").read_text())
+(asset,) = [key for key, file in manifest["files"].items() if file["source"]["packaging"] == "zip"]
+print(sys.version.split()[0], asset)
+"""
+
+
+def test_the_asset_hash_is_the_same_on_the_oldest_supported_aws_cdk_lib(tmp_path: Path) -> None:
+    # Given this repository's package on the pinned aws-cdk-lib and on the oldest one it supports (make setup builds
+    # .venv-cdk-lowest, on another Python where the machine has one)
+    hashes = {}
+    for venv in (Path(sys.prefix), REPO / ".venv-cdk-lowest"):
+        env = {
+            **os.environ,
+            **QUIET_ENVIRONMENT,
+            "PYTHONPATH": os.pathsep.join([str(REPO / "constructs"), str(REPO / "lambda")]),
+        }
+        result = subprocess.run(
+            [venv / "bin" / "python", "-c", ASSET_HASH_SCRIPT, tmp_path / venv.name],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        python, source_hash = result.stdout.split()
+        hashes[f"{venv.name} (Python {python})"] = source_hash
+    # Then the handler's asset hashes the same: a deployed function is not replaced by an upgrade or another machine
+    assert len(set(hashes.values())) == 1, hashes
 
 
 @dataclass

@@ -18,7 +18,7 @@ from cdk_dataexchange_auto_export.local.assembly import SynthesizedStack
 from cdk_dataexchange_auto_export.local.aws import OfflineAws
 from cdk_dataexchange_auto_export.local.cloudformation import LifecycleError
 from cdk_dataexchange_auto_export.local.endpoints import DataExchangeEndpoint, Fault, local_client
-from dataexchange_auto_export_handler.properties import LOGICAL_ID_TAG, PRODUCT_ID_TAG
+from dataexchange_auto_export_handler.contract import LOGICAL_ID_TAG, PRODUCT_ID_TAG
 
 PRODUCT = "prod-uexample0abc1d"
 OTHER_PRODUCT = "prod-zexample9xyz2e"

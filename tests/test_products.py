@@ -9,9 +9,11 @@ import pytest
 
 from cdk_dataexchange_auto_export.local.endpoints import DataExchangeEndpoint, local_client
 from dataexchange_auto_export_handler import event_actions, products
+from dataexchange_auto_export_handler.clients import RETRY_CONFIG
+from dataexchange_auto_export_handler.contract import LOGICAL_ID_TAG, PRODUCT_ID_TAG, STACK_ID_TAG
 from dataexchange_auto_export_handler.event_actions import EventActionError, Owner
-from dataexchange_auto_export_handler.product_properties import ProductProperties, check_product_key_pattern
-from dataexchange_auto_export_handler.properties import LOGICAL_ID_TAG, PRODUCT_ID_TAG, STACK_ID_TAG, PropertyError
+from dataexchange_auto_export_handler.properties import ProductProperties
+from dataexchange_auto_export_handler.rules import PropertyError, check_product_key_pattern
 
 PRODUCT = "prod-uexample0abc1d"
 OTHER_PRODUCT = "prod-zexample9xyz2e"
@@ -23,13 +25,11 @@ KEY_ARN = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-123456
 
 @pytest.fixture
 def client(endpoint: DataExchangeEndpoint) -> Any:
-    return local_client(endpoint.url, config=event_actions.RETRY_CONFIG)
+    return local_client(endpoint.url, config=RETRY_CONFIG)
 
 
 def product(**overrides: Any) -> ProductProperties:
-    return ProductProperties.from_resource_properties(
-        {"ProductId": PRODUCT, "Bucket": "destination-bucket", **overrides}
-    )
+    return ProductProperties.from_properties({"ProductId": PRODUCT, "Bucket": "destination-bucket", **overrides})
 
 
 def on_data_sets(endpoint: DataExchangeEndpoint) -> dict[str, list[dict[str, Any]]]:
@@ -49,8 +49,8 @@ def operations(endpoint: DataExchangeEndpoint, since: int = 0) -> Counter[str]:
 def test_properties_default_to_a_pattern_that_keeps_data_sets_apart_and_render_back() -> None:
     properties = product(Tags={"team": "x"}, ExportExistingRevisions="3", AdoptExisting="true", KmsKeyArn=KEY_ARN)
 
-    assert properties.key_pattern == PATTERN
-    assert properties.to_resource_properties() == {
+    assert properties.export.key_pattern == PATTERN
+    assert properties.to_properties() == {
         "ProductId": PRODUCT,
         "Bucket": "destination-bucket",
         "KeyPattern": PATTERN,
@@ -59,10 +59,10 @@ def test_properties_default_to_a_pattern_that_keeps_data_sets_apart_and_render_b
         "AdoptExisting": "true",
         "ExportExistingRevisions": "3",
     }
-    assert ProductProperties.from_resource_properties(properties.to_resource_properties()) == properties
-    assert properties.for_data_set("d" * 32).to_resource_properties() == {
+    assert ProductProperties.from_properties(properties.to_properties()) == properties
+    assert properties.for_data_set("d" * 32).to_properties() == {
         "DataSetId": "d" * 32,
-        **{key: value for key, value in properties.to_resource_properties().items() if key != "ProductId"},
+        **{key: value for key, value in properties.to_properties().items() if key != "ProductId"},
     }
 
 
@@ -99,7 +99,7 @@ def test_a_product_key_pattern_is_first_a_key_pattern_named_as_its_caller_names_
 
 
 def test_a_data_set_id_pattern_is_a_prefix_of_its_own_too() -> None:
-    assert product(KeyPattern="${DataSet.Id}/${Asset.Id}").key_pattern == "${DataSet.Id}/${Asset.Id}"
+    assert product(KeyPattern="${DataSet.Id}/${Asset.Id}").export.key_pattern == "${DataSet.Id}/${Asset.Id}"
 
 
 def test_reconcile_makes_one_owned_event_action_per_exportable_data_set_of_the_product(
@@ -140,7 +140,7 @@ def test_of_two_owned_event_actions_on_a_data_set_the_oldest_stays(client: Any, 
     data_set = endpoint.add_data_set(PRODUCT, "Prices")["Id"]
     first = event_actions.create_event_action(client, product().for_data_set(data_set), OWNER)
     client.create_event_action(
-        Action=product().for_data_set(data_set).action(),
+        Action=product().export.action(),
         Event={"RevisionPublished": {"DataSetId": data_set}},
         Tags=OWNER.tags(),
     )
@@ -175,7 +175,7 @@ def test_an_identical_event_action_of_nobodys_is_refused_or_adopted(
 ) -> None:
     data_set = endpoint.add_data_set(PRODUCT, "Prices")["Id"]
     made = client.create_event_action(
-        Action=product().for_data_set(data_set).action(), Event={"RevisionPublished": {"DataSetId": data_set}}
+        Action=product().export.action(), Event={"RevisionPublished": {"DataSetId": data_set}}
     )["Id"]
 
     with pytest.raises(EventActionError, match=f"Event action {made} already exports data set {data_set}"):
@@ -276,7 +276,7 @@ def test_reconcile_and_delete_owned_leave_event_actions_made_without_tags_alone(
 def made_by_another_reconcile(client: Any, data_set: str) -> str:
     """The product's event action on the data set, as a reconcile running at the same time makes it."""
     made = client.create_event_action(
-        Action=product().for_data_set(data_set).action(),
+        Action=product().export.action(),
         Event={"RevisionPublished": {"DataSetId": data_set}},
         Tags=OWNER.tags(),
     )

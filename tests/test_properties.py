@@ -7,13 +7,8 @@ from typing import Any
 
 import pytest
 
-from dataexchange_auto_export_handler.properties import (
-    DEFAULT_KEY_PATTERN,
-    MAX_USER_TAGS,
-    EventActionProperties,
-    PropertyError,
-    check_tags,
-)
+from dataexchange_auto_export_handler.properties import EventActionProperties
+from dataexchange_auto_export_handler.rules import DEFAULT_KEY_PATTERN, MAX_USER_TAGS, PropertyError, check_tags
 
 VALID = {
     "ServiceToken": "arn:aws:lambda:us-east-1:1:function:f",
@@ -24,14 +19,18 @@ VALID = {
 
 
 def parse(**overrides: Any) -> EventActionProperties:
-    return EventActionProperties.from_resource_properties({**VALID, **overrides})
+    return EventActionProperties.from_properties({**VALID, **overrides})
 
 
 def test_defaults_are_the_service_key_pattern_sse_s3_and_no_tags() -> None:
     parsed = parse()
 
-    assert (parsed.effective_key_pattern, parsed.kms_key_arn, dict(parsed.tags)) == (DEFAULT_KEY_PATTERN, None, {})
-    assert parsed.action()["ExportRevisionToS3"]["RevisionDestination"]["KeyPattern"] == DEFAULT_KEY_PATTERN
+    assert (parsed.export.effective_key_pattern, parsed.export.kms_key_arn, dict(parsed.export.tags)) == (
+        DEFAULT_KEY_PATTERN,
+        None,
+        {},
+    )
+    assert parsed.export.action()["ExportRevisionToS3"]["RevisionDestination"]["KeyPattern"] == DEFAULT_KEY_PATTERN
 
 
 @pytest.mark.parametrize(
@@ -48,13 +47,13 @@ def test_defaults_are_the_service_key_pattern_sse_s3_and_no_tags() -> None:
     ],
     ids=["required-only", "every-property"],
 )
-def test_to_resource_properties_is_the_inverse_of_from_resource_properties(overrides: dict[str, Any]) -> None:
+def test_to_properties_is_the_inverse_of_from_properties(overrides: dict[str, Any]) -> None:
     # Given what CloudFormation passes, less its own ServiceToken and ServiceTimeout
     sent = {key: value for key, value in {**VALID, **overrides}.items() if not key.startswith("Service")}
 
-    parsed = EventActionProperties.from_resource_properties(sent)
+    parsed = EventActionProperties.from_properties(sent)
 
-    assert parsed.to_resource_properties() == sent
+    assert parsed.to_properties() == sent
 
 
 @pytest.mark.parametrize(
@@ -93,7 +92,7 @@ def test_fails_when_a_property_is_malformed(overrides: dict[str, Any], message: 
 def test_the_action_carries_kms_encryption_when_a_key_is_given() -> None:
     key = "arn:aws:kms:us-east-1:123456789012:key/mrk-1234abcd12ab34cd56ef1234567890ab"
 
-    action = parse(KmsKeyArn=key).action()
+    action = parse(KmsKeyArn=key).export.action()
 
     assert action["ExportRevisionToS3"]["Encryption"] == {"Type": "aws:kms", "KmsKeyArn": key}
 
@@ -104,7 +103,7 @@ def test_every_documented_key_pattern_reference_is_accepted() -> None:
         "${Revision.CreatedAt.Month}/${Revision.CreatedAt.Day}/${Asset.Id}/${Asset.Name}"
     )
 
-    action = parse(KeyPattern=pattern).action()
+    action = parse(KeyPattern=pattern).export.action()
 
     assert action["ExportRevisionToS3"]["RevisionDestination"] == {
         "Bucket": "destination-bucket",
@@ -116,12 +115,12 @@ def test_every_documented_key_pattern_reference_is_accepted() -> None:
     ("sent", "adopt"), [({}, False), ({"AdoptExisting": "false"}, False), ({"AdoptExisting": "true"}, True)]
 )
 def test_adopt_existing_arrives_as_a_string_and_defaults_to_false(sent: dict[str, str], adopt: bool) -> None:
-    assert parse(**sent).adopt_existing is adopt
+    assert parse(**sent).export.adopt_existing is adopt
 
 
 @pytest.mark.parametrize("count", ["1", "10000", "ALL"])
 def test_export_existing_revisions_takes_all_or_1_to_10000(count: str) -> None:
-    assert parse(ExportExistingRevisions=count).existing_revisions == count
+    assert parse(ExportExistingRevisions=count).export.existing_revisions == count
 
 
 @pytest.mark.parametrize(
@@ -197,13 +196,13 @@ def test_a_malformed_property_is_named_in_full(overrides: dict[str, Any], messag
 def test_a_dollar_sign_before_a_reference_is_text_not_an_unclosed_reference() -> None:
     pattern = "$${Revision.Id}{x}/${Asset.Name}"
 
-    assert parse(KeyPattern=pattern).key_pattern == pattern
+    assert parse(KeyPattern=pattern).export.key_pattern == pattern
 
 
 def test_a_key_pattern_of_1024_characters_is_accepted() -> None:
     pattern = "k" * 1013 + "${Asset.Id}"
 
-    assert parse(KeyPattern=pattern).key_pattern == pattern
+    assert parse(KeyPattern=pattern).export.key_pattern == pattern
 
 
 def test_tags_skipped_as_unresolved_are_counted_but_not_checked_and_the_others_are() -> None:
@@ -212,10 +211,10 @@ def test_tags_skipped_as_unresolved_are_counted_but_not_checked_and_the_others_a
     def token(text: str) -> bool:
         return text.startswith("${Token")
 
-    check_tags({unresolved: "v", "k": unresolved}, skip=token)
+    check_tags({unresolved: "v", "k": unresolved}, "Tags", skip=token)
     with pytest.raises(PropertyError, match=f"Tags value for '{re.escape(unresolved)}' must be a string of at most"):
-        check_tags({unresolved: "v" * 257}, skip=token)
+        check_tags({unresolved: "v" * 257}, "Tags", skip=token)
     with pytest.raises(PropertyError, match="Tags key 'AWS:k' is reserved"):
-        check_tags({unresolved: "v", "AWS:k": "v"}, skip=token)
+        check_tags({unresolved: "v", "AWS:k": "v"}, "Tags", skip=token)
     with pytest.raises(PropertyError, match=f"Tags has {MAX_USER_TAGS + 1} tags"):
-        check_tags({f"{unresolved}{n}": "v" for n in range(MAX_USER_TAGS + 1)}, skip=token)
+        check_tags({f"{unresolved}{n}": "v" for n in range(MAX_USER_TAGS + 1)}, "Tags", skip=token)

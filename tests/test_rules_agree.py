@@ -14,7 +14,8 @@ from botocore.config import Config
 
 from cdk_dataexchange_auto_export.local.endpoints import DataExchangeEndpoint, local_client
 from dataexchange_auto_export_handler.event_actions import Owner
-from dataexchange_auto_export_handler.properties import EventActionProperties, PropertyError
+from dataexchange_auto_export_handler.properties import EventActionProperties
+from dataexchange_auto_export_handler.rules import PropertyError
 
 DATA_SET = "8d494cba5e4720172a1e69a6e1b8fed5"
 KEY = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -74,7 +75,7 @@ CASES: list[tuple[str, dict[str, Any], bool]] = [
 
 def handler_accepts(properties: dict[str, Any]) -> bool:
     try:
-        EventActionProperties.from_resource_properties(properties)
+        EventActionProperties.from_properties(properties)
     except PropertyError:
         return False
     return True

@@ -46,14 +46,16 @@ class Group:
 
 
 GROUPS: Mapping[str, Group] = {
-    # index.py, worker.py and api_model.py are Lambda glue: only the lifecycle tests run them, in a
-    # `python -I` process of the staged asset, where mutmut's trampolines cannot be imported.
+    # index.py, worker.py, the *_resource.py modules, clients.py and api_model.py are Lambda glue: only the
+    # lifecycle tests run them, in a `python -I` process of the staged asset, where mutmut's trampolines cannot
+    # be imported.
     "lambda": Group(
         "lambda",
         "dataexchange_auto_export_handler",
         {
-            "properties.py": ("tests/test_properties.py", "tests/test_rules_agree.py", "tests/test_event_actions.py"),
-            "product_properties.py": ("tests/test_products.py",),
+            "rules.py": ("tests/test_properties.py", "tests/test_rules_agree.py", "tests/test_products.py"),
+            "export_settings.py": ("tests/test_properties.py", "tests/test_event_actions.py", "tests/test_backfill.py"),
+            "properties.py": ("tests/test_properties.py", "tests/test_products.py", "tests/test_event_actions.py"),
             "event_actions.py": ("tests/test_event_actions.py",),
             "products.py": ("tests/test_products.py",),
             "backfill.py": ("tests/test_backfill.py",),
@@ -86,7 +88,10 @@ GROUPS: Mapping[str, Group] = {
                 "tests/test_construct_asset.py",
                 "tests/test_construct_citizenship.py",
             ),
-            "_bundling.py": ("tests/test_construct_asset.py",),
+            "_asset.py": ("tests/test_construct_asset.py",),
+            "_bucket_access.py": ("tests/test_construct_template.py", "tests/test_construct_citizenship.py"),
+            "_key_access.py": ("tests/test_construct_template.py", "tests/test_construct_citizenship.py"),
+            "_handler_permissions.py": ("tests/test_construct_template.py", "tests/test_construct_product.py"),
             "_findings.py": ("tests/test_construct_nag.py", "tests/test_construct_citizenship.py"),
             "backfill_worker.py": ("tests/test_construct_backfill.py", "tests/test_construct_citizenship.py"),
             "existing_revisions.py": ("tests/test_construct_backfill.py",),

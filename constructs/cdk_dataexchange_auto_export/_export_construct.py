@@ -1,14 +1,14 @@
-"""What AutoExportEventAction and AutoExportProduct share: a custom resource served by a provider that exports
+"""What AutoExportEventAction and AutoExportProduct share: their common props (`ExportProps`, declared and
+documented once), and the construct both are (`ExportConstruct`): a custom resource of their provider exporting
 to a bucket, taggable with ``Tags.of``, with CDK's onXxx/metricXxx idioms over its export events.
 
-aws_events and aws_cloudwatch are imported when a monitoring method is called, never at synth otherwise: a
-construct whose monitoring nobody uses pays nothing for it.
+A construct file adds only its subject (a data set, a product) and what is its own.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Mapping
+from typing import Any, ClassVar, Required, TypedDict
 
 import jsii
 from aws_cdk import (
@@ -23,148 +23,195 @@ from aws_cdk import (
     TagType,
     Token,
 )
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from dataexchange_auto_export_handler.properties import (
-    PropertyError,
-    check_kms_key_arn,
-    check_tags,
-)
+from dataexchange_auto_export_handler.contract import Property
+from dataexchange_auto_export_handler.export_settings import ExportSettings
+from dataexchange_auto_export_handler.rules import PropertyError, names_data_set
 
+from . import monitoring
+from .existing_revisions import ExistingRevisions
 from .provider import HANDLER_TIMEOUT, AutoExportEventActionProvider
 
-if TYPE_CHECKING:
-    from aws_cdk import aws_cloudwatch as cloudwatch
-    from aws_cdk import aws_events as events
-    from aws_cdk import aws_kms as kms
-    from aws_cdk import aws_s3 as s3
-    from aws_cdk import aws_sns as sns
-
-    from .monitoring import Outcome
-
-# Just above the handler's timeout: if the handler dies without answering, CloudFormation gives up
-# after this instead of waiting its default hour.
+# Just above the handler's timeout: if the handler dies without answering, CloudFormation gives up after this
+# instead of waiting its default hour.
 SERVICE_TIMEOUT = Duration.seconds(HANDLER_TIMEOUT.to_seconds() + 30)
-# A check of one prop: (check, value, the prop's name).
-Check = tuple[Callable[[str, str], None], str, str]
 
 
-def names_data_set(key_pattern: str | None) -> bool:
-    """Whether the service reads the data set's name as the caller for this pattern (or one not known yet)."""
-    return key_pattern is not None and ("${DataSet.Name}" in key_pattern or Token.is_unresolved(key_pattern))
+class ExportProps(TypedDict, total=False):
+    """The props both constructs take, keyword-only, besides their subject (``data_set_id``, ``product_id``)."""
+
+    bucket: Required[s3.IBucket]
+    """Destination bucket. For a bucket defined in this app, the statement that lets Data Exchange write is added
+    to its policy; for an imported bucket a synth warning says which statement to add."""
+    key_pattern: str | None
+    """S3 key pattern of the exported assets; must contain ``${Asset.Name}`` or ``${Asset.Id}`` (and, for a
+    product, ``${DataSet.Name}`` or ``${DataSet.Id}``: its data sets share the bucket).
+    Default: - the Data Exchange default pattern, ``${Revision.CreatedAt}/${Asset.Name}``; for a product
+    ``${DataSet.Name}/${Revision.CreatedAt}/${Asset.Name}``"""
+    encryption_key: kms.IKey | None
+    """KMS key for SSE-KMS of the exported objects. Default: - SSE-S3 (AES256)"""
+    tags: Mapping[str, str] | None
+    """Tags of the event action(s), over those of ``Tags.of`` on the same key.
+    Default: - only the tags applied with ``Tags.of``"""
+    removal_policy: RemovalPolicy
+    """What happens to the event action(s) when the construct leaves the stack.
+    Default: RemovalPolicy.DESTROY (deleted)"""
+    adopt_existing: bool
+    """When an event action made outside this stack (console, script, a stack that retained it) already exports
+    the data set to the same bucket, key pattern and encryption, take it over instead of failing the deploy: it
+    is tagged as this resource's, then updated and deleted (unless ``removal_policy`` is RETAIN) with the stack.
+    Default: False (the deploy fails and names the existing event action)"""
+    export_existing_revisions: ExistingRevisions
+    """Revisions published before the event action existed to export too, once: ``ExistingRevisions.ALL`` or
+    ``ExistingRevisions.latest(n)``, oldest first, one export job each, to the same destination, skipping any
+    already exported there. A worker function does it after the deploy, which never waits for it nor fails
+    because of it, and reports with a ``Backfill Completed`` or ``Backfill Failed`` event
+    (``on_export_completed``/``on_export_failed`` match them). Also on an update that asks for more, and for a
+    product's data sets added later. Default: ExistingRevisions.NONE"""
+    alert_topic: sns.ITopic | None
+    """SNS topic told about every failed export (and, for a product, every failed reconcile), with
+    ``failure_notification()`` as the message. For a topic encrypted with a key of this app, EventBridge is
+    allowed to use the key. Default: - no alert (see ``on_export_failed`` and ``metric_failed_exports``)"""
+    provider: AutoExportEventActionProvider | None
+    """The provider whose function serves the construct (and whose worker exports existing revisions), for a VPC
+    or a log group of your own. Moving a deployed construct to another provider replaces its custom resource.
+    Default: - the stack's shared provider, ``AutoExportEventActionProvider.of(stack)``"""
 
 
-@jsii.implements(IStableAnyProducer)
-class _MergedTags:
-    """The resource's tags: those applied with ``Tags.of``, under the ``tags`` prop's on the same key."""
-
-    def __init__(self, applied: TagManager, given: Mapping[str, str]) -> None:
-        self._applied, self._given = applied, given
-
-    def produce(self) -> Any:
-        return {**(self._applied.render_tags() or {}), **self._given} or None
-
-
-def data_set_match(data_set_id: str) -> dict[str, Any]:
-    """Events about one data set: auto-export and backfill events list it in detail.DataSetIds."""
-    return {"detail": {"DataSetIds": [data_set_id]}}
-
-
-def product_match(product_id: str) -> dict[str, Any]:
-    """Events about a product's data sets: auto-export events (and the backfill and reconcile events of a
-    product's construct) name the product in `resources`."""
-    return {"resources": [product_id]}
+# The value of each optional prop that is left out.
+DEFAULTS: Mapping[str, Any] = {
+    "key_pattern": None,
+    "encryption_key": None,
+    "tags": None,
+    "removal_policy": RemovalPolicy.DESTROY,
+    "adopt_existing": False,
+    "export_existing_revisions": ExistingRevisions.NONE,
+    "alert_topic": None,
+    "provider": None,
+}
+# The prop behind each export setting, as synth errors name it.
+PROP_OF_SETTING: Mapping[str, str] = {
+    "bucket": "bucket",
+    "key_pattern": "key_pattern",
+    "kms_key_arn": "encryption_key",
+    "tags": "tags",
+    "adopt_existing": "adopt_existing",
+    "existing_revisions": "export_existing_revisions",
+}
 
 
 @jsii.implements(ITaggable)
 class ExportConstruct(Construct):
-    """A custom resource of `_resource_type`, exporting one data set's revisions or a product's; failures
-    of its own beyond the exports' have the detail types `_failure_types`."""
+    """A custom resource of `_resource_type` exporting its subject (the value of resource property `_subject`):
+    one data set's revisions, or a product's. Failures of its own beyond the exports' have the detail types
+    `_failure_types`. Subclasses give `_check_subject`, `_data_set`, `_default_key_pattern` and `_match`."""
 
     _resource_type: ClassVar[str]
+    _subject: ClassVar[str]
     _failure_types: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, scope: Construct, id: str) -> None:
+    def __init__(self, scope: Construct, id: str, subject: str, props: ExportProps) -> None:
+        unknown = sorted(set(props) - set(ExportProps.__annotations__))
+        if unknown:
+            raise TypeError(f"{type(self).__name__}() got an unexpected keyword argument {unknown[0]!r}")
+        if "bucket" not in props:
+            raise TypeError(f"{type(self).__name__}() missing 1 required keyword-only argument: 'bucket'")
         super().__init__(scope, id)
-        # Kept here: `node.id` is two jsii round trips, paid by every construct of a stack.
-        self._id = id
-
-    def _destination(
-        self,
-        provider: AutoExportEventActionProvider,
-        bucket: s3.IBucket,
-        encryption_key: kms.IKey | None,
-        tags: Mapping[str, str],
-        checks: Sequence[Check],
-    ) -> tuple[str, CfnResource | None, str | None]:
-        """The bucket's name, what the resource must wait for (the bucket's policy) and the key's ARN, once
-        the props are checked (`checks` and the destination's) and the provider allows the key."""
-        kms_key_arn = encryption_key.key_arn if encryption_key is not None else None
-        all_checks = [*checks]
-        if kms_key_arn is not None:
-            all_checks.append((check_kms_key_arn, kms_key_arn, "encryption_key"))
+        given: dict[str, Any] = {**DEFAULTS, **props}
+        bucket: s3.IBucket = given["bucket"]
+        key: kms.IKey | None = given["encryption_key"]
+        existing: ExistingRevisions = given["export_existing_revisions"]
+        key_pattern = given["key_pattern"] if given["key_pattern"] is not None else self._default_key_pattern()
+        self.export = ExportSettings(
+            bucket=bucket.bucket_name,
+            key_pattern=key_pattern,
+            kms_key_arn=key.key_arn if key is not None else None,
+            tags=dict(given["tags"] or {}),
+            adopt_existing=given["adopt_existing"],
+            existing_revisions=existing.value,
+        )
+        """What the construct exports to, as its custom resource is told."""
         try:
-            bucket_name, bucket_policy = provider.bucket(bucket, self._id)
+            self._check_subject(subject)
             # Tokens resolve at deploy time; the handler checks them then, with the same rules.
-            for check, value, name in all_checks:
-                if not Token.is_unresolved(value):
-                    check(value, name)
-            check_tags(tags, "tags", skip=Token.is_unresolved)
+            self.export.check(PROP_OF_SETTING.__getitem__, Token.is_unresolved)
         except PropertyError as error:
             raise ValueError(f"{self.node.path}: {error}") from None
-        if encryption_key is not None:
-            provider.allow_key(encryption_key, self._id)
-        return bucket_name, bucket_policy, kms_key_arn
 
-    def _custom_resource(
-        self,
-        provider: AutoExportEventActionProvider,
-        properties: Mapping[str, Any],
-        tags: Mapping[str, str],
-        removal_policy: RemovalPolicy,
-        bucket_policy: CfnResource | None,
-    ) -> CustomResource:
-        resource = CustomResource(
+        provider: AutoExportEventActionProvider = given["provider"] or AutoExportEventActionProvider.of(scope)
+        bucket_policy = provider.allow_bucket(bucket, self)
+        if key is not None:
+            provider.allow_key(key, self)
+        data_set = self._data_set(subject)
+        # A pattern not known yet may name the data set too.
+        names = key_pattern is not None and (Token.is_unresolved(key_pattern) or names_data_set(key_pattern))
+        if names:
+            provider.permissions.allow_data_set_name_lookup(data_set)
+        if existing.value is not None:
+            provider.backfill_worker().allow(data_set, bucket, key, names)
+
+        self.resource = CustomResource(
             self,
             "Resource",
             service_token=provider.service_token,
             service_timeout=SERVICE_TIMEOUT,
             resource_type=self._resource_type,
-            properties=dict(properties),
-            removal_policy=removal_policy,
+            properties={self._subject: subject, **self.export.to_properties()},
+            removal_policy=given["removal_policy"],
         )
-        self._tags = tags
-        self._tag_manager: TagManager | None = None
-        # Created after, and deleted before, the permissions it needs. The role's policy needs no DependsOn
-        # here: the ServiceToken's Fn::GetAtt waits for the function, which depends on its role and that
-        # role's policy. The bucket policy has no such path, hence the explicit dependency.
+        """The custom resource (also ``node.default_child``)."""
+        # Created after, and deleted before, the permissions it needs. The role's policy needs no DependsOn here:
+        # the ServiceToken's Fn::GetAtt waits for the function, which depends on its role and that role's policy.
+        # The bucket policy has no such path, hence the explicit dependency.
         if bucket_policy is not None:
-            resource.node.add_dependency(bucket_policy)
-        return resource
+            self.resource.node.add_dependency(bucket_policy)
+        self._tags = TagManager(TagType.MAP, self._resource_type)
+        cfn = self.resource.node.default_child
+        assert isinstance(cfn, CfnResource)
+        # Those applied with Tags.of, under the tags prop's on the same key.
+        cfn.add_property_override(Property.TAGS, Lazy.any(_MergedTags(self._tags, self.export.tags)))
+        self._provider = provider
+        self._match = self._match_of(subject)
+        self._subject_value = subject
+        self._event_rules: dict[monitoring.Outcome, events.Rule] = {}
+        alert_topic: sns.ITopic | None = given["alert_topic"]
+        if alert_topic is not None:
+            self._alert(alert_topic)
+
+    # --- what a subclass says ---------------------------------------------------------------------
+
+    def _check_subject(self, subject: str) -> None:
+        """Raises PropertyError for a subject (or a setting) the service would refuse for it; tokens are left to
+        the handler."""
+        raise NotImplementedError
+
+    def _data_set(self, subject: str) -> str:
+        """The data set the provider's statements name: the subject's, or `*` for any."""
+        raise NotImplementedError
+
+    def _default_key_pattern(self) -> str | None:
+        return None
+
+    def _match_of(self, subject: str) -> dict[str, Any]:
+        """The part of an event pattern that selects what the construct exports."""
+        raise NotImplementedError
+
+    # --- Tags.of --------------------------------------------------------------------------------------
 
     @property
     def tags(self) -> TagManager:
-        """The tags ``Tags.of`` applies; made when the first is, so a construct nobody tags pays nothing."""
-        if self._tag_manager is None:
-            self._tag_manager = TagManager(TagType.MAP, self._resource_type)
-            resource = self.node.find_child("Resource").node.default_child
-            assert isinstance(resource, CfnResource)
-            resource.add_property_override("Tags", Lazy.any(_MergedTags(self._tag_manager, self._tags)))
-        return self._tag_manager
+        """The tags ``Tags.of`` applies (to the event actions, under the ``tags`` prop's on the same key)."""
+        return self._tags
 
-    def _monitor(
-        self,
-        bucket_name: str,
-        alert_topic: sns.ITopic | None,
-        *,
-        data_set_id: str | None = None,
-        product_id: str | None = None,
-    ) -> None:
-        self._bucket_name, self._data_set_id, self._product_id = bucket_name, data_set_id, product_id
-        self._match = product_match(product_id) if product_id is not None else data_set_match(str(data_set_id))
-        self._event_rules: dict[str, events.Rule] = {}
-        if alert_topic is not None:
-            self._alert(alert_topic)
+    # --- monitoring ----------------------------------------------------------------------------------
 
     def on_export_failed(
         self,
@@ -176,9 +223,9 @@ class ExportConstruct(Construct):
         event_pattern: events.EventPattern | None = None,
         cross_stack_scope: Construct | None = None,
     ) -> events.Rule:
-        """An EventBridge rule for failed exports of what this construct exports, and nothing else (another
-        event action on the same data set fails under the same pattern: the events do not say which event
-        action ran). ``event_pattern`` is merged in: more filtering on top.
+        """An EventBridge rule for failed exports of what this construct exports, and nothing else (another event
+        action on the same data set fails under the same pattern: the events do not say which event action ran).
+        ``event_pattern`` is merged in: more filtering on top.
 
         :param target: where the events go. Default: - none; add with ``rule.add_target``
         """
@@ -198,36 +245,30 @@ class ExportConstruct(Construct):
         return self._on_export("completed", id, target, description, rule_name, event_pattern, cross_stack_scope)
 
     def metric_failed_exports(self, **options: Any) -> cloudwatch.Metric:
-        """Failed exports: the Sum of EventBridge's ``TriggeredRules`` for a rule that matches them, over 5
-        minutes by default. ``options`` are ``aws_cloudwatch.MetricOptions``.
+        """Failed exports: the Sum of EventBridge's ``TriggeredRules`` for a rule that matches them, over 5 minutes
+        by default. ``options`` are ``aws_cloudwatch.MetricOptions``.
 
-        EventBridge documents ``TriggeredRules`` (dimension ``RuleName``) as the number of rules that
-        matched an event; it publishes it only once the rule matched, best-effort, so an alarm on it wants
-        ``treat_missing_data=TreatMissingData.NOT_BREACHING``. Its guide does not say whether a rule
-        without targets publishes it: the rule behind this metric is the one ``alert_topic`` sends from,
-        when set. For example ``metric_failed_exports().create_alarm(self, "Alarm", threshold=1,
-        evaluation_periods=1, treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING)``.
+        EventBridge documents ``TriggeredRules`` (dimension ``RuleName``) as the number of rules that matched an
+        event; it publishes it only once the rule matched, best-effort, so an alarm on it wants
+        ``treat_missing_data=TreatMissingData.NOT_BREACHING``. Its guide does not say whether a rule without
+        targets publishes it: the rule behind this metric is the one ``alert_topic`` sends from, when set. For
+        example ``metric_failed_exports().create_alarm(self, "Alarm", threshold=1, evaluation_periods=1,
+        treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING)``.
         """
-        from .monitoring import triggered_rules
-
-        return triggered_rules(self._events_rule("failed"), **options)
+        return monitoring.triggered_rules(self._events_rule("failed"), **options)
 
     def metric_completed_exports(self, **options: Any) -> cloudwatch.Metric:
         """Completed exports; as ``metric_failed_exports``."""
-        from .monitoring import triggered_rules
-
-        return triggered_rules(self._events_rule("completed"), **options)
+        return monitoring.triggered_rules(self._events_rule("completed"), **options)
 
     def failure_notification(self) -> events.RuleTargetInput:
         """A message for a person, for a target of ``on_export_failed``: what failed (data sets, revisions,
         time), where it was exporting to, and the commands that show the job's errors."""
-        from .monitoring import failure_notification
-
-        return failure_notification(self._bucket_name, data_set_id=self._data_set_id, product_id=self._product_id)
+        return monitoring.failure_notification(self.export.bucket, self._subject, self._subject_value)
 
     def _on_export(
         self,
-        outcome: Outcome,
+        outcome: monitoring.Outcome,
         id: str,
         target: events.IRuleTarget | None,
         description: str | None,
@@ -235,10 +276,6 @@ class ExportConstruct(Construct):
         event_pattern: events.EventPattern | None,
         cross_stack_scope: Construct | None,
     ) -> events.Rule:
-        from aws_cdk import aws_events as events
-
-        from .monitoring import export_events
-
         rule = events.Rule(
             self,
             id,
@@ -248,12 +285,12 @@ class ExportConstruct(Construct):
             cross_stack_scope=cross_stack_scope,
         )
         extra = self._failure_types if outcome == "failed" else ()
-        rule.add_event_pattern(**export_events(outcome, self._match, extra))
+        rule.add_event_pattern(**monitoring.export_events(outcome, self._match, extra))
         if target is not None:
             rule.add_target(target)
         return rule
 
-    def _events_rule(self, outcome: Outcome) -> events.Rule:
+    def _events_rule(self, outcome: monitoring.Outcome) -> events.Rule:
         """The rule behind the metric (and the alert) of one outcome: made on first use, then shared."""
         if outcome not in self._event_rules:
             self._event_rules[outcome] = self._on_export(
@@ -262,11 +299,19 @@ class ExportConstruct(Construct):
         return self._event_rules[outcome]
 
     def _alert(self, topic: sns.ITopic) -> None:
-        from aws_cdk import aws_events_targets as targets
-        from aws_cdk import aws_iam as iam
-
         self._events_rule("failed").add_target(targets.SnsTopic(topic, message=self.failure_notification()))
         if topic.master_key is not None:
             # EventBridge publishes as itself: an encrypted topic's key must let it (a key of another app is
             # left to its owner; grant_* changes nothing there).
             topic.master_key.grant(iam.ServicePrincipal("events.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey*")
+
+
+@jsii.implements(IStableAnyProducer)
+class _MergedTags:
+    """The resource's tags: those applied with ``Tags.of``, under the ``tags`` prop's on the same key."""
+
+    def __init__(self, applied: TagManager, given: Mapping[str, str]) -> None:
+        self._applied, self._given = applied, given
+
+    def produce(self) -> Any:
+        return {**(self._applied.render_tags() or {}), **self._given} or None

@@ -5,19 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from ._findings import acknowledge, acknowledge_wildcard
-
-if TYPE_CHECKING:
-    # Only a provider given a VPC needs aws_ec2, and that provider's app imported it already.
-    from aws_cdk import aws_ec2 as ec2
 
 # The newest Python runtime aws-cdk-lib offers (a test keeps this true).
 RUNTIME = lambda_.Runtime.PYTHON_3_14

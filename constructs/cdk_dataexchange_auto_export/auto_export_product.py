@@ -3,37 +3,30 @@ later included."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import Any, Unpack
 
-from aws_cdk import Aws, Duration, RemovalPolicy, Stack
+from aws_cdk import Aws, CfnResource, Duration, Stack, Token
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from constructs import Construct
 
-from dataexchange_auto_export_handler.product_properties import (
+from dataexchange_auto_export_handler.contract import (
+    DATA_EXCHANGE_SOURCE,
+    DATA_SETS_PUBLISHED,
+    PRODUCT_RESOURCE_TYPE,
+    Attribute,
+    DetailType,
+    Property,
+    ReconcileRequest,
+)
+from dataexchange_auto_export_handler.rules import (
     DEFAULT_PRODUCT_KEY_PATTERN,
-    PRODUCT_RECONCILE_FAILED,
-    RECONCILE_REQUEST,
-    RESOURCE_TYPE,
-    ProductProperties,
     check_product_id,
     check_product_key_pattern,
 )
 
-from ._export_construct import Check, ExportConstruct, names_data_set
-from .existing_revisions import ExistingRevisions
-from .provider import AutoExportEventActionProvider
-
-if TYPE_CHECKING:
-    from aws_cdk import aws_kms as kms
-    from aws_cdk import aws_s3 as s3
-    from aws_cdk import aws_sns as sns
-
-# What Data Exchange sends a subscriber when the provider adds data sets to a product ("resources" is the
-# product id), per the user guide's "EventBridge events for AWS Data Exchange". Delivery is best effort,
-# hence the schedule as well.
-DATA_SETS_PUBLISHED = "Data Sets Published To Product"
+from . import monitoring
+from ._export_construct import ExportConstruct, ExportProps
 
 
 class AutoExportProduct(ExportConstruct):
@@ -45,8 +38,9 @@ class AutoExportProduct(ExportConstruct):
     one unless ``provider`` is given). Tags applied with ``Tags.of`` reach every event action too.
     """
 
-    _resource_type = RESOURCE_TYPE
-    _failure_types = (PRODUCT_RECONCILE_FAILED,)
+    _resource_type = PRODUCT_RESOURCE_TYPE
+    _subject = Property.PRODUCT_ID
+    _failure_types = (DetailType.PRODUCT_RECONCILE_FAILED,)
 
     def __init__(
         self,
@@ -54,109 +48,70 @@ class AutoExportProduct(ExportConstruct):
         id: str,
         *,
         product_id: str,
-        bucket: s3.IBucket,
-        key_pattern: str | None = None,
-        encryption_key: kms.IKey | None = None,
-        tags: Mapping[str, str] | None = None,
-        removal_policy: RemovalPolicy = RemovalPolicy.DESTROY,
-        adopt_existing: bool = False,
-        export_existing_revisions: ExistingRevisions = ExistingRevisions.NONE,
-        alert_topic: sns.ITopic | None = None,
-        provider: AutoExportEventActionProvider | None = None,
         reconcile_schedule: events.Schedule | None = None,
+        **props: Unpack[ExportProps],
     ) -> None:
         """
         :param product_id: id of the subscribed product (``prod-...``) whose data sets are exported.
-        :param bucket: destination bucket of every data set, as for ``AutoExportEventAction``.
-        :param key_pattern: S3 key pattern of the exported assets; must contain ``${DataSet.Name}`` or
-            ``${DataSet.Id}`` (the data sets share the bucket) and ``${Asset.Name}`` or ``${Asset.Id}``.
-            Default: ``${DataSet.Name}/${Revision.CreatedAt}/${Asset.Name}``
-        :param encryption_key: KMS key for SSE-KMS of the exported objects. Default: - SSE-S3 (AES256)
-        :param tags: tags of every event action, over those of ``Tags.of`` on the same key.
-            Default: - only the tags applied with ``Tags.of``
-        :param removal_policy: what happens to the event actions when the construct leaves the stack.
-            Default: RemovalPolicy.DESTROY (every event action it owns is deleted)
-        :param adopt_existing: take over an event action made outside the stack that exports a data set of
-            the product to the same destination, as ``AutoExportEventAction`` does. Default: False (the
-            reconcile fails and names it)
-        :param export_existing_revisions: revisions published before a data set's event action existed to
-            export too, for every data set, those added later included. Default: ExistingRevisions.NONE
-        :param alert_topic: SNS topic told about every failed export of the product's data sets and every
-            failed reconcile, with ``failure_notification()`` as the message. Default: - no alert
-        :param provider: the provider whose function serves the construct. Default: - the stack's shared
-            provider, ``AutoExportEventActionProvider.of(stack)``
-        :param reconcile_schedule: when to reconcile besides Data Exchange's events, which are delivered on
-            a best-effort basis. Default: - once a day
+        :param reconcile_schedule: when to reconcile besides Data Exchange's events, which are delivered on a
+            best-effort basis. Default: - once a day
+        :param props: the props both constructs share (``ExportProps``): ``bucket`` (required), ``key_pattern``,
+            ``encryption_key``, ``tags``, ``removal_policy``, ``adopt_existing``, ``export_existing_revisions``,
+            ``alert_topic``, ``provider``.
         """
-        super().__init__(scope, id)
-        tags = dict(tags or {})
-        provider = provider or AutoExportEventActionProvider.of(scope)
-        pattern = key_pattern if key_pattern is not None else DEFAULT_PRODUCT_KEY_PATTERN
-        checks: list[Check] = [
-            (check_product_id, product_id, "product_id"),
-            (check_product_key_pattern, pattern, "key_pattern"),
-        ]
-        bucket_name, bucket_policy, kms_key_arn = self._destination(provider, bucket, encryption_key, tags, checks)
-        provider.allow_product_reconciles()
+        super().__init__(scope, id, product_id, props)
+        self._provider.permissions.allow_product_reconciles()
+        self._follow(product_id, reconcile_schedule or events.Schedule.rate(Duration.days(1)))
+
+    def _check_subject(self, subject: str) -> None:
+        if not Token.is_unresolved(subject):
+            check_product_id(subject, "product_id")
+        if not Token.is_unresolved(self.export.key_pattern):
+            check_product_key_pattern(str(self.export.key_pattern), "key_pattern")
+
+    def _data_set(self, subject: str) -> str:
         # The product's data sets are known only when the handler lists them: any data set of the product.
-        names = names_data_set(pattern)
-        if names:
-            provider.allow_data_set_name_lookup("*")
-        properties = ProductProperties(
-            product_id=product_id,
-            bucket=bucket_name,
-            key_pattern=pattern,
-            kms_key_arn=kms_key_arn,
-            tags=tags,
-            adopt_existing=adopt_existing,
-            existing_revisions=export_existing_revisions.value,
-        ).to_resource_properties()
-        self.resource = self._custom_resource(provider, properties, tags, removal_policy, bucket_policy)
-        """The custom resource (also ``node.default_child``)."""
-        if export_existing_revisions.value is not None:
-            provider.backfill_worker().allow("*", bucket, encryption_key, names)
-        self._follow(provider, product_id, properties, reconcile_schedule or events.Schedule.rate(Duration.days(1)))
-        self._monitor(bucket_name, alert_topic, product_id=product_id)
+        return "*"
+
+    def _default_key_pattern(self) -> str:
+        return DEFAULT_PRODUCT_KEY_PATTERN
+
+    def _match_of(self, subject: str) -> dict[str, Any]:
+        return monitoring.product_match(subject)
 
     @property
     def product_id(self) -> str:
         """The product's id, as the handler checked it."""
-        return self.resource.get_att_string("ProductId")
+        return self.resource.get_att_string(Attribute.PRODUCT_ID)
 
     @property
     def data_set_ids(self) -> str:
         """The data sets exported at the last deploy, comma-separated."""
-        return self.resource.get_att_string("DataSetIds")
+        return self.resource.get_att_string(Attribute.DATA_SET_IDS)
 
     @property
     def event_action_count(self) -> str:
         """How many event actions export the product's data sets, after the last deploy."""
-        return self.resource.get_att_string("EventActionCount")
+        return self.resource.get_att_string(Attribute.EVENT_ACTION_COUNT)
 
-    def _follow(
-        self,
-        provider: AutoExportEventActionProvider,
-        product_id: str,
-        properties: Mapping[str, object],
-        schedule: events.Schedule,
-    ) -> None:
+    def _follow(self, product_id: str, schedule: events.Schedule) -> None:
         """Rules that run the deploy's reconcile again after it: when Data Exchange says the provider published
         data sets to the product, and on the schedule. The handler gets the resource's properties and whom the
         event actions belong to, as a request of CloudFormation's would carry them."""
         cfn = self.resource.node.default_child
-        assert cfn is not None
+        assert isinstance(cfn, CfnResource)
         request = events.RuleTargetInput.from_object(
             {
-                RECONCILE_REQUEST: {
-                    "StackId": Aws.STACK_ID,
-                    "LogicalResourceId": Stack.of(self).get_logical_id(cfn),  # type: ignore[arg-type]
-                    "ResourceProperties": properties,
+                ReconcileRequest.KEY: {
+                    ReconcileRequest.STACK_ID: Aws.STACK_ID,
+                    ReconcileRequest.LOGICAL_ID: Stack.of(self).get_logical_id(cfn),
+                    ReconcileRequest.RESOURCE_PROPERTIES: {self._subject: product_id, **self.export.to_properties()},
                 }
             }
         )
-        handler = targets.LambdaFunction(provider.function, event=request)
+        handler = targets.LambdaFunction(self._provider.function, event=request)
         published = events.EventPattern(
-            source=["aws.dataexchange"], detail_type=[DATA_SETS_PUBLISHED], resources=[product_id]
+            source=[DATA_EXCHANGE_SOURCE], detail_type=[DATA_SETS_PUBLISHED], resources=[product_id]
         )
         for rule_id, when, trigger in (
             (

@@ -10,26 +10,22 @@ worker, which reports it as `Backfill Failed`, so the failure reaches the same r
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
 from aws_cdk import Duration
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_destinations as destinations
+from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from dataexchange_auto_export_handler.properties import INVOCATION_FAILED_DETAIL_TYPE
+from dataexchange_auto_export_handler.contract import INVOCATION_FAILED_DETAIL_TYPE
 
+from . import _arns
 from ._findings import acknowledge_wildcard, skip_checkov
 from ._function import FunctionSettings, allow_unscoped, provider_function
-
-if TYPE_CHECKING:
-    from aws_cdk import aws_kms as kms
-    from aws_cdk import aws_lambda as lambda_
-    from aws_cdk import aws_s3 as s3
-
-    from .provider import AutoExportEventActionProvider
 
 # Export jobs take minutes each: the worker hands over to a new invocation before this runs out.
 WORKER_TIMEOUT = Duration.minutes(15)
@@ -41,16 +37,8 @@ class BackfillWorker(Construct):
 
     ID = "AutoExportBackfillWorker"
 
-    def __init__(
-        self,
-        scope: Construct,
-        id: str,
-        provider: AutoExportEventActionProvider,
-        settings: FunctionSettings,
-        code: lambda_.Code,
-    ) -> None:
+    def __init__(self, scope: Construct, id: str, settings: FunctionSettings, code: lambda_.Code) -> None:
         super().__init__(scope, id)
-        self.provider = provider
         self.function, role = provider_function(
             self,
             "Function",
@@ -93,7 +81,8 @@ class BackfillWorker(Construct):
             "action, which finds the revisions already exported.",
         )
         # To read the destination from the event action, and to stop when it is gone.
-        self._allow(["dataexchange:GetEventAction"], [provider.event_actions])
+        event_actions = _arns.event_actions(stack)
+        self._allow(["dataexchange:GetEventAction"], [event_actions])
         # The export reads the assets from Data Exchange's own buckets as the caller, through the service
         # (AWSDataExchangeSubscriberFullAccess; aws-samples/aws-dataexchange-api-samples tf-auto-export-to-s3).
         self._allow(
@@ -102,12 +91,10 @@ class BackfillWorker(Construct):
             {"ForAnyValue:StringEquals": {"aws:CalledVia": "dataexchange.amazonaws.com"}},
         )
         # The end event (the failure destination's grant is the same statement).
-        self._allow(
-            ["events:PutEvents"], [stack.format_arn(service="events", resource="event-bus", resource_name="default")]
-        )
+        self._allow(["events:PutEvents"], [_arns.default_event_bus(stack)])
         for resource, reason in (
             (jobs, "Job ids are assigned by the service at creation; the statement is limited to export jobs."),
-            (provider.event_actions, "Event action ids are assigned at creation; the worker only reads them."),
+            (event_actions, "Event action ids are assigned at creation; the worker only reads them."),
             (data_exchange_assets, "Data Exchange's asset buckets, read only through the service (aws:CalledVia)."),
         ):
             acknowledge_wildcard(role, resource, reason)
@@ -141,7 +128,7 @@ class BackfillWorker(Construct):
         if identity in self._allowed:
             return
         self._allowed.add(identity)
-        data_set = self.provider.data_set_arn(data_set_id)
+        data_set = _arns.data_set(self.function.stack, data_set_id)
         revisions = f"{data_set}/revisions/*"
         self._allow(["dataexchange:ListDataSetRevisions"], [data_set])
         # The user guide's API permissions reference: starting an export job reads the revision as the caller.

@@ -6,7 +6,7 @@ from typing import ClassVar
 
 from aws_cdk import Token
 
-from dataexchange_auto_export_handler.properties import ALL_REVISIONS, MAX_REVISIONS
+from dataexchange_auto_export_handler.contract import ALL_REVISIONS, MAX_REVISIONS
 
 
 class ExistingRevisions:

@@ -7,8 +7,6 @@ Data Exchange sends `Auto-export Job Completed` and `Auto-export Job Failed` eve
 the product id, so a rule filters on `detail.DataSetIds` (an array matches if any element does). The
 user guide spells the failure `Auto-Export job failed` in its example and `Auto-export Job Failed` in
 its table: detail-types match ignoring case. The events name no job and no error text.
-
-Imported only when a construct's monitoring is used: a construct without it pays nothing for it.
 """
 
 from __future__ import annotations
@@ -20,15 +18,34 @@ from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_events as events
 
-from dataexchange_auto_export_handler.properties import BACKFILL_SOURCE
+from dataexchange_auto_export_handler.contract import (
+    AUTO_EXPORT_COMPLETED,
+    AUTO_EXPORT_FAILED,
+    DATA_EXCHANGE_SOURCE,
+    EVENT_SOURCE,
+    Detail,
+    DetailType,
+    Property,
+)
 
 Outcome = Literal["failed", "completed"]
-SOURCES = ["aws.dataexchange", BACKFILL_SOURCE]
+SOURCES = [DATA_EXCHANGE_SOURCE, EVENT_SOURCE]
 # Data Exchange's, then the backfill worker's, which carries detail.DataSetIds and RevisionIds alike.
 DETAIL_TYPES: dict[Outcome, tuple[str, str]] = {
-    "failed": ("Auto-export Job Failed", "Backfill Failed"),
-    "completed": ("Auto-export Job Completed", "Backfill Completed"),
+    "failed": (AUTO_EXPORT_FAILED, DetailType.BACKFILL_FAILED),
+    "completed": (AUTO_EXPORT_COMPLETED, DetailType.BACKFILL_COMPLETED),
 }
+
+
+def data_set_match(data_set_id: str) -> dict[str, Any]:
+    """Events about one data set: auto-export and backfill events list it in detail.DataSetIds."""
+    return {"detail": {Detail.DATA_SET_IDS: [data_set_id]}}
+
+
+def product_match(product_id: str) -> dict[str, Any]:
+    """Events about a product's data sets: auto-export events (and the backfill and reconcile events of a
+    product's construct) name the product in `resources`."""
+    return {"resources": [product_id]}
 
 
 def export_events(outcome: Outcome, match: Mapping[str, Any], extra_types: Sequence[str] = ()) -> dict[str, Any]:
@@ -60,22 +77,27 @@ def triggered_rules(rule: events.IRule, **options: Any) -> cloudwatch.Metric:
     )
 
 
-def failure_notification(
-    bucket_name: str, *, data_set_id: str | None = None, product_id: str | None = None
-) -> events.RuleTargetInput:
+def failure_notification(bucket_name: str, subject: str, subject_value: str) -> events.RuleTargetInput:
     """A message a person can act on, from the documented fields only, about a data set's exports or a
     product's: a data set's name is in `detail.DataSets`, next to its id (an event may name several data
     sets); the command's revision is the event's first, as an auto-export job exports one revision; our own
-    failure events (a backfill that died, a product reconcile) say why in `detail.Reason`."""
-    field = events.EventField.from_path
-    if product_id is not None:
-        subject = f"product {product_id}, data sets {field('$.detail.DataSetIds')} {field('$.detail.DataSets')}"
-        data_set = field("$.detail.DataSetIds[0]")
+    failure events (a backfill that died, a product reconcile) say why in `detail.Reason`. `subject` is the
+    resource property that names what is exported, a data set's id or a product's."""
+
+    def field(name: str) -> str:
+        return events.EventField.from_path(f"$.detail.{name}")
+
+    data_sets, revisions = field(Detail.DATA_SET_IDS), field(Detail.REVISION_IDS)
+    if subject == Property.PRODUCT_ID:
+        what, data_set = (
+            f"product {subject_value}, data sets {data_sets} {field('DataSets')}",
+            field(f"{Detail.DATA_SET_IDS}[0]"),
+        )
     else:
-        subject, data_set = f"data set {data_set_id} {field('$.detail.DataSets')}", str(data_set_id)
+        what, data_set = f"data set {subject_value} {field('DataSets')}", subject_value
+    when = f"{events.EventField.from_path('$.detail-type')} at {events.EventField.from_path('$.time')}"
     return events.RuleTargetInput.from_text(
-        f"Data Exchange {field('$.detail-type')} at {field('$.time')}: {subject}, revisions "
-        f"{field('$.detail.RevisionIds')}, to s3://{bucket_name}. {field('$.detail.Reason')} The errors of an "
-        f"export are in its job: aws dataexchange list-jobs --data-set-id {data_set} --revision-id "
-        f"{field('$.detail.RevisionIds[0]')}, then aws dataexchange get-job --job-id <its Id>."
+        f"Data Exchange {when}: {what}, revisions {revisions}, to s3://{bucket_name}. {field(Detail.REASON)} The "
+        f"errors of an export are in its job: aws dataexchange list-jobs --data-set-id {data_set} --revision-id "
+        f"{field(f'{Detail.REVISION_IDS}[0]')}, then aws dataexchange get-job --job-id <its Id>."
     )

@@ -22,24 +22,21 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
-from .properties import BACKFILL_SOURCE, DEFAULT_KEY_PATTERN
+from .clients import Clients
+from .contract import BACKFILL_FUNCTION_VARIABLE, Detail, DetailType
+from .event_bus import put_event
+from .export_settings import ExportSettings
 
 if TYPE_CHECKING:
     from mypy_boto3_dataexchange import DataExchangeClient
     from mypy_boto3_dataexchange.type_defs import (
-        ActionTypeDef,
-        ExportRevisionsToS3RequestDetailsTypeDef,
-        ExportRevisionsToS3ResponseDetailsTypeDef,
-        ExportServerSideEncryptionTypeDef,
         GetEventActionResponseTypeDef,
         GetJobResponseTypeDef,
-        JobEntryTypeDef,
         RevisionEntryTypeDef,
     )
     from mypy_boto3_events import EventBridgeClient
-    from mypy_boto3_lambda import LambdaClient
 
 logger = logging.getLogger(__name__)
 
@@ -60,21 +57,12 @@ PAGE = 200  # the most ListDataSetRevisions and ListJobs return at once
 # means the job is no longer WAITING (started by an earlier attempt whose answer was lost).
 _BUSY = ("ServiceLimitExceededException", "ThrottlingException", "TooManyRequestsException")
 _RUNNING_OR_DONE = ("IN_PROGRESS", "COMPLETED")
-# A manual export job's default key pattern, unlike an event action's.
-_JOB_DEFAULT_KEY_PATTERN = "${Asset.Name}"
 
 
 class LambdaContext(Protocol):
     invoked_function_arn: str
 
     def get_remaining_time_in_millis(self) -> int: ...
-
-
-@dataclass(frozen=True)
-class Clients:
-    dataexchange: DataExchangeClient
-    lambda_: LambdaClient
-    events: EventBridgeClient
 
 
 @dataclass
@@ -104,32 +92,6 @@ class Cursor:
 
     def to_payload(self) -> dict[str, Any]:
         return asdict(self)
-
-
-@dataclass(frozen=True)
-class Destination:
-    bucket: str
-    key_pattern: str
-    encryption: ExportServerSideEncryptionTypeDef | None
-
-    @classmethod
-    def of_event_action(cls, action: ActionTypeDef) -> Destination:
-        export = action["ExportRevisionToS3"]
-        destination = export["RevisionDestination"]
-        return cls(
-            destination["Bucket"], destination.get("KeyPattern") or DEFAULT_KEY_PATTERN, export.get("Encryption")
-        )
-
-    def receives(self, job: JobEntryTypeDef) -> list[str]:
-        """The revisions an export job exports (or exported) here: same bucket, same key pattern."""
-        details: ExportRevisionsToS3ResponseDetailsTypeDef | dict[str, Any]
-        details = job.get("Details", {}).get("ExportRevisionsToS3") or {}
-        default = DEFAULT_KEY_PATTERN if details.get("EventActionArn") else _JOB_DEFAULT_KEY_PATTERN
-        return [
-            destination["RevisionId"]
-            for destination in details.get("RevisionDestinations", [])
-            if destination["Bucket"] == self.bucket and (destination.get("KeyPattern") or default) == self.key_pattern
-        ]
 
 
 def _position(revision: RevisionEntryTypeDef) -> tuple[str, str]:
@@ -165,7 +127,7 @@ def revisions_in_scope(dataexchange: DataExchangeClient, cursor: Cursor, until: 
     return [r for r in found if _position(r) >= oldest and (cursor.after is None or _position(r) > cursor.after)]
 
 
-def already_exported(dataexchange: DataExchangeClient, data_set_id: str, destination: Destination) -> set[str]:
+def already_exported(dataexchange: DataExchangeClient, data_set_id: str, destination: ExportSettings) -> set[str]:
     """Revisions with a completed or running export job to the destination: the data set's jobs read once
     (the service keeps them 90 days), not once per revision. The event action's own auto-exports count."""
     exported: set[str] = set()
@@ -198,7 +160,7 @@ class Backfill:
         event_action = self._event_action()
         if event_action is None:
             return self._stop()
-        destination = Destination.of_event_action(event_action["Action"])
+        destination = ExportSettings.of_action(event_action["Action"])
         done = already_exported(dataexchange, cursor.data_set_id, destination)
         fresh = deque(revisions_in_scope(dataexchange, cursor, event_action["CreatedAt"]))
         while True:
@@ -230,15 +192,8 @@ class Backfill:
 
     # --- the jobs ------------------------------------------------------------------------------
 
-    def _start(self, revision_id: str, attempt: int, destination: Destination) -> None:
-        export: ExportRevisionsToS3RequestDetailsTypeDef = {
-            "DataSetId": self.cursor.data_set_id,
-            "RevisionDestinations": [
-                {"Bucket": destination.bucket, "KeyPattern": destination.key_pattern, "RevisionId": revision_id}
-            ],
-        }
-        if destination.encryption:
-            export["Encryption"] = destination.encryption
+    def _start(self, revision_id: str, attempt: int, destination: ExportSettings) -> None:
+        export = destination.export_job(self.cursor.data_set_id, revision_id)
         job = self.clients.dataexchange.create_job(
             Type="EXPORT_REVISIONS_TO_S3", Details={"ExportRevisionsToS3": export}
         )
@@ -374,25 +329,22 @@ def report(events: EventBridgeClient, cursor: Cursor, reason: str | None = None)
     that itself failed (`reason`) leaves any."""
     unfinished = [job["RevisionId"] for job in cursor.in_flight] + [entry["RevisionId"] for entry in cursor.retry]
     detail: dict[str, Any] = {
-        "DataSetId": cursor.data_set_id,
+        Detail.DATA_SET_ID: cursor.data_set_id,
         "EventActionArn": cursor.event_action_arn,
         "Exported": cursor.exported,
         "Skipped": cursor.skipped,
         "Failed": cursor.failed,
         "Failures": cursor.failures,
         "FailuresNotListed": cursor.failed - len(cursor.failures),
-        "DataSetIds": [cursor.data_set_id],
-        "RevisionIds": [failure["RevisionId"] for failure in cursor.failures] + unfinished,
+        Detail.DATA_SET_IDS: [cursor.data_set_id],
+        Detail.REVISION_IDS: [failure["RevisionId"] for failure in cursor.failures] + unfinished,
     }
     if reason is not None:
-        detail["Reason"] = reason
-    outcome = "Backfill Failed" if cursor.failed or reason is not None else "Backfill Completed"
+        detail[Detail.REASON] = reason
+    failed = cursor.failed or reason is not None
+    outcome = DetailType.BACKFILL_FAILED if failed else DetailType.BACKFILL_COMPLETED
     resources = [cursor.event_action_arn, *([cursor.product_id] if cursor.product_id else [])]
-    events.put_events(
-        Entries=[
-            {"Source": BACKFILL_SOURCE, "DetailType": outcome, "Detail": json.dumps(detail), "Resources": resources}
-        ]
-    )
+    put_event(events, outcome, detail, resources)
     return outcome
 
 
@@ -417,3 +369,19 @@ def report_failed_invocation(events: EventBridgeClient, record: dict[str, Any]) 
     outcome = report(events, cursor, reason)
     logger.error("%s for data set %s: %s", outcome, cursor.data_set_id, reason)
     return "reported"
+
+
+def start(clients: Clients, cursor: Cursor) -> None:
+    """Starts the worker on a backfill, asynchronously: the stack never waits for it. Whatever happens, the stack
+    goes on; the worker reports its outcome itself, as an EventBridge event."""
+    try:
+        clients.lambda_.invoke(
+            FunctionName=os.environ[BACKFILL_FUNCTION_VARIABLE],
+            InvocationType="Event",
+            Payload=json.dumps(cursor.to_payload()).encode(),
+        )
+    except (ClientError, BotoCoreError, KeyError) as error:
+        logger.error("Existing revisions of %s will not be exported: %s", cursor.data_set_id, error)
+        return
+    scope = "all" if cursor.latest is None else f"the newest {cursor.latest}"
+    logger.info("Exporting %s existing revisions of %s in the background", scope, cursor.data_set_id)

@@ -74,6 +74,19 @@ class DetailType:
     PRODUCT_RECONCILE_FAILED: Final = "Product Reconcile Failed"
 
 
+class Detail:
+    """Fields of the details of those events that the construct's rules and messages read. Like Data Exchange's
+    own auto-export events, each lists the data sets and revisions it concerns, so one rule serves both."""
+
+    DATA_SET_IDS: Final = "DataSetIds"
+    REVISION_IDS: Final = "RevisionIds"
+    # Why a backfill or a reconcile failed, in a sentence.
+    REASON: Final = "Reason"
+    DATA_SET_ID: Final = "DataSetId"
+    PRODUCT_ID: Final = "ProductId"
+    EVENT_ACTION_COUNT: Final = "EventActionCount"
+
+
 # Data Exchange's own source and the detail types the construct's rules match (its user guide, "EventBridge
 # events for AWS Data Exchange"). The guide spells the failure "Auto-Export job failed" in an example: rules
 # match them ignoring case.

@@ -11,22 +11,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from .properties import (
-    DEFAULT_KEY_PATTERN,
-    ID_PATTERN,
-    LOGICAL_ID_TAG,
-    PRODUCT_ID_TAG,
-    STACK_ID_TAG,
-    EventActionProperties,
-)
+from .contract import LOGICAL_ID_TAG, PRODUCT_ID_TAG, STACK_ID_TAG, Attribute
+from .properties import EventActionProperties
+from .rules import ID_PATTERN
 
 if TYPE_CHECKING:
     from mypy_boto3_dataexchange import DataExchangeClient
     from mypy_boto3_dataexchange.type_defs import (
-        ActionTypeDef,
         CreateEventActionResponseTypeDef,
         GetEventActionResponseTypeDef,
         UpdateEventActionResponseTypeDef,
@@ -38,16 +31,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
-
-# Sized to the function's 60 s timeout. total_max_attempts counts the first call too: 6 attempts, 5 waits.
-# Standard mode waits a random share of min(base * 2**i, 20 s), with base 1 s for throttling (at most
-# 1+2+4+8+16 = 31 s in all, so a burst of throttling is ridden out) and 50 ms for 5xx and other
-# transient errors (at most 1.55 s in all), so a persistent failure is reported well before the timeout.
-RETRY_CONFIG = Config(
-    retries={"mode": "standard", "total_max_attempts": 6},
-    connect_timeout=5,
-    read_timeout=15,
-)
 
 # CloudFormation shows at most this much of a reason, and crhelper keeps only the tail of a longer one.
 MAX_REASON_LENGTH = 256
@@ -92,10 +75,10 @@ class EventAction:
     def data(self) -> dict[str, str]:
         """CloudFormation attributes: strings only (a datetime makes crhelper send a malformed response)."""
         return {
-            "Arn": self.arn,
-            "Id": self.id,
-            "CreatedAt": self.created_at.isoformat(),
-            "UpdatedAt": self.updated_at.isoformat(),
+            Attribute.ARN: self.arn,
+            Attribute.ID: self.id,
+            Attribute.CREATED_AT: self.created_at.isoformat(),
+            Attribute.UPDATED_AT: self.updated_at.isoformat(),
         }
 
 
@@ -118,20 +101,21 @@ def create_event_action(
     if owned is not None:
         logger.info("Taking event action %s, created earlier for this resource", owned["Id"])
         return reconcile_event_action(client, owned, properties, owner)
-    duplicate = next((candidate for candidate in existing if same_action(candidate["Action"], properties)), None)
+    export = properties.export
+    duplicate = next((candidate for candidate in existing if export.exports_like(candidate["Action"])), None)
     if duplicate is not None:
-        if not properties.adopt_existing:
+        if not export.adopt_existing:
             raise EventActionError(shorten(_already_exported(duplicate, properties)))
-        logger.info("Adopting event action %s, which already exports to %s", duplicate["Id"], properties.bucket)
+        logger.info("Adopting event action %s, which already exports to %s", duplicate["Id"], export.bucket)
         return reconcile_event_action(client, duplicate, properties, owner)
     response = _call(
         client,
         "CreateEventAction",
         properties,
         lambda: client.create_event_action(
-            Action=properties.action(),
+            Action=export.action(),
             Event=properties.event(),
-            Tags={**properties.tags, **owner.tags()},
+            Tags={**export.tags, **owner.tags()},
         ),
     )
     logger.info("Created event action %s for data set %s", response["Id"], properties.data_set_id)
@@ -142,22 +126,8 @@ def _already_exported(duplicate: GetEventActionResponseTypeDef, properties: Even
     made_by = duplicate.get("Tags", {}).get(STACK_ID_TAG)
     return (
         f"Event action {duplicate['Id']} already exports data set {properties.data_set_id} to bucket "
-        f"{properties.bucket}{f' (made by stack {made_by})' if made_by else ''}: delete it, or set "
+        f"{properties.export.bucket}{f' (made by stack {made_by})' if made_by else ''}: delete it, or set "
         "adopt_existing=True to manage it from this stack."
-    )
-
-
-def same_action(action: ActionTypeDef, properties: EventActionProperties) -> bool:
-    """Whether `action` exports where the properties would, defaults spelled out or left out alike
-    (no KeyPattern is the default pattern; no Encryption is SSE-S3)."""
-    export = action.get("ExportRevisionToS3", {})
-    destination = export.get("RevisionDestination", {})
-    encryption = export.get("Encryption") or {"Type": "AES256"}
-    return (
-        destination.get("Bucket") == properties.bucket
-        and (destination.get("KeyPattern") or DEFAULT_KEY_PATTERN) == properties.effective_key_pattern
-        and encryption.get("Type") == ("aws:kms" if properties.kms_key_arn else "AES256")
-        and encryption.get("KmsKeyArn") == properties.kms_key_arn
     )
 
 
@@ -246,9 +216,9 @@ def reconcile_event_action(
 ) -> EventAction:
     """Brings an existing event action's Action and tags in line with the properties."""
     event_action: EventAction = EventAction.from_response(current)
-    action = properties.action()
+    action = properties.export.action()
     # Compared for meaning, not spelling: the service may answer with defaults filled in or left out.
-    if not same_action(current["Action"], properties):
+    if not properties.export.exports_like(current["Action"]):
         updated = _call(
             client,
             "UpdateEventAction",
@@ -258,7 +228,7 @@ def reconcile_event_action(
         event_action = EventAction.from_response(updated)
         logger.info("Updated event action %s", current["Id"])
 
-    wanted = {**properties.tags, **owner.tags()}
+    wanted = {**properties.export.tags, **owner.tags()}
     present = current.get("Tags", {})
     stale = sorted(key for key in present if key not in wanted)
     changed = {key: value for key, value in wanted.items() if present.get(key) != value}
@@ -293,12 +263,12 @@ def explain(operation: str, error: ClientError, properties: EventActionPropertie
         )
     elif code == "ValidationException" and cause == "InsufficientS3BucketPolicy" and properties:
         reason = (
-            f"{operation}: bucket {properties.bucket} has no policy letting dataexchange.amazonaws.com "
+            f"{operation}: bucket {properties.export.bucket} has no policy letting dataexchange.amazonaws.com "
             f"s3:PutObject (InsufficientS3BucketPolicy). {message}"
         )
     elif code == "ValidationException" and cause == "S3AccessDenied" and properties:
         reason = (
-            f"{operation}: Data Exchange cannot write to bucket {properties.bucket} (S3AccessDenied): check its "
+            f"{operation}: Data Exchange cannot write to bucket {properties.export.bucket} (S3AccessDenied): check its "
             f"policy, KMS key and that Requester Pays is off. {message}"
         )
     elif (quota := exceeded_quota(error)) is not None:
@@ -306,7 +276,7 @@ def explain(operation: str, error: ClientError, properties: EventActionPropertie
     elif code == "AccessDeniedException":
         reason = (
             f"{operation}: access denied; the handler role needs dataexchange:{operation}"
-            f"{' and kms:CreateGrant on the key' if properties and properties.kms_key_arn else ''}. {message}"
+            f"{' and kms:CreateGrant on the key' if properties and properties.export.kms_key_arn else ''}. {message}"
         )
     elif code == "ThrottlingException" or status >= 500:
         # botocore sets RetryAttempts in the metadata of every answer it parsed, an error's included.

@@ -18,8 +18,10 @@ from typing import TYPE_CHECKING
 from botocore.exceptions import ClientError
 
 from . import event_actions
+from .contract import Attribute
 from .event_actions import EventAction, EventActionError, Owner
-from .product_properties import EXPORTABLE_ASSET_TYPES, ProductProperties
+from .properties import ProductProperties
+from .rules import EXPORTABLE_ASSET_TYPES
 
 if TYPE_CHECKING:
     from mypy_boto3_dataexchange import DataExchangeClient
@@ -50,9 +52,9 @@ class Outcome:
     def data(self) -> dict[str, str]:
         """CloudFormation attributes, strings only."""
         return {
-            "ProductId": self.product_id,
-            "DataSetIds": ",".join(self.data_set_ids),
-            "EventActionCount": str(len(self.data_set_ids)),
+            Attribute.PRODUCT_ID: self.product_id,
+            Attribute.DATA_SET_IDS: ",".join(self.data_set_ids),
+            Attribute.EVENT_ACTION_COUNT: str(len(self.data_set_ids)),
         }
 
 
