@@ -9,7 +9,6 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import aws_cdk as cdk
 import pytest
@@ -524,10 +523,3 @@ def test_a_stack_in_another_partition_names_no_aws_partition(new_cdk_app: Callab
     assert "arn:aws:" not in json.dumps(Template.from_stack(stack).to_json())
     (warning,) = Annotations.from_stack(stack).find_warning("*", Match.string_like_regexp("is imported"))
     assert '"Resource": "arn:aws-cn:s3:::existing-bucket/*"' in str(warning.entry.data)
-
-
-def test_a_missing_data_set_id_fails_at_synth_like_a_malformed_one(new_cdk_app: Callable[..., cdk.App]) -> None:
-    stack = cdk.Stack(new_cdk_app(), "Missing", env=ENV)
-    missing: Any = None
-    with pytest.raises(ValueError, match=r"Missing/Export: data_set_id None is not a data set id"):
-        AutoExportEventAction(stack, "Export", data_set_id=missing, bucket=s3.Bucket(stack, "B"))

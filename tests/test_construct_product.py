@@ -69,14 +69,13 @@ def test_the_custom_resource_carries_the_product_and_the_default_pattern(followe
     [
         ({"product_id": "8d494cba5e4720172a1e69a6e1b8fed5"}, r"product_id '8d494cba5e4720172a1e69a6e1b8fed5' is not"),
         ({"product_id": "prod-"}, r"product_id 'prod-' is not a Data Exchange product id"),
-        ({"product_id": None}, r"product_id None is not a Data Exchange product id"),
         (
             {"key_pattern": "${Revision.CreatedAt}/${Asset.Name}"},
             r"must contain \$\{DataSet.Name\} or \$\{DataSet.Id\}: .*overwrite each other's",
         ),
         ({"key_pattern": "${DataSet.Id}/data.csv"}, r"must contain \$\{Asset.Name\} or \$\{Asset.Id\}"),
     ],
-    ids=["a-data-set-id", "prefix-only", "missing", "no-data-set-in-pattern", "no-asset-in-pattern"],
+    ids=["a-data-set-id", "prefix-only", "no-data-set-in-pattern", "no-asset-in-pattern"],
 )
 def test_a_bad_prop_fails_at_synth_naming_it(
     new_cdk_app: Callable[..., cdk.App], props: dict[str, Any], complaint: str

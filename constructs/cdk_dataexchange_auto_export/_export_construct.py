@@ -7,7 +7,9 @@ A construct file adds only its subject (a data set, a product) and what is its o
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping
+from functools import cache
 from typing import Any, ClassVar, Required, TypedDict
 
 import jsii
@@ -37,6 +39,7 @@ from dataexchange_auto_export_handler.export_settings import ExportSettings
 from dataexchange_auto_export_handler.rules import PropertyError, names_data_set
 
 from . import monitoring
+from ._prop_types import check_prop_types, type_hints
 from .existing_revisions import ExistingRevisions
 from .provider import HANDLER_TIMEOUT, AutoExportEventActionProvider
 
@@ -125,6 +128,14 @@ class ExportConstruct(Construct):
         if "bucket" not in props:
             raise TypeError(f"{type(self).__name__}() missing 1 required keyword-only argument: 'bucket'")
         super().__init__(scope, id)
+        # Each prop of the type annotated here (ExportProps) and on the subclass's constructor (its subject, the
+        # first keyword-only parameter), or a synth error naming it.
+        subject_name = _subject_name(type(self))
+        check_prop_types(
+            self,
+            {subject_name: type_hints(type(self).__init__)[subject_name], **type_hints(ExportProps)},
+            {subject_name: subject, **props},
+        )
         given: dict[str, Any] = {**DEFAULTS, **props}
         bucket: s3.IBucket = given["bucket"]
         key: kms.IKey | None = given["encryption_key"]
@@ -308,6 +319,12 @@ class ExportConstruct(Construct):
             # EventBridge publishes as itself: an encrypted topic's key must let it (a key of another app is
             # left to its owner; grant_* changes nothing there).
             topic.master_key.grant(iam.ServicePrincipal("events.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey*")
+
+
+@cache
+def _subject_name(construct: type[ExportConstruct]) -> str:
+    parameters = inspect.signature(construct.__init__).parameters.values()
+    return next(parameter.name for parameter in parameters if parameter.kind is inspect.Parameter.KEYWORD_ONLY)
 
 
 @jsii.implements(IStableAnyProducer)

@@ -27,6 +27,7 @@ from dataexchange_auto_export_handler.rules import (
 
 from . import monitoring
 from ._export_construct import ExportConstruct, ExportProps
+from ._prop_types import check_prop_types, type_hints
 
 
 class AutoExportProduct(ExportConstruct):
@@ -60,6 +61,7 @@ class AutoExportProduct(ExportConstruct):
             ``alert_topic``, ``provider``.
         """
         super().__init__(scope, id, product_id, props)
+        check_prop_types(self, type_hints(AutoExportProduct.__init__), {"reconcile_schedule": reconcile_schedule})
         self._provider.permissions.allow_product_reconciles(Stack.of(self))
         self._follow(product_id, reconcile_schedule or events.Schedule.rate(Duration.days(1)))
 

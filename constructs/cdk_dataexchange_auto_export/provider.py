@@ -28,6 +28,7 @@ from ._findings import acknowledge_wildcard, skip_checkov
 from ._function import FunctionSettings, provider_function
 from ._handler_permissions import HandlerPermissions
 from ._key_access import KeyAccess
+from ._prop_types import check_prop_types, type_hints
 from .backfill_worker import BackfillWorker
 
 HANDLER_TIMEOUT = Duration.seconds(60)
@@ -76,6 +77,11 @@ class AutoExportEventActionProvider(Construct):
             Default: - a log group of each function's own, kept for a month and retained with the stack
         """
         super().__init__(scope, id)
+        check_prop_types(
+            self,
+            type_hints(AutoExportEventActionProvider.__init__),
+            {"vpc": vpc, "vpc_subnets": vpc_subnets, "security_groups": security_groups, "log_group": log_group},
+        )
         self._settings = FunctionSettings(vpc, vpc_subnets, security_groups, log_group)
         self._code = handler_code()
         handler, role = provider_function(
