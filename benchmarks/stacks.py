@@ -26,6 +26,14 @@ from constructs import IDependable
 
 STACK_NAME = "BenchStack"
 DATA_SET_ID = "8d494cba5e4720172a1e69a6e1b8fed5"
+
+
+def data_set_id(index: int) -> str:
+    """The data set the index-th event action exports: a data set each, as an app that deploys has them (the
+    construct refuses more than 5 on one data set at synth, as Data Exchange does at deploy)."""
+    return f"{DATA_SET_ID[:24]}{index:08d}"
+
+
 # Without ${DataSet.Name}: ours would add dataexchange:GetDataSet for it, which the others would need as well.
 KEY_PATTERN = "${Revision.Id}/${Asset.Name}"
 ENCRYPTION, SERVICE = "AES256", "DataExchange"
@@ -56,7 +64,7 @@ def ours(stack: cdk.Stack, bucket: s3.IBucket, count: int, **props: Any) -> None
 
     for index in range(count):
         AutoExportEventAction(
-            stack, f"Export{index}", data_set_id=DATA_SET_ID, bucket=bucket, key_pattern=KEY_PATTERN, **props
+            stack, f"Export{index}", data_set_id=data_set_id(index), bucket=bucket, key_pattern=KEY_PATTERN, **props
         )
 
 
@@ -72,9 +80,9 @@ def native(stack: cdk.Stack, bucket: s3.IBucket, count: int) -> None:
             encryption=CfnEventAction.ExportServerSideEncryptionProperty(type=ENCRYPTION),
         )
     )
-    published = CfnEventAction.RevisionPublishedProperty(data_set_id=DATA_SET_ID)
-    event = CfnEventAction.EventProperty(revision_published=published)
     for index in range(count):
+        published = CfnEventAction.RevisionPublishedProperty(data_set_id=data_set_id(index))
+        event = CfnEventAction.EventProperty(revision_published=published)
         export = CfnEventAction(stack, f"Export{index}", action=action, event=event)
         if policy is not None:
             export.node.add_dependency(policy)
@@ -85,11 +93,9 @@ def awscr(stack: cdk.Stack, bucket: s3.IBucket, count: int) -> None:
 
     policy = _allow_data_exchange_to_write(bucket)
     destination = {"Bucket": bucket.bucket_name, "KeyPattern": KEY_PATTERN}
-    body = {
-        "Action": {"ExportRevisionToS3": {"RevisionDestination": destination, "Encryption": {"Type": ENCRYPTION}}},
-        "Event": {"RevisionPublished": {"DataSetId": DATA_SET_ID}},
-    }
+    action = {"ExportRevisionToS3": {"RevisionDestination": destination, "Encryption": {"Type": ENCRYPTION}}}
     for index in range(count):
+        body = {"Action": action, "Event": {"RevisionPublished": {"DataSetId": data_set_id(index)}}}
         found = cr.PhysicalResourceId.from_response("Id")
         create = cr.AwsSdkCall(service=SERVICE, action="createEventAction", parameters=body, physical_resource_id=found)
         reference = {"EventActionId": cr.PhysicalResourceIdReference()}

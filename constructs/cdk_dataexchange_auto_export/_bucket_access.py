@@ -56,16 +56,20 @@ class BucketAccess:
         return child if isinstance(child, CfnResource) else None
 
     def _warn(self, bucket: s3.IBucket, constructs: list[str]) -> None:
-        name, account = shown(bucket.bucket_name, "<bucket-name>"), shown(self._stack.account, "<account-id>")
-        region = self._stack.region
-        partition = None if Token.is_unresolved(region) else RegionInfo.get(region).partition
-        wanted = {
-            "Effect": "Allow",
-            "Principal": {"Service": DATA_EXCHANGE},
-            "Action": WRITE_ACTIONS,
-            "Resource": f"arn:{partition or '<partition>'}:s3:::{name}/*",
-            "Condition": {"StringEquals": {"aws:SourceAccount": account}},
-        }
+        stack = self._stack
+        region = stack.region
+        known = None if Token.is_unresolved(region) else RegionInfo.get(region).partition
+        # What is known at synth as itself, the rest as the template's own expressions for it.
+        wanted = stack.resolve(
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": DATA_EXCHANGE},
+                "Action": WRITE_ACTIONS,
+                "Resource": f"arn:{known or stack.partition}:s3:::{bucket.bucket_name}/*",
+                "Condition": {"StringEquals": {"aws:SourceAccount": stack.account}},
+            }
+        )
+        name = shown(stack, bucket.bucket_name)
         warn_once(
             bucket,
             BUCKET_POLICY_WARNING_ID,

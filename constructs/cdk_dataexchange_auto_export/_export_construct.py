@@ -39,6 +39,7 @@ from dataexchange_auto_export_handler.export_settings import ExportSettings
 from dataexchange_auto_export_handler.rules import PropertyError, names_data_set
 
 from . import monitoring
+from ._checks import AppChecks, check_alert_topic, check_encryption_key, check_region
 from ._prop_types import check_prop_types, type_hints
 from .existing_revisions import ExistingRevisions
 from .provider import HANDLER_TIMEOUT, AutoExportEventActionProvider
@@ -152,10 +153,17 @@ class ExportConstruct(Construct):
         """What the construct exports to, as its custom resource is told."""
         try:
             self._check_subject(subject)
+            if self.export.kms_key_arn is not None:
+                check_encryption_key(self, self.export.kms_key_arn)
+            if given["alert_topic"] is not None:
+                check_alert_topic(given["alert_topic"])
             # Tokens resolve at deploy time; the handler checks them then, with the same rules.
             self.export.check(PROP_OF_SETTING.__getitem__, Token.is_unresolved)
         except PropertyError as error:
             raise ValueError(f"{self.node.path}: {error}") from None
+        check_region(self)
+        if self._subject == Property.DATA_SET_ID:
+            AppChecks.of(self).add(self, subject, self.export, bucket)
 
         provider: AutoExportEventActionProvider = given["provider"] or AutoExportEventActionProvider.of(scope)
         bucket_policy = provider.allow_bucket(bucket, self)

@@ -19,22 +19,22 @@ from aws_cdk import CfnResource, Stack
 from constructs import IConstruct
 
 
-def _flatten_cfn_reference(value: object) -> str:
+def flatten_cfn_reference(value: object) -> str:
     if isinstance(value, str):
         return value.replace("${", "<").replace("}", ">")
     if isinstance(value, dict):
         if "Fn::Join" in value:
             delimiter, items = value["Fn::Join"]
-            return str(delimiter).join(_flatten_cfn_reference(item) for item in items)
+            return str(delimiter).join(flatten_cfn_reference(item) for item in items)
         if "Fn::Sub" in value:
-            return _flatten_cfn_reference(value["Fn::Sub"])
+            return flatten_cfn_reference(value["Fn::Sub"])
         if "Fn::GetAtt" in value:
             resource, attribute = value["Fn::GetAtt"]
-            return f"<{_flatten_cfn_reference(resource)}.{_flatten_cfn_reference(attribute)}>"
+            return f"<{flatten_cfn_reference(resource)}.{flatten_cfn_reference(attribute)}>"
         if "Fn::ImportValue" in value:
-            return _flatten_cfn_reference(value["Fn::ImportValue"])
+            return flatten_cfn_reference(value["Fn::ImportValue"])
         if "Ref" in value:
-            return f"<{_flatten_cfn_reference(value['Ref'])}>"
+            return f"<{flatten_cfn_reference(value['Ref'])}>"
     return json.dumps(value, separators=(",", ":"))
 
 
@@ -58,7 +58,7 @@ def acknowledge_wildcard(scope: IConstruct, resource: str, reason: str) -> None:
     """Acknowledges AwsSolutions-IAM5 for one wildcard resource of a policy on `scope`; any other finding
     is still reported."""
     acknowledge(
-        scope, f"AwsSolutions-IAM5[Resource::{_flatten_cfn_reference(Stack.of(scope).resolve(resource))}]", reason
+        scope, f"AwsSolutions-IAM5[Resource::{flatten_cfn_reference(Stack.of(scope).resolve(resource))}]", reason
     )
 
 

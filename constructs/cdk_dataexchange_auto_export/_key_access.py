@@ -45,7 +45,7 @@ class KeyAccess:
         if key not in self._imported:
             constructs: list[str] = []
             self._imported[key] = constructs
-            key_shown, roles = shown(key_arn, "<key-arn>"), self._roles
+            key_shown, roles = shown(key, key_arn), self._roles
             warn_once(
                 key,
                 KEY_POLICY_WARNING_ID,

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import jsii
-from aws_cdk import Annotations, Aspects, IAspect, Token
+from aws_cdk import Annotations, Aspects, IAspect, Stack, Token
 from constructs import IConstruct
 
 
-def shown(value: str, placeholder: str) -> str:
-    """A value for a message: itself, or a placeholder while it is known only at deploy time."""
-    return placeholder if Token.is_unresolved(value) else value
+def shown(scope: IConstruct, value: str) -> str:
+    """A value for a message: itself, or, while it is known only at deploy time, what the template holds for it (a
+    parameter's `{"Ref": "BucketName"}`, the stack's `{"Ref": "AWS::AccountId"}`)."""
+    return json.dumps(Stack.of(scope).resolve(value)) if Token.is_unresolved(value) else value
 
 
 def warn_once(scope: IConstruct, warning_id: str, constructs: list[str], message: Callable[[str], str]) -> None:

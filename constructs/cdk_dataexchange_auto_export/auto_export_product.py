@@ -26,6 +26,7 @@ from dataexchange_auto_export_handler.rules import (
 )
 
 from . import monitoring
+from ._checks import warn_of_frequent_reconciles
 from ._export_construct import ExportConstruct, ExportProps
 from ._prop_types import check_prop_types, type_hints
 
@@ -63,7 +64,9 @@ class AutoExportProduct(ExportConstruct):
         super().__init__(scope, id, product_id, props)
         check_prop_types(self, type_hints(AutoExportProduct.__init__), {"reconcile_schedule": reconcile_schedule})
         self._provider.permissions.allow_product_reconciles(Stack.of(self))
-        self._follow(product_id, reconcile_schedule or events.Schedule.rate(Duration.days(1)))
+        schedule = reconcile_schedule or events.Schedule.rate(Duration.days(1))
+        warn_of_frequent_reconciles(self, schedule)
+        self._follow(product_id, schedule)
 
     def _check_subject(self, subject: str) -> None:
         if not Token.is_unresolved(subject):
