@@ -16,6 +16,10 @@ import pytest
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Template
+from nag_stacks import ACCOUNT, DATA_SET, ENV, REGION, compliant_bucket  # noqa: F401
+
+# The ids, the environment and the bucket the cdk-nag 2 run shares (it has nothing but aws-cdk-lib and the package).
+from readme import blocks as readme_blocks
 
 from app import AutoExportStack
 from cdk_dataexchange_auto_export import AutoExportEventAction
@@ -28,12 +32,8 @@ from cdk_dataexchange_auto_export.local.lambda_runtime import Execution, LambdaR
 from tools.toolchain import REPO
 from tools.toolchain import cdk_synth as run_cdk_synth
 
-DATA_SET = "8d494cba5e4720172a1e69a6e1b8fed5"
 OTHER_DATA_SET = "aaaaaaaaaabbbbbbbbbbcccccccccc12"
 THIRD_DATA_SET = "0123456789abcdefABCDEF0123456789"
-ACCOUNT = "111111111111"
-REGION = "eu-west-1"
-ENV = cdk.Environment(account=ACCOUNT, region=REGION)
 # The user guide's example data set: another data set of the product, not one the stacks export
 # (and not OTHER_DATA_SET).
 GUIDE_DATA_SET = "4afc623EXAMPLE099e6fcc8EXAMPLEe8"
@@ -210,11 +210,6 @@ def nag_app(new_cdk_app: Callable[..., cdk.App]) -> cdk.App:
     return app
 
 
-def compliant_bucket(stack: cdk.Stack) -> s3.Bucket:
-    """A destination bucket cdk-nag has nothing to say about."""
-    return s3.Bucket(stack, "Destination", enforce_ssl=True, server_access_logs_prefix="access-logs/")
-
-
 def readme_table(heading: str) -> list[dict[str, str]]:
     """The rows of the first table under `heading` in README.md, by column: the README is where the
     compliance tests read which findings to expect, so that users see the same list."""
@@ -230,14 +225,12 @@ def readme_table(heading: str) -> list[dict[str, str]]:
 
 
 def readme_code_block(heading: str) -> str:
-    """The first Python code block under `heading` in README.md: the README's examples are tests, so that they cannot
-    drift from what the code does."""
-    lines = (REPO / "README.md").read_text().splitlines()
-    assert heading in lines, f"README.md has no heading {heading!r}"
-    section = list(takewhile(lambda line: not line.startswith("## "), lines[lines.index(heading) + 1 :]))
-    assert "```python" in section, f"README.md has no Python code block under {heading!r}"
-    start = section.index("```python") + 1
-    return "\n".join(takewhile(lambda line: line != "```", section[start:])) + "\n"
+    """The first Python code block right under `heading` in README.md: the README's examples are tests, so that they
+    cannot drift from what the code does (tests/readme.py says how its blocks are told apart)."""
+    title = heading.lstrip("#").strip()
+    found = [block for block in readme_blocks() if block.heading == title and block.language == "python"]
+    assert found, f"README.md has no Python code block under {heading!r}"
+    return found[0].code
 
 
 def code_spans(cell: str) -> list[str]:

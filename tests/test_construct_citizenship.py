@@ -19,6 +19,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Annotations, Match, Template
+from nag_stacks import everything_stacks
 from support import (
     ACCOUNT,
     ALERT_EMAIL,
@@ -40,7 +41,6 @@ from cdk_dataexchange_auto_export import (
     EVENT_ACTION_RESOURCE_TYPE,
     AutoExportEventAction,
     AutoExportEventActionProvider,
-    AutoExportProduct,
     ExistingRevisions,
 )
 from cdk_dataexchange_auto_export._findings import ACKNOWLEDGE_CONTEXT
@@ -254,50 +254,6 @@ def acknowledgements(root: cdk.App) -> dict[str, set[str]]:
                     finding = re.sub(r"^annotation::", "", key, flags=re.IGNORECASE)
                     found.setdefault(finding, set()).add(construct.node.path)
     return found
-
-
-def everything_stacks(app: cdk.App) -> None:
-    """Stacks that make every acknowledgement the constructs have: both functions, a key, ${DataSet.Name}, an
-    imported bucket, a fixed and an agnostic environment, a provider in a VPC, and a product."""
-    fixed = cdk.Stack(app, "Fixed", env=ENV)
-    AutoExportEventAction(
-        fixed,
-        "Export",
-        data_set_id=DATA_SET,
-        bucket=compliant_bucket(fixed),
-        key_pattern="${DataSet.Name}/${Asset.Name}",
-        encryption_key=kms.Key(fixed, "ExportKey", enable_key_rotation=True),
-        export_existing_revisions=ExistingRevisions.ALL,
-    )
-    agnostic = cdk.Stack(app, "Agnostic")
-    AutoExportEventAction(
-        agnostic,
-        "Export",
-        data_set_id=cdk.CfnParameter(agnostic, "DataSetId").value_as_string,
-        bucket=s3.Bucket.from_bucket_name(agnostic, "Existing", "existing-bucket"),
-        key_pattern=cdk.CfnParameter(agnostic, "KeyPattern").value_as_string,
-        export_existing_revisions=ExistingRevisions.latest(3),
-    )
-    followed = cdk.Stack(app, "Followed", env=ENV)
-    AutoExportProduct(
-        followed,
-        "Export",
-        product_id="prod-uexample0abc1d",
-        bucket=compliant_bucket(followed),
-        export_existing_revisions=ExistingRevisions.ALL,
-    )
-    networked = cdk.Stack(app, "Networked", env=ENV)
-    vpc = ec2.Vpc(networked, "Vpc", max_azs=2, nat_gateways=1)
-    vpc.add_flow_log("FlowLog")
-    provider = AutoExportEventActionProvider(networked, "Provider", vpc=vpc)
-    AutoExportEventAction(
-        networked,
-        "Export",
-        data_set_id=DATA_SET,
-        bucket=compliant_bucket(networked),
-        provider=provider,
-        export_existing_revisions=ExistingRevisions.ALL,
-    )
 
 
 @needs_cdk_nag

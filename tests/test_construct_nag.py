@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
+from readme import app_snippet, minimal_app
 from support import ACCOUNT, ALERT_EMAIL, DATA_SET, ENV, REGION, ThreeExports, compliant_bucket, nag_app, needs_cdk_nag
 
 from app import AutoExportStack
 from cdk_dataexchange_auto_export import AutoExportEventAction, AutoExportEventActionProvider
+from tools.toolchain import QUIET_ENVIRONMENT, REPO
 
 pytestmark = needs_cdk_nag
 
@@ -108,3 +114,22 @@ def test_the_construct_acknowledges_only_its_own_wildcards_each_with_its_reason(
     assert set(acknowledged) == set(why)
     for finding, phrases in why.items():
         assert all(phrase in acknowledged[finding] for phrase in phrases), acknowledged[finding]
+
+
+def test_the_readmes_cdk_nag_3_wiring_synthesizes_the_minimal_app_without_a_finding(tmp_path: Path) -> None:
+    # Given the README's minimal app with its cdk-nag 3 lines, run as the CDK CLI runs it
+    (tmp_path / "app.py").write_text(minimal_app(app_snippet("Validations.of(app).add_plugins(").code))
+    sources = os.pathsep.join(str(REPO / root) for root in ("constructs", "lambda"))
+    environment = {**os.environ, **QUIET_ENVIRONMENT, "CDK_OUTDIR": str(tmp_path / "cdk.out"), "PYTHONPATH": sources}
+    # When it synthesizes, then cdk-nag 3 found nothing (it fails the synth otherwise)
+    result = subprocess.run(
+        [sys.executable, "app.py"],
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "cdk.out" / "MarketData.template.json").is_file()

@@ -4,13 +4,19 @@ Solutions Constructs carry theirs). A finding that a prop clears is never silenc
 
 cdk-nag 3 (AwsSolutions) names each IAM5 finding after the wildcard resource as it renders it, and
 matches an acknowledgement by that exact id: there is no rule-wide form. The rendering below mirrors
-cdk-nag's `flattenCfnReference` (src/utils/flatten-cfn-reference.ts): `${X}` becomes `<X>`, `Ref`
-and `Fn::GetAtt` become `<Name>` and `<Name.Attribute>`, `Fn::Join` joins, and anything else is
-its JSON. A test fails when an acknowledgement made here matches no finding cdk-nag reports.
+cdk-nag's `flattenCfnReference` (src/utils/flatten-cfn-reference.ts, the same in cdk-nag 2 and 3): `${X}`
+becomes `<X>`, `Ref` and `Fn::GetAtt` become `<Name>` and `<Name.Attribute>`, `Fn::Join` joins, and anything
+else is its JSON. A test fails when an acknowledgement made here matches no finding cdk-nag reports.
+
+cdk-nag 2 has no acknowledgements: its aspect reads suppressions from each resource's Metadata
+(`cdk_nag.rules_to_suppress`, src/utils/nag-suppression-helper.ts of its 2.38 release), a rule id with the
+findings it applies to (`applies_to`, matched exactly: `Resource::...` for an IAM5 finding). Each
+acknowledgement is written there too, with the same reason, on the resources under its scope.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 from importlib.metadata import version
 
@@ -47,11 +53,36 @@ ACKNOWLEDGE_CONTEXT = "@cdk-dataexchange-auto-export/acknowledgeFindings"
 ACKNOWLEDGES = tuple(int(part) for part in version("aws-cdk-lib").split(".")[:2]) >= (2, 269)
 
 
+# Where cdk-nag 2 reads a resource's suppressions.
+CDK_NAG_2_METADATA = "cdk_nag"
+
+
 def acknowledge(scope: IConstruct, finding: str, reason: str) -> None:
-    """Acknowledges one cdk-nag finding on `scope` and below, by the id cdk-nag reports it under."""
-    if not ACKNOWLEDGES or str(scope.node.try_get_context(ACKNOWLEDGE_CONTEXT)).lower() == "false":
+    """Acknowledges one cdk-nag finding on `scope` and below, by the id cdk-nag reports it under: cdk-nag 3's
+    acknowledgement, and cdk-nag 2's suppression in the Metadata of every resource under `scope` so far (a role's
+    resource and its policies, which are made before their wildcards are acknowledged)."""
+    if str(scope.node.try_get_context(ACKNOWLEDGE_CONTEXT)).lower() == "false":
         return
-    cdk.Validations.of(scope).acknowledge(cdk.Acknowledgment(id=finding, reason=reason))
+    if ACKNOWLEDGES:
+        cdk.Validations.of(scope).acknowledge(cdk.Acknowledgment(id=finding, reason=reason))
+    suppression = _cdk_nag_2_suppression(finding, reason)
+    for resource in scope.node.find_all():
+        if isinstance(resource, CfnResource):
+            present = resource.get_metadata(CDK_NAG_2_METADATA) or {}
+            rules = [rule for rule in present.get("rules_to_suppress", []) if rule != suppression]
+            resource.add_metadata(CDK_NAG_2_METADATA, {**present, "rules_to_suppress": [*rules, suppression]})
+
+
+def _cdk_nag_2_suppression(finding: str, reason: str) -> dict[str, object]:
+    """`AwsSolutions-IAM5[Resource::*]` as cdk-nag 2 suppresses it: the rule, and the finding in `applies_to`. A
+    reason with characters beyond Latin-1 goes base64-encoded, as cdk-nag 2's own NagSuppressions writes it."""
+    rule, _, applies_to = finding.partition("[")
+    suppression: dict[str, object] = {"id": rule, "reason": reason}
+    if applies_to:
+        suppression["applies_to"] = [applies_to.removesuffix("]")]
+    if any(ord(character) > 255 for character in reason):
+        suppression.update(reason=base64.b64encode(reason.encode()).decode(), is_reason_encoded=True)
+    return suppression
 
 
 def acknowledge_wildcard(scope: IConstruct, resource: str, reason: str) -> None:
