@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import tarfile
 import time
 import zipfile
 from dataclasses import dataclass
@@ -19,13 +20,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import readme
 from market_data_app import PRICES, REFERENCE, STACK
 from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 from support import ThreeExports
 from test_construct_asset import asset_of
 
+from cdk_dataexchange_auto_export import __version__
 from tools.toolchain import QUIET_ENVIRONMENT, REPO
 
+PROJECT = "cdk-dataexchange-auto-export"
 PACKAGE = "cdk_dataexchange_auto_export"
 HANDLER = "dataexchange_auto_export_handler"
 # What the build must not see: other checkouts' venvs and outputs, and setuptools' own leftovers (a stale
@@ -59,30 +64,67 @@ print(json.dumps({{
 """
 
 
+@dataclass
+class Distributions:
+    sdist: Path
+    wheel: Path
+
+
 @pytest.fixture(scope="module")
-def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def distributions(tmp_path_factory: pytest.TempPathFactory) -> Distributions:
+    """The release as `python -m build` makes it: the sdist, then the wheel built from the sdist (so the sdist holds
+    all the build needs), with this venv's pinned setuptools, no network."""
     source = tmp_path_factory.mktemp("source") / "project"
     shutil.copytree(REPO, source, ignore=NOT_BUILD_INPUT)
-    wheelhouse = tmp_path_factory.mktemp("wheelhouse")
+    out = tmp_path_factory.mktemp("dist")
     subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--no-deps",
-            "--no-build-isolation",
-            "--quiet",
-            "-w",
-            wheelhouse,
-            source,
-        ],
+        [sys.executable, "-m", "build", "--no-isolation", "--outdir", out, source],
         check=True,
         capture_output=True,
-        timeout=120,
+        timeout=180,
     )
-    (built,) = wheelhouse.glob("*.whl")
-    return built
+    (sdist,) = out.glob("*.tar.gz")
+    (wheel,) = out.glob("*.whl")
+    return Distributions(sdist, wheel)
+
+
+@pytest.fixture(scope="module")
+def wheel(distributions: Distributions) -> Path:
+    return distributions.wheel
+
+
+def test_twine_passes_the_sdist_and_the_wheel(distributions: Distributions) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "twine", "check", "--strict", distributions.sdist, distributions.wheel],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("PASSED") == 2
+
+
+def test_the_release_carries_its_version_its_license_and_its_changelog(distributions: Distributions) -> None:
+    with zipfile.ZipFile(distributions.wheel) as archive:
+        info = next(name.split("/")[0] for name in archive.namelist() if name.endswith(".dist-info/METADATA"))
+        metadata = email.message_from_bytes(archive.read(f"{info}/METADATA"))
+        license_text = archive.read(f"{info}/licenses/LICENSE")
+    with tarfile.open(distributions.sdist) as sdist:
+        root = f"{PROJECT.replace('-', '_')}-{__version__}"
+        names = set(sdist.getnames())
+        changelog = sdist.extractfile(f"{root}/CHANGELOG.md")
+        assert changelog is not None
+        shipped_changelog = changelog.read()
+    # The one version (the package's __version__), the Apache-2.0 license as the metadata says, in full
+    assert (metadata["Name"], metadata["Version"]) == (PROJECT, __version__)
+    assert distributions.wheel.name == f"{PROJECT.replace('-', '_')}-{__version__}-py3-none-any.whl"
+    assert (metadata["License-Expression"], metadata["License-File"]) == ("Apache-2.0", "LICENSE")
+    assert license_text == (REPO / "LICENSE").read_bytes()
+    assert b"Apache License\n                           Version 2.0, January 2004" in license_text
+    assert b"END OF TERMS AND CONDITIONS" in license_text
+    assert {f"{root}/LICENSE", f"{root}/README.md", f"{root}/CHANGELOG.md"} <= names
+    assert shipped_changelog == (REPO / "CHANGELOG.md").read_bytes()
 
 
 def test_the_wheel_holds_the_construct_the_handler_and_the_local_kit(wheel: Path) -> None:
@@ -378,3 +420,128 @@ def test_the_console_script_deploys_in_under_30_s_and_publishes_in_under_5_s(kit
 def _children_cpu_seconds() -> float:
     used = resource.getrusage(resource.RUSAGE_CHILDREN)
     return used.ru_utime + used.ru_stime
+
+
+# --- the README's minimal app, from the wheel, on the oldest aws-cdk-lib and constructs the package supports -----
+
+LOWEST_PYTHON = REPO / ".venv-cdk-lowest" / "bin" / "python"
+# Run by .venv-cdk-lowest's Python: the top-level entries of its site-packages that aws-cdk-lib and constructs are
+# made of, with everything they require, transitively.
+CLOSURE_SCRIPT = """
+import json
+from importlib.metadata import distribution
+from packaging.requirements import Requirement
+
+wanted, seen, entries = ["aws-cdk-lib", "constructs"], set(), set()
+while wanted:
+    name = wanted.pop()
+    if name in seen:
+        continue
+    seen.add(name)
+    found = distribution(name)
+    entries |= {file.parts[0] for file in found.files or [] if file.parts[0] != ".."}
+    for line in found.requires or []:
+        requirement = Requirement(line)
+        if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+            wanted.append(requirement.name)
+print(json.dumps({"entries": sorted(entries), "distributions": sorted(seen)}))
+"""
+VERSIONS_SCRIPT = """
+import json, re
+from importlib.metadata import distributions
+print(json.dumps({re.sub(r"[-_.]+", "-", d.metadata["Name"]).lower(): d.version for d in distributions()}))
+"""
+
+
+@dataclass
+class MinimalApp:
+    work: Path
+    result: subprocess.CompletedProcess[str]
+    versions: dict[str, str]  # what the fresh venv holds, by distribution name
+    needed: list[str]  # aws-cdk-lib, constructs and what they require
+
+
+@pytest.fixture(scope="module")
+def minimal_app_on_the_lowest(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> MinimalApp:
+    if not LOWEST_PYTHON.exists():
+        pytest.fail(f"{LOWEST_PYTHON} is missing: run `make setup` (requirements-cdk-lowest.txt)")
+    # Given a fresh venv of the lowest venv's Python holding only aws-cdk-lib and constructs at the oldest releases
+    # the package supports (and what they require), linked from .venv-cdk-lowest by a .pth file (no download)...
+    venv = tmp_path_factory.mktemp("lowest") / "venv"
+    subprocess.run([LOWEST_PYTHON, "-m", "venv", "--without-pip", venv], check=True, timeout=60)
+    python = venv / "bin" / "python"
+    site_packages = Path(
+        subprocess.run(
+            [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    )
+    closure = json.loads(
+        subprocess.run([LOWEST_PYTHON, "-I", "-c", CLOSURE_SCRIPT], check=True, capture_output=True, text=True).stdout
+    )
+    lowest_site = Path(
+        subprocess.run(
+            [LOWEST_PYTHON, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    )
+    dependencies = tmp_path_factory.mktemp("lowest-dependencies")
+    for entry in closure["entries"]:
+        (dependencies / entry).symlink_to(lowest_site / entry)
+    (site_packages / "zz_dependencies.pth").write_text(f"{dependencies}\n")
+    # ...and the wheel, its requirements resolved against them
+    subprocess.run(
+        [sys.executable, "-m", "pip", "--python", python, "install", "--no-index", "--quiet", wheel],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    # When the README's minimal app (app.py, cdk.json, requirements.txt) runs there, as the CDK CLI runs an app
+    work = tmp_path_factory.mktemp("minimal-app")
+    for name in ("app.py", "cdk.json", "requirements.txt"):
+        (work / name).write_text(readme.file(name))
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PYTHON")}
+    env.update({**QUIET_ENVIRONMENT, "CDK_OUTDIR": str(work / "cdk.out")})
+    result = subprocess.run(
+        [python, "-I", "app.py"], cwd=work, env=env, capture_output=True, text=True, timeout=180, check=False
+    )
+    versions = json.loads(
+        subprocess.run([python, "-I", "-c", VERSIONS_SCRIPT], check=True, capture_output=True, text=True).stdout
+    )
+    return MinimalApp(work, result, versions, closure["distributions"])
+
+
+def test_the_fresh_venv_holds_only_the_oldest_supported_cdk_and_the_wheel(
+    minimal_app_on_the_lowest: MinimalApp,
+) -> None:
+    versions = minimal_app_on_the_lowest.versions
+    lowest = dict(
+        line.split("==") for line in (REPO / "requirements-cdk-lowest.txt").read_text().splitlines() if "==" in line
+    )
+    assert (versions["aws-cdk-lib"], versions["constructs"]) == (lowest["aws-cdk-lib"], lowest["constructs"])
+    assert set(versions) == {canonicalize_name(name) for name in (*minimal_app_on_the_lowest.needed, PROJECT)}
+    assert versions[PROJECT] == __version__
+
+
+def test_the_readmes_minimal_app_synthesizes_from_the_wheel(minimal_app_on_the_lowest: MinimalApp) -> None:
+    app = minimal_app_on_the_lowest
+    assert app.result.returncode == 0, app.result.stderr
+    template = json.loads((app.work / "cdk.out" / "MarketData.template.json").read_text())
+    assert [r["Type"] for r in template["Resources"].values()].count("Custom::DataExchangeEventAction") == 1
+    manifest = json.loads((app.work / "cdk.out" / "manifest.json").read_text())
+    levels = {
+        entry["type"]
+        for artifact in manifest["artifacts"].values()
+        for entries in artifact.get("metadata", {}).values()
+        for entry in entries
+    }
+    assert "aws:cdk:error" not in levels
+    # As cdk.json tells the CDK CLI to run it, with requirements.txt's releases installed
+    assert json.loads(readme.file("cdk.json"))["app"] == "python3 app.py"
+    for line in filter(None, readme.file("requirements.txt").splitlines()):
+        requirement = Requirement(line)
+        assert requirement.specifier.contains(app.versions[canonicalize_name(requirement.name)]), line

@@ -10,6 +10,10 @@ from .auto_export_product import AutoExportProduct
 from .existing_revisions import ExistingRevisions
 from .provider import AutoExportEventActionProvider
 
+# The package's version, written only here (pyproject.toml reads it): semantic versioning, CHANGELOG.md. Within a
+# major version, the logical ids of what the construct deploys and its props stay compatible.
+__version__ = "2.0.0"
+
 __all__ = [
     "EVENT_ACTION_RESOURCE_TYPE",
     "PRODUCT_RESOURCE_TYPE",
@@ -18,4 +22,5 @@ __all__ = [
     "AutoExportProduct",
     "ExistingRevisions",
     "ExportProps",
+    "__version__",
 ]

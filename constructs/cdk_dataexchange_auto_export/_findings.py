@@ -50,7 +50,8 @@ ACKNOWLEDGE_CONTEXT = "@cdk-dataexchange-auto-export/acknowledgeFindings"
 # aws-cdk-lib's Validations.acknowledge takes cdk-nag 3's finding ids, "::" and all, from 2.269.0 on
 # (aws/aws-cdk#38787); older releases reject them or have no such API. There the construct acknowledges nothing
 # and otherwise works the same (pyproject.toml's lower bound is older).
-ACKNOWLEDGES = tuple(int(part) for part in version("aws-cdk-lib").split(".")[:2]) >= (2, 269)
+ACKNOWLEDGING_RELEASE = (2, 269, 0)
+ACKNOWLEDGES = tuple(int(part) for part in version("aws-cdk-lib").split(".")[:3]) >= ACKNOWLEDGING_RELEASE
 
 
 # Where cdk-nag 2 reads a resource's suppressions.
