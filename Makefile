@@ -1,6 +1,7 @@
 # Two commands do everything on a fresh machine (Python 3.11+, node and npm):
 #   make demo   the example stack's Create against a local Data Exchange endpoint (no AWS account needed): it sets up
-#               only what the demo runs (the dev venv, the handler's asset, the pinned boto3-only Lambda-like venv)
+#               only what the demo runs (the package and its local kit in the dev venv, the handler's asset, the
+#               pinned boto3-only Lambda-like venv)
 #   make test   the test suite, with ruff and mypy: it sets up everything else too
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -26,18 +27,27 @@ HANDLER_FILES := $(shell find lambda -type f -not -path '*/__pycache__/*')
 .PHONY: setup setup-demo asset demo test test-cdk-lowest bench mutants synth cdk vendor clean
 .DEFAULT_GOAL := demo
 
-setup-demo: $(VENV)/.installed $(ASSET) $(LAMBDA_VENV)
+setup-demo: $(VENV)/.demo-installed $(ASSET) $(LAMBDA_VENV)
 
-setup: setup-demo $(OLD_LAMBDA_VENV) $(CHECKOV_VENV)/.installed $(NAG2_VENV)/.installed $(LOWEST_VENV)/.installed \
+setup: setup-demo $(VENV)/.installed $(OLD_LAMBDA_VENV) $(CHECKOV_VENV)/.installed $(NAG2_VENV)/.installed $(LOWEST_VENV)/.installed \
 	node_modules/.installed
 
 $(ASSET): $(HANDLER_FILES) tools/asset.py
 	$(PYTHON) -m tools.asset
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt pyproject.toml
+# The dev venv in two steps. What the demo runs: the package, editable, with its local extra (the kit), the
+# example app's requirements.txt and the pinned setuptools that builds the package; no bytecode compiled ahead
+# (aws-cdk-lib's is most of the install's time, and the demo imports a fraction of it).
+$(VENV)/.demo-installed: requirements.txt constraints.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-compile -r requirements.txt setuptools -c constraints.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-compile --no-build-isolation -e ".[local]" \
+		-c constraints.txt
+	touch $@
+
+# Then what the tests need besides.
+$(VENV)/.installed: $(VENV)/.demo-installed requirements-dev.txt constraints.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
-	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $@
 
 # --clear: nothing of an earlier build stays, a newer aws-cdk-lib least of all.

@@ -11,11 +11,12 @@ from tools.toolchain import REPO
 
 # What each environment's build runs, as the Makefile spells it.
 DEMO_BUILDS = {
-    "the dev venv": "-r requirements-dev.txt",
+    "the package and its local kit, in the dev venv": '-e ".[local]"',
     "the handler's asset": "-m tools.asset",
     "the pinned Lambda-like venv": "lambda-venvs pinned",
 }
 TEST_ONLY_BUILDS = {
+    "the rest of the dev venv": "-r requirements-dev.txt",
     "the old-boto3 Lambda-like venv": "lambda-venvs boto3-1.34",
     "checkov": "-r requirements-checkov.txt",
     "cdk-nag 2": "-r requirements-cdk-nag2.txt",
