@@ -40,7 +40,7 @@ $(ASSET): $(HANDLER_FILES) tools/asset.py
 # (aws-cdk-lib's is most of the install's time, and the demo imports a fraction of it).
 $(VENV)/.demo-installed: requirements.txt constraints.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check --no-compile -r requirements.txt setuptools -c constraints.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-compile --upgrade -r requirements.txt setuptools -c constraints.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-compile --no-build-isolation -e ".[local]" \
 		-c constraints.txt
 	touch $@
