@@ -200,6 +200,24 @@ def synthesize_keyed(new_cdk_app: Callable[..., cdk.App], key_pattern: str, **pr
     return synthesized(stack)
 
 
+def assembly_errors(outdir: Path) -> list[tuple[str, str]]:
+    """(construct path, message) of every error annotation in a cloud assembly: in the manifest, or in the file an
+    artifact names for its metadata (aws-cdk-lib writes them there from 2.2xx on)."""
+    manifest = json.loads((outdir / "manifest.json").read_text())
+    found = []
+    for artifact in manifest["artifacts"].values():
+        metadata = dict(artifact.get("metadata", {}))
+        if "additionalMetadataFile" in artifact:
+            metadata.update(json.loads((outdir / artifact["additionalMetadataFile"]).read_text()))
+        found += [
+            (path, str(e["data"]))
+            for path, entries in metadata.items()
+            for e in entries
+            if e["type"] == "aws:cdk:error"
+        ]
+    return found
+
+
 def nag_app(new_cdk_app: Callable[..., cdk.App]) -> cdk.App:
     """An app whose synth fails on any unacknowledged cdk-nag AwsSolutions finding."""
     # Imported here: the run on the oldest aws-cdk-lib the construct supports has no cdk-nag.

@@ -11,7 +11,6 @@ resource (`AwsSolutions-<stack>-NagReport.csv`: a suppressed finding's id leads 
 from __future__ import annotations
 
 import csv
-import json
 import os
 import re
 import subprocess
@@ -22,7 +21,7 @@ import aws_cdk as cdk
 import pytest
 from nag_stacks import everything_stacks
 from readme import app_snippet, minimal_app
-from support import needs_cdk_nag
+from support import assembly_errors, needs_cdk_nag
 
 from tools.toolchain import QUIET_ENVIRONMENT, REPO
 
@@ -56,14 +55,7 @@ def nag2(tmp_path_factory: pytest.TempPathFactory) -> Nag2Run:
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    manifest = json.loads((work / "cdk.out" / "manifest.json").read_text())
-    errors = [
-        (path, str(entry["data"]))
-        for artifact in manifest["artifacts"].values()
-        for path, entries in artifact.get("metadata", {}).items()
-        for entry in entries
-        if entry["type"] == "aws:cdk:error"
-    ]
+    errors = assembly_errors(work / "cdk.out")
     rows = [
         row
         for report in (work / "cdk.out").glob("AwsSolutions-*-NagReport.csv")
