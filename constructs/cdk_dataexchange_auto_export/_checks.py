@@ -234,10 +234,9 @@ class AppChecks:
 
 
 def _check_quota(exports: list[_Export], quota: int) -> None:
-    if len(exports) <= quota:
-        return
-    paths = ", ".join(export.construct.node.path for export in exports)
-    for export in exports[quota:]:
+    over = exports[quota:]
+    paths = ", ".join(export.construct.node.path for export in exports) if over else ""
+    for export in over:
         Annotations.of(export.construct).add_error(
             f"{len(exports)} event actions of this app's constructs export data set {export.data_set_id} in one "
             f"account and Region ({paths}): Data Exchange allows {quota} per data set ('Auto export event actions "
