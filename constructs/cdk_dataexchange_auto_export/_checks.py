@@ -1,10 +1,10 @@
 """What would fail at deploy, or cost more than it should, caught at synth with the number that decides it.
 
 A construct's own props are checked as it is made: a KMS alias as `encryption_key` (Data Exchange takes a key ARN),
-an `alert_topic` under the AWS managed SNS key (EventBridge cannot use it), a stack in a Region without Data
-Exchange, a product reconciled more often than hourly. What takes the whole app (more event actions on one data
-set than the service allows, two constructs exporting the same data set to the same destination) is checked once
-per app, across its stacks, by an aspect on the app (`AppChecks`), when the app synthesizes. Values that are tokens
+an `alert_topic` under the AWS managed SNS key (EventBridge cannot use it), a product reconciled more often than
+hourly. What takes the whole app (more event actions on one data set than the service allows, two constructs
+exporting the same data set to the same destination) and the stacks' Regions (one without Data Exchange) are checked
+once per app, across its stacks, by an aspect on the app (`AppChecks`), when the app synthesizes. Values that are tokens
 at synth are skipped: they are known only at deploy.
 """
 
@@ -78,18 +78,6 @@ def check_alert_topic(topic: sns.ITopic) -> None:
             f"alert_topic {topic.node.path} is encrypted with the AWS managed key {AWS_MANAGED_SNS_KEY}, whose key "
             "policy does not let EventBridge use it: every alert would be lost. Encrypt the topic with a customer "
             "managed key (kms.Key), which the construct lets EventBridge use"
-        )
-
-
-def check_region(construct: IConstruct) -> None:
-    """An error on `construct` when its stack's Region is known and Data Exchange is not offered there."""
-    region = Stack.of(construct).region
-    # A Region of the list is known, and asking jsii about it would cost a round trip per construct.
-    if region not in DATA_EXCHANGE_REGIONS and not Token.is_unresolved(region):
-        Annotations.of(construct).add_error(
-            f"Data Exchange is not offered in {region}, this stack's Region: the event actions cannot be made there. "
-            f"Deploy the stack in the Region where the provider published the data set, one of "
-            f"{', '.join(DATA_EXCHANGE_REGIONS)}"
         )
 
 
@@ -182,15 +170,15 @@ def _value(text: str, names: Sequence[str], low: int) -> int | None:
 @dataclass(frozen=True)
 class _Export:
     construct: IConstruct
-    data_set_id: str
+    data_set_id: str | None  # None: a product's
     destination: tuple[str, str, str | None]  # bucket, key pattern, KMS key ARN (tokens compare as themselves)
     bucket: s3.IBucket
 
 
 @jsii.implements(IAspect)
 class AppChecks:
-    """The event actions every construct of an app asks for, checked together when the app synthesizes: one per app,
-    an aspect of its root."""
+    """The event actions every construct of an app asks for, and the stacks they are in, checked together when the
+    app synthesizes: one per app, an aspect of its root."""
 
     @classmethod
     def of(cls, scope: IConstruct) -> AppChecks:
@@ -205,32 +193,43 @@ class AppChecks:
         self._exports: list[_Export] = []
         self._checked = False
 
-    def add(self, construct: IConstruct, data_set_id: str, settings: ExportSettings, bucket: s3.IBucket) -> None:
-        """One event action `construct` asks for; a data set known only at deploy is not counted."""
-        if not Token.is_unresolved(data_set_id):
-            destination = (settings.bucket, settings.effective_key_pattern, settings.kms_key_arn)
-            self._exports.append(_Export(construct, data_set_id, destination, bucket))
+    def add(self, construct: IConstruct, data_set_id: str | None, settings: ExportSettings, bucket: s3.IBucket) -> None:
+        """What `construct` exports: a data set's (None for a product's)."""
+        destination = (settings.bucket, settings.effective_key_pattern, settings.kms_key_arn)
+        self._exports.append(_Export(construct, data_set_id, destination, bucket))
 
     def visit(self, node: IConstruct) -> None:
         # The root is visited first, once every construct has been made.
         if self._checked:
             return
         self._checked = True
-        by_data_set: defaultdict[str, list[_Export]] = defaultdict(list)
+        # Each stack's account and Region read once (jsii gives back the one Python object of each stack made here).
+        environments: dict[Stack, tuple[str, str, bool]] = {}
+        # Quotas and event actions are per account and Region: stacks of other environments do not add up.
+        alike: defaultdict[tuple[str, str, str], list[_Export]] = defaultdict(list)
         for export in self._exports:
-            by_data_set[export.data_set_id].append(export)
+            stack = Stack.of(export.construct)
+            if stack not in environments:
+                account, region = stack.account, stack.region
+                # A Region of the list is known: asking jsii would cost a round trip.
+                offered = region in DATA_EXCHANGE_REGIONS or Token.is_unresolved(region)
+                environments[stack] = (account, region, offered)
+            account, region, offered = environments[stack]
+            if not offered:
+                Annotations.of(export.construct).add_error(
+                    f"Data Exchange is not offered in {region}, this stack's Region: the event actions cannot be made "
+                    f"there. Deploy the stack in the Region where the provider published the data set, one of "
+                    f"{', '.join(DATA_EXCHANGE_REGIONS)}"
+                )
+            if export.data_set_id is not None:
+                alike[(account, region, export.data_set_id)].append(export)
         quota = node.node.try_get_context(EVENT_ACTIONS_PER_DATA_SET_CONTEXT) or EVENT_ACTIONS_PER_DATA_SET
-        for exports in by_data_set.values():
-            if len(exports) < 2:
+        for (_, _, data_set_id), exports in alike.items():
+            # A data set known only at deploy is not counted (asked of jsii only where it would count).
+            if len(exports) < 2 or Token.is_unresolved(data_set_id):
                 continue
-            # Quotas and event actions are per account and Region: stacks of other environments do not add up.
-            by_environment: defaultdict[tuple[str, str], list[_Export]] = defaultdict(list)
-            for export in exports:
-                stack = Stack.of(export.construct)
-                by_environment[(stack.account, stack.region)].append(export)
-            for alike in by_environment.values():
-                _check_quota(alike, int(quota))
-                _check_destinations(alike)
+            _check_quota(exports, int(quota))
+            _check_destinations(exports)
 
 
 def _check_quota(exports: list[_Export], quota: int) -> None:

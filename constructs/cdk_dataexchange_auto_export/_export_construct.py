@@ -39,7 +39,7 @@ from dataexchange_auto_export_handler.export_settings import ExportSettings
 from dataexchange_auto_export_handler.rules import PropertyError, names_data_set
 
 from . import monitoring
-from ._checks import AppChecks, check_alert_topic, check_encryption_key, check_region
+from ._checks import AppChecks, check_alert_topic, check_encryption_key
 from ._prop_types import check_prop_types, type_hints
 from .existing_revisions import ExistingRevisions
 from .provider import HANDLER_TIMEOUT, AutoExportEventActionProvider
@@ -161,9 +161,7 @@ class ExportConstruct(Construct):
             self.export.check(PROP_OF_SETTING.__getitem__, Token.is_unresolved)
         except PropertyError as error:
             raise ValueError(f"{self.node.path}: {error}") from None
-        check_region(self)
-        if self._subject == Property.DATA_SET_ID:
-            AppChecks.of(self).add(self, subject, self.export, bucket)
+        AppChecks.of(self).add(self, subject if self._subject == Property.DATA_SET_ID else None, self.export, bucket)
 
         provider: AutoExportEventActionProvider = given["provider"] or AutoExportEventActionProvider.of(scope)
         bucket_policy = provider.allow_bucket(bucket, self)
