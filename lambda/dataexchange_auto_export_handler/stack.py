@@ -27,7 +27,7 @@ class Deployed:
     physical_id: str
     status: str
     properties: Mapping[str, Any]
-    path: str
+    path: str  # the construct's, or its logical id where path metadata is off
 
     @property
     def going(self) -> bool:
@@ -47,11 +47,11 @@ def deployed_resource(cloudformation: CloudFormationClient, stack_id: str, logic
             raise
         logger.info("%s of %s no longer exists: %s", logical_id, stack_id, error.response["Error"]["Message"])
         return None
-    ours = json.loads(detail.get("Metadata") or "{}").get(Metadata.KEY, {})
+    metadata = json.loads(detail.get("Metadata") or "{}")
     return Deployed(
         logical_id,
         detail.get("PhysicalResourceId", ""),
         detail["ResourceStatus"],
-        ours.get(Metadata.PROPERTIES, {}),
-        ours.get(Metadata.PATH, logical_id),
+        metadata.get(Metadata.KEY, {}).get(Metadata.PROPERTIES, {}),
+        metadata.get(Metadata.CDK_PATH, logical_id),
     )
