@@ -31,6 +31,8 @@ def _now() -> str:
 
 
 class LocalCloudFormation(LocalEndpoint):
+    ACCESS_DENIED = "AccessDenied"
+
     def __init__(self) -> None:
         operations: dict[str, Operation] = {
             "DescribeStacks": self._describe_stacks,
