@@ -30,7 +30,6 @@ from cdk_dataexchange_auto_export.local.endpoints import DataExchangeEndpoint, F
 from cdk_dataexchange_auto_export.local.endpoints.protocol import Authorization
 from cdk_dataexchange_auto_export.local.iam import LocalIam
 from cdk_dataexchange_auto_export.local.lambda_runtime import LambdaRuntime, access_key_of
-from dataexchange_auto_export_handler.stack import Deployed, StaleRequestError, check_awaited
 from tools.toolchain import LAMBDA_VENVS
 
 
@@ -176,40 +175,6 @@ def test_a_create_delivered_again_after_its_rollback_makes_nothing(
     assert "is no longer awaited" in answer["Reason"]
     assert endpoint.event_actions() == []
     assert handler_calls(endpoint, "CreateEventAction", 201) == 0
-
-
-def deployed(status: str, physical_id: str = "current") -> Deployed:
-    return Deployed("Export", physical_id, status, {}, "Stack/Export")
-
-
-@pytest.mark.parametrize(
-    ("request_type", "resource", "physical_id", "awaited"),
-    [
-        ("Create", deployed("CREATE_IN_PROGRESS", ""), None, True),
-        ("Create", deployed("CREATE_COMPLETE"), None, False),  # answered already
-        ("Create", deployed("DELETE_COMPLETE", "invented"), None, False),  # rolled back
-        ("Create", None, None, False),  # rolled back, and gone from the stack
-        ("Update", deployed("UPDATE_IN_PROGRESS"), "current", True),
-        ("Update", deployed("UPDATE_COMPLETE"), "current", False),  # answered, or undone by a rollback
-        ("Update", deployed("CREATE_COMPLETE"), "current", False),
-        ("Delete", deployed("DELETE_IN_PROGRESS"), "current", True),
-        ("Delete", deployed("UPDATE_COMPLETE"), "replaced", True),  # the cleanup of a replacement
-        ("Delete", deployed("DELETE_IN_PROGRESS"), "cloudformations-own", True),  # a cancelled Create
-        ("Delete", None, "current", True),  # removed by an update, deletes nothing twice
-        ("Delete", deployed("DELETE_COMPLETE"), "current", True),  # deleted: deletes nothing
-        ("Delete", deployed("UPDATE_COMPLETE"), "current", False),  # the stack holds it: must not go
-        ("Delete", deployed("CREATE_COMPLETE"), "current", False),
-        ("Delete", deployed("UPDATE_IN_PROGRESS"), "current", False),
-    ],
-)
-def test_a_request_is_acted_on_only_while_cloudformation_waits_for_it(
-    request_type: str, resource: Deployed | None, physical_id: str | None, awaited: bool
-) -> None:
-    if awaited:
-        check_awaited(resource, request_type, "Export", physical_id)
-    else:
-        with pytest.raises(StaleRequestError, match=f"the {request_type} of Export is no longer awaited"):
-            check_awaited(resource, request_type, "Export", physical_id)
 
 
 # --- 4. CloudFormation cancels a Create that still runs ----------------------------------------------------------

@@ -1,7 +1,7 @@
 """The handler's answers to what AWS does around it, in-process with a real boto3 client over HTTP to the local
-endpoint: a twin from a lost answer, what a Delete with an id of CloudFormation's own removes, and AccessDenied
-retried only within a request's window. `test_around_the_handler.py` plays the same rules through the offline
-runner."""
+endpoint: a twin from a lost answer, what a Delete with an id of CloudFormation's own removes, which requests
+CloudFormation still waits for, and AccessDenied retried only within a request's window.
+`test_around_the_handler.py` plays the same rules through the offline runner."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from dataexchange_auto_export_handler.clients import RETRY_CONFIG
 from dataexchange_auto_export_handler.event_actions import EventActionError, Owner
 from dataexchange_auto_export_handler.propagation import MAX_DELAY_SECONDS, PropagationRetry
 from dataexchange_auto_export_handler.properties import EventActionProperties
+from dataexchange_auto_export_handler.stack import Deployed, StaleRequestError, check_awaited
 
 DATA_SET = "8d494cba5e4720172a1e69a6e1b8fed5"
 OWNER = Owner("arn:aws:cloudformation:us-east-1:123456789012:stack/S/1", "Export")
@@ -85,6 +86,40 @@ def test_a_delete_for_a_data_set_the_account_cannot_see_deletes_nothing(
     endpoint.inject("ListEventActions", Fault("not_found"))
 
     assert event_actions.delete_made_by(client, PROPERTIES, OWNER) == []
+
+
+def deployed(status: str, physical_id: str = "current") -> Deployed:
+    return Deployed("Export", physical_id, status, {}, "Stack/Export")
+
+
+@pytest.mark.parametrize(
+    ("request_type", "resource", "physical_id", "awaited"),
+    [
+        ("Create", deployed("CREATE_IN_PROGRESS", ""), None, True),
+        ("Create", deployed("CREATE_COMPLETE"), None, False),  # answered already
+        ("Create", deployed("DELETE_COMPLETE", "invented"), None, False),  # rolled back
+        ("Create", None, None, False),  # rolled back, and gone from the stack
+        ("Update", deployed("UPDATE_IN_PROGRESS"), "current", True),
+        ("Update", deployed("UPDATE_COMPLETE"), "current", False),  # answered, or undone by a rollback
+        ("Update", deployed("CREATE_COMPLETE"), "current", False),
+        ("Delete", deployed("DELETE_IN_PROGRESS"), "current", True),
+        ("Delete", deployed("UPDATE_COMPLETE"), "replaced", True),  # the cleanup of a replacement
+        ("Delete", deployed("DELETE_IN_PROGRESS"), "cloudformations-own", True),  # a cancelled Create
+        ("Delete", None, "current", True),  # removed by an update, deletes nothing twice
+        ("Delete", deployed("DELETE_COMPLETE"), "current", True),  # deleted: deletes nothing
+        ("Delete", deployed("UPDATE_COMPLETE"), "current", False),  # the stack holds it: must not go
+        ("Delete", deployed("CREATE_COMPLETE"), "current", False),
+        ("Delete", deployed("UPDATE_IN_PROGRESS"), "current", False),
+    ],
+)
+def test_a_request_is_acted_on_only_while_cloudformation_waits_for_it(
+    request_type: str, resource: Deployed | None, physical_id: str | None, awaited: bool
+) -> None:
+    if awaited:
+        check_awaited(resource, request_type, "Export", physical_id)
+    else:
+        with pytest.raises(StaleRequestError, match=f"the {request_type} of Export is no longer awaited"):
+            check_awaited(resource, request_type, "Export", physical_id)
 
 
 class FakeTime:
