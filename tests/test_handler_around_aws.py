@@ -5,13 +5,23 @@ CloudFormation still waits for, and AccessDenied retried only within a request's
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
+from cdk_dataexchange_auto_export import EVENT_ACTION_RESOURCE_TYPE
+from cdk_dataexchange_auto_export.local.assembly import SynthesizedStack
+from cdk_dataexchange_auto_export.local.cloudformation import OfflineCloudFormation, ResourceState
+from cdk_dataexchange_auto_export.local.cloudformation_api import LocalCloudFormation
 from cdk_dataexchange_auto_export.local.endpoints import DataExchangeEndpoint, Fault, local_client
-from dataexchange_auto_export_handler import event_actions
+from cdk_dataexchange_auto_export.local.endpoints.server import client as service_client
+from cdk_dataexchange_auto_export.local.lambda_runtime import LambdaRuntime
+from dataexchange_auto_export_handler import event_actions, stack
 from dataexchange_auto_export_handler.clients import RETRY_CONFIG
+from dataexchange_auto_export_handler.contract import Metadata
 from dataexchange_auto_export_handler.event_actions import EventActionError, Owner
 from dataexchange_auto_export_handler.propagation import MAX_DELAY_SECONDS, PropagationRetry
 from dataexchange_auto_export_handler.properties import EventActionProperties
@@ -73,11 +83,24 @@ def test_a_delete_with_an_id_of_cloudformations_own_removes_only_what_its_resour
     mine = event_actions.create_event_action(client, PROPERTIES, OWNER)
     other = EventActionProperties.from_properties({"DataSetId": DATA_SET, "Bucket": "other-bucket"})
     theirs = event_actions.create_event_action(client, other, OTHER_OWNER)
+    untagged = local_client(endpoint.url).create_event_action(
+        Action={"ExportRevisionToS3": {"RevisionDestination": {"Bucket": "console-bucket"}}},
+        Event={"RevisionPublished": {"DataSetId": DATA_SET}},
+    )
 
     deleted = event_actions.delete_made_by(client, PROPERTIES, OWNER)
 
     assert deleted == [mine.id]
-    assert created(endpoint) == [theirs.id]
+    assert created(endpoint) == [theirs.id, untagged["Id"]]
+
+
+@pytest.mark.parametrize("endpoint", [{"list_lag": 1}], indirect=True, ids=["list-lags"])
+def test_a_create_the_list_does_not_show_yet_answers_with_what_it_made(
+    client: Any, endpoint: DataExchangeEndpoint
+) -> None:
+    made = event_actions.create_event_action(client, PROPERTIES, OWNER)
+
+    assert created(endpoint) == [made.id]
 
 
 def test_a_delete_for_a_data_set_the_account_cannot_see_deletes_nothing(
@@ -117,9 +140,51 @@ def test_a_request_is_acted_on_only_while_cloudformation_waits_for_it(
 ) -> None:
     if awaited:
         check_awaited(resource, request_type, "Export", physical_id)
-    else:
-        with pytest.raises(StaleRequestError, match=f"the {request_type} of Export is no longer awaited"):
-            check_awaited(resource, request_type, "Export", physical_id)
+        return
+    status = resource.status if resource is not None else "gone from the stack"
+    with pytest.raises(StaleRequestError) as refused:
+        check_awaited(resource, request_type, "Export", physical_id)
+    assert str(refused.value) == (
+        f"the {request_type} of Export is no longer awaited: the resource is {status} (Lambda delivered the request "
+        "again after CloudFormation had its answer or gave up on it)"
+    )
+
+
+def test_a_resource_is_read_back_with_its_status_and_what_the_construct_wrote(tmp_path: Path) -> None:
+    # Given a stack whose resource is being updated, as CloudFormation's read API describes it
+    logical_id = "Export"
+    template = {
+        "Resources": {
+            logical_id: {"Type": EVENT_ACTION_RESOURCE_TYPE, "Properties": {}},
+            "Bare": {"Type": EVENT_ACTION_RESOURCE_TYPE, "Properties": {}},
+        }
+    }
+    (tmp_path / "Described.template.json").write_text(json.dumps(template))
+    stack_artifact = {"type": "aws:cloudformation:stack", "properties": {"templateFile": "Described.template.json"}}
+    (tmp_path / "manifest.json").write_text(json.dumps({"artifacts": {"Described": stack_artifact}}))
+    described = SynthesizedStack(tmp_path, "Described")
+    runner = OfflineCloudFormation(described, tmp_path / "stack.json", LambdaRuntime(Path("python"), {}))
+    state = runner.state()
+    metadata = {Metadata.KEY: {Metadata.PATH: "Described/Export", Metadata.PROPERTIES: {"Bucket": "b"}}}
+    resource = ResourceState(EVENT_ACTION_RESOURCE_TYPE, "the-id", {}, {}, "UPDATE_IN_PROGRESS", metadata)
+    state.resources[logical_id] = resource
+    # ...and one being created, without an id yet nor Metadata of the construct's
+    state.resources["Bare"] = ResourceState(EVENT_ACTION_RESOURCE_TYPE, "", {}, {}, "CREATE_IN_PROGRESS")
+    state.save(runner.state_file)
+    with LocalCloudFormation() as api:
+        api.serve(runner)
+        cloudformation = service_client("cloudformation", api.url)
+
+        found = stack.deployed_resource(cloudformation, state.stack_id, logical_id)
+        bare = stack.deployed_resource(cloudformation, state.stack_id, "Bare")
+        gone = stack.deployed_resource(cloudformation, state.stack_id, "NoSuchResource")
+        api.inject("DescribeStackResource", Fault("throttle", count=10))
+        with pytest.raises(ClientError, match="Throttling"):
+            stack.deployed_resource(cloudformation, state.stack_id, logical_id)
+
+    assert found == Deployed(logical_id, "the-id", "UPDATE_IN_PROGRESS", {"Bucket": "b"}, "Described/Export")
+    assert bare == Deployed("Bare", "", "CREATE_IN_PROGRESS", {}, "Bare")
+    assert gone is None
 
 
 class FakeTime:
@@ -185,7 +250,20 @@ def test_access_denied_is_not_retried_into_the_last_twenty_seconds_of_an_invocat
     retry.register(client)
     endpoint.inject("GetEventAction", Fault("access_denied", count=100))
 
-    with retry.window(remaining_seconds=25), pytest.raises(client.exceptions.AccessDeniedException):
+    # 23.5 s left: 3.5 s of retries, the last wait cut short to fit
+    with retry.window(remaining_seconds=23.5), pytest.raises(client.exceptions.AccessDeniedException):
         client.get_event_action(EventActionId="a" * 32)
 
-    assert sum(fake_time.slept) == 5
+    assert fake_time.slept == [1, 2, 0.5]
+
+
+def test_access_denied_before_any_request_is_final(endpoint: DataExchangeEndpoint, fake_time: FakeTime) -> None:
+    retry = PropagationRetry(clock=lambda: fake_time.now)
+    client = local_client(endpoint.url, config=RETRY_CONFIG)
+    retry.register(client)
+    endpoint.inject("GetEventAction", Fault("access_denied"))
+
+    with pytest.raises(client.exceptions.AccessDeniedException):
+        client.get_event_action(EventActionId="a" * 32)
+
+    assert fake_time.slept == []

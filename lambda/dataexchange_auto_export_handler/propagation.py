@@ -55,7 +55,7 @@ class PropagationRetry:
             self._until = 0.0
 
     def _needs_retry(
-        self, response: tuple[Any, Mapping[str, Any]] | None = None, attempts: int = 1, **_: Any
+        self, attempts: int, response: tuple[Any, Mapping[str, Any]] | None = None, **_: Any
     ) -> float | None:
         """A delay before the next attempt, for AccessDenied within the window; None leaves the call to botocore's
         own retry handler (which retries none of AccessDenied)."""
