@@ -19,6 +19,7 @@ from aws_cdk import (
     ITaggable,
     Lazy,
     RemovalPolicy,
+    Stack,
     TagManager,
     TagType,
     Token,
@@ -147,6 +148,8 @@ class ExportConstruct(Construct):
             raise ValueError(f"{self.node.path}: {error}") from None
 
         provider: AutoExportEventActionProvider = given["provider"] or AutoExportEventActionProvider.of(scope)
+        # The handler reads its resource's status to recognise a request CloudFormation no longer waits for.
+        provider.permissions.allow_stack_reads(Stack.of(self))
         bucket_policy = provider.allow_bucket(bucket, self)
         if key is not None:
             provider.allow_key(key, self)

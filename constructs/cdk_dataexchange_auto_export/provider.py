@@ -31,6 +31,14 @@ from ._key_access import KeyAccess
 from .backfill_worker import BackfillWorker
 
 HANDLER_TIMEOUT = Duration.seconds(60)
+# CloudFormation invokes the handler asynchronously. Lambda's defaults would retry a failed invocation twice, a minute
+# and two later, and keep a request queued for 6 hours: crhelper has answered FAILED before its timeout by then, and
+# CloudFormation rolled back, so a retried Create would make an event action no stack owns, and a retried Update
+# apply again what the rollback undid. No retries, and the shortest age Lambda allows: a request queued longer than
+# that has little of its ServiceTimeout left. (The handler also refuses a request CloudFormation no longer waits
+# for, as Lambda may deliver one twice anyway.)
+HANDLER_RETRY_ATTEMPTS = 0
+HANDLER_MAX_EVENT_AGE = Duration.seconds(60)
 
 
 class AutoExportEventActionProvider(Construct):
@@ -89,6 +97,7 @@ class AutoExportEventActionProvider(Construct):
             memory_size=128,
             timeout=HANDLER_TIMEOUT,
         )
+        handler.configure_async_invoke(retry_attempts=HANDLER_RETRY_ATTEMPTS, max_event_age=HANDLER_MAX_EVENT_AGE)
         skip_checkov(
             handler,
             (
