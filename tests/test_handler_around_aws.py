@@ -165,7 +165,7 @@ def test_a_resource_is_read_back_with_its_status_and_what_the_construct_wrote(tm
     described = SynthesizedStack(tmp_path, "Described")
     runner = OfflineCloudFormation(described, tmp_path / "stack.json", LambdaRuntime(Path("python"), {}))
     state = runner.state()
-    metadata = {Metadata.KEY: {Metadata.PATH: "Described/Export", Metadata.PROPERTIES: {"Bucket": "b"}}}
+    metadata = {Metadata.CDK_PATH: "Described/Export", Metadata.KEY: {Metadata.PROPERTIES: {"Bucket": "b"}}}
     resource = ResourceState(EVENT_ACTION_RESOURCE_TYPE, "the-id", {}, {}, "UPDATE_IN_PROGRESS", metadata)
     state.resources[logical_id] = resource
     # ...and one being created, without an id yet nor Metadata of the construct's
