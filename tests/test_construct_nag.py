@@ -110,6 +110,16 @@ def test_the_construct_acknowledges_only_its_own_wildcards_each_with_its_reason(
             "An entitled data set belongs to its provider's account",
             "only dataexchange:GetDataSet",
         ),
+        f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:cloudformation:{REGION}:{ACCOUNT}:stack/Exports/*]": (
+            "an id CloudFormation assigns",
+            "this one stack's name",
+        ),
+        f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:kms:{REGION}:{ACCOUNT}:key/*]": (
+            "cleanup phase",
+            "Only kms:RevokeGrant",
+            "kms:GrantIsForAWSResource",
+            "keys of this account and Region",
+        ),
     }
     assert set(acknowledged) == set(why)
     for finding, phrases in why.items():

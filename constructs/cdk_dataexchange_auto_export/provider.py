@@ -32,6 +32,14 @@ from ._prop_types import check_prop_types, type_hints
 from .backfill_worker import BackfillWorker
 
 HANDLER_TIMEOUT = Duration.seconds(60)
+# CloudFormation invokes the handler asynchronously. Lambda's defaults would retry a failed invocation twice, a minute
+# and two later, and keep a request queued for 6 hours: crhelper has answered FAILED before its timeout by then, and
+# CloudFormation rolled back, so a retried Create would make an event action no stack owns, and a retried Update
+# apply again what the rollback undid. No retries, and the shortest age Lambda allows: a request queued longer than
+# that has little of its ServiceTimeout left. (The handler also refuses a request CloudFormation no longer waits
+# for, as Lambda may deliver one twice anyway.)
+HANDLER_RETRY_ATTEMPTS = 0
+HANDLER_MAX_EVENT_AGE = Duration.seconds(60)
 
 
 class AutoExportEventActionProvider(Construct):
@@ -95,6 +103,7 @@ class AutoExportEventActionProvider(Construct):
             memory_size=128,
             timeout=HANDLER_TIMEOUT,
         )
+        handler.configure_async_invoke(retry_attempts=HANDLER_RETRY_ATTEMPTS, max_event_age=HANDLER_MAX_EVENT_AGE)
         skip_checkov(
             handler,
             (
@@ -110,6 +119,8 @@ class AutoExportEventActionProvider(Construct):
             ),
         )
         self._handler = handler
+        self.service_token: str = handler.function_arn
+        """What a custom resource of this provider names as its ServiceToken: the handler's ARN."""
         self.function: lambda_.IFunction = handler
         """The custom resource handler (its ``node.default_child`` is the ``CfnFunction``)."""
         self.role: iam.IRole = role
@@ -121,11 +132,6 @@ class AutoExportEventActionProvider(Construct):
         self._buckets = BucketAccess(Stack.of(self))
         self._keys = KeyAccess(role, self.node.path)
         self._worker: BackfillWorker | None = None
-
-    @property
-    def service_token(self) -> str:
-        """What a custom resource of this provider names as its ServiceToken: the handler's ARN."""
-        return self._handler.function_arn
 
     @property
     def backfill_function(self) -> lambda_.IFunction | None:
@@ -144,11 +150,11 @@ class AutoExportEventActionProvider(Construct):
 
     def allow_bucket(self, bucket: s3.IBucket, construct: IConstruct) -> CfnResource | None:
         """Lets Data Exchange write to the bucket for `construct`; returns what its resource must depend on."""
-        return self._buckets.allow(bucket, construct.node.path)
+        return self._buckets.allow(bucket, construct)
 
     def allow_key(self, key: kms.IKey, construct: IConstruct) -> None:
         """Lets the handler have Data Exchange take and revoke its grant on the key for `construct`."""
-        self._keys.allow(key, construct.node.path)
+        self._keys.allow(key, construct)
 
     def backfill_worker(self) -> BackfillWorker:
         """The worker that exports existing revisions, with this provider's settings, made on first use."""

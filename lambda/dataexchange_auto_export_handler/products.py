@@ -11,7 +11,6 @@ race from both; the next reconcile (the schedule's at the latest) removes the ex
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -27,7 +26,6 @@ if TYPE_CHECKING:
     from mypy_boto3_dataexchange import DataExchangeClient
     from mypy_boto3_dataexchange.type_defs import DataSetEntryTypeDef, GetEventActionResponseTypeDef
 
-    from .properties import EventActionProperties
 
 logger = logging.getLogger(__name__)
 
@@ -94,10 +92,6 @@ def _data_set_of(item: GetEventActionResponseTypeDef) -> str:
     return item["Event"]["RevisionPublished"]["DataSetId"]
 
 
-def _oldest_first(items: Iterable[GetEventActionResponseTypeDef]) -> list[GetEventActionResponseTypeDef]:
-    return sorted(items, key=lambda item: (item["CreatedAt"], item["Id"]))
-
-
 def reconcile(client: DataExchangeClient, properties: ProductProperties, owner: Owner) -> Outcome:
     """Makes the owned event actions match the product's exportable entitled data sets: one each, exporting
     to the destination; the owned event actions of data sets no longer in it are deleted, and event actions
@@ -122,7 +116,7 @@ def reconcile(client: DataExchangeClient, properties: ProductProperties, owner: 
         )
     for data_set_id in wanted:
         data_set_properties = properties.for_data_set(data_set_id)
-        mine = _oldest_first(owned.get(data_set_id, []))
+        mine = event_actions.oldest_first(owned.get(data_set_id, []))
         if mine:
             kept = event_actions.reconcile_event_action(client, mine[0], data_set_properties, owner)
             for extra in mine[1:]:
@@ -135,23 +129,9 @@ def reconcile(client: DataExchangeClient, properties: ProductProperties, owner: 
             except EventActionError as error:
                 raise EventActionError(_quota_reason(error, properties, data_set_id, len(wanted))) from error
             outcome.added.append(data_set_id)
-            kept = _keep_one(client, data_set_properties, owner) or kept
         outcome.event_actions[data_set_id] = kept
         outcome.data_set_ids.append(data_set_id)
     return outcome
-
-
-def _keep_one(client: DataExchangeClient, properties: EventActionProperties, owner: Owner) -> EventAction | None:
-    """Reads the data set's event actions again: of those the owner has (another reconcile may have made one
-    at the same time), the oldest stays and the others go, whichever run does this. Returns the one kept
-    (None while the list does not show the new one yet)."""
-    mine = _oldest_first(
-        item for item in event_actions.list_event_actions(client, properties) if owner.owns(item.get("Tags", {}))
-    )
-    for extra in mine[1:]:
-        logger.info("Event action %s duplicates %s, made by another reconcile: deleting it", extra["Id"], mine[0]["Id"])
-        event_actions.delete_event_action(client, extra["Id"])
-    return EventAction.from_response(mine[0]) if mine else None
 
 
 def _quota_reason(error: EventActionError, properties: ProductProperties, data_set_id: str, needed: int) -> str:
