@@ -21,7 +21,7 @@ from aws_cdk import Annotations, Aspects, IAspect, Stack, Token
 from aws_cdk import aws_events as events
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
-from constructs import IConstruct
+from constructs import Construct, IConstruct
 
 from dataexchange_auto_export_handler.export_settings import ExportSettings
 from dataexchange_auto_export_handler.rules import PropertyError
@@ -170,45 +170,52 @@ def _value(text: str, names: Sequence[str], low: int) -> int | None:
 @dataclass(frozen=True)
 class _Export:
     construct: IConstruct
+    stack: Stack
     data_set_id: str | None  # None: a product's
     destination: tuple[str, str, str | None]  # bucket, key pattern, KMS key ARN (tokens compare as themselves)
     bucket: s3.IBucket
 
 
-@jsii.implements(IAspect)
-class AppChecks:
+class AppChecks(Construct):
     """The event actions every construct of an app asks for, and the stacks they are in, checked together when the
-    app synthesizes: one per app, an aspect of its root."""
+    app synthesizes: one per app, a construct of the app's root (as aws-cdk-lib's own `Tree` is) with no child, so
+    that its aspect visits it alone (an aspect of the root would be called back for every construct of the app)."""
+
+    ID = "DataExchangeAutoExportChecks"
 
     @classmethod
     def of(cls, scope: IConstruct) -> AppChecks:
         root = scope.node.root
-        found = next((aspect for aspect in Aspects.of(root).all if isinstance(aspect, cls)), None)
-        if found is None:
-            found = cls()
-            Aspects.of(root).add(found)
-        return found
+        found = root.node.try_find_child(cls.ID)
+        if isinstance(found, cls):
+            return found
+        assert isinstance(root, Construct), f"{root} is no construct of this process"
+        return cls(root, cls.ID)
 
-    def __init__(self) -> None:
+    def __init__(self, scope: Construct, id: str) -> None:
+        super().__init__(scope, id)
         self._exports: list[_Export] = []
-        self._checked = False
+        Aspects.of(self).add(_Check(self))
 
-    def add(self, construct: IConstruct, data_set_id: str | None, settings: ExportSettings, bucket: s3.IBucket) -> None:
-        """What `construct` exports: a data set's (None for a product's)."""
+    def add(
+        self,
+        construct: IConstruct,
+        stack: Stack,
+        data_set_id: str | None,
+        settings: ExportSettings,
+        bucket: s3.IBucket,
+    ) -> None:
+        """What `construct` of `stack` exports: a data set's (None for a product's)."""
         destination = (settings.bucket, settings.effective_key_pattern, settings.kms_key_arn)
-        self._exports.append(_Export(construct, data_set_id, destination, bucket))
+        self._exports.append(_Export(construct, stack, data_set_id, destination, bucket))
 
-    def visit(self, node: IConstruct) -> None:
-        # The root is visited first, once every construct has been made.
-        if self._checked:
-            return
-        self._checked = True
-        # Each stack's account and Region read once (jsii gives back the one Python object of each stack made here).
+    def check(self) -> None:
+        # Each stack's account and Region read once.
         environments: dict[Stack, tuple[str, str, bool]] = {}
         # Quotas and event actions are per account and Region: stacks of other environments do not add up.
         alike: defaultdict[tuple[str, str, str], list[_Export]] = defaultdict(list)
         for export in self._exports:
-            stack = Stack.of(export.construct)
+            stack = export.stack
             if stack not in environments:
                 account, region = stack.account, stack.region
                 # A Region of the list is known: asking jsii would cost a round trip.
@@ -223,13 +230,24 @@ class AppChecks:
                 )
             if export.data_set_id is not None:
                 alike[(account, region, export.data_set_id)].append(export)
-        quota = node.node.try_get_context(EVENT_ACTIONS_PER_DATA_SET_CONTEXT) or EVENT_ACTIONS_PER_DATA_SET
+        quota = self.node.try_get_context(EVENT_ACTIONS_PER_DATA_SET_CONTEXT) or EVENT_ACTIONS_PER_DATA_SET
         for (_, _, data_set_id), exports in alike.items():
             # A data set known only at deploy is not counted (asked of jsii only where it would count).
             if len(exports) < 2 or Token.is_unresolved(data_set_id):
                 continue
             _check_quota(exports, int(quota))
             _check_destinations(exports)
+
+
+@jsii.implements(IAspect)
+class _Check:
+    """Runs the app's checks when aspects run, once every construct has been made."""
+
+    def __init__(self, checks: AppChecks) -> None:
+        self._checks = checks
+
+    def visit(self, node: IConstruct) -> None:
+        self._checks.check()
 
 
 def _check_quota(exports: list[_Export], quota: int) -> None:

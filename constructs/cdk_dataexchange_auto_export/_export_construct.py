@@ -162,11 +162,13 @@ class ExportConstruct(Construct):
             self.export.check(PROP_OF_SETTING.__getitem__, Token.is_unresolved)
         except PropertyError as error:
             raise ValueError(f"{self.node.path}: {error}") from None
-        AppChecks.of(self).add(self, subject if self._subject == Property.DATA_SET_ID else None, self.export, bucket)
+        stack = Stack.of(self)
+        data_set_id = subject if self._subject == Property.DATA_SET_ID else None
+        AppChecks.of(self).add(self, stack, data_set_id, self.export, bucket)
 
         provider: AutoExportEventActionProvider = given["provider"] or AutoExportEventActionProvider.of(scope)
         # The handler reads its resource's status to recognise a request CloudFormation no longer waits for.
-        provider.permissions.allow_stack_reads(Stack.of(self))
+        provider.permissions.allow_stack_reads(stack)
         bucket_policy = provider.allow_bucket(bucket, self)
         if key is not None:
             provider.allow_key(key, self)
