@@ -124,8 +124,12 @@ def test_a_data_set_no_longer_entitled_loses_its_event_action_at_the_next_reconc
     aws.lambda_.wait()
 
     assert sorted(owned(endpoint)) == sorted(exportable[1:])
-    [event] = product_events(aws)
+    [event] = [event for event in product_events(aws) if event["detail-type"].startswith("Product")]
     assert (event["detail-type"], event["detail"]["Removed"]) == ("Product Reconciled", [exportable[0]])
+    # ...and it is reported as the drift it is, which the reconcile resolved as far as it can
+    [drift] = [event for event in product_events(aws) if event["detail-type"] == "Export Drift Detected"]
+    assert (drift["detail"]["Drift"], drift["detail"]["DataSetId"]) == ("DataSetNotEntitled", exportable[0])
+    assert drift["detail"]["Restored"] is True and drift["detail"]["EventActionId"] is None
 
 
 def test_an_identical_event_action_made_elsewhere_is_refused_unless_adopted(

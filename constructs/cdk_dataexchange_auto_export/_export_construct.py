@@ -19,6 +19,7 @@ from aws_cdk import (
     ITaggable,
     Lazy,
     RemovalPolicy,
+    Stack,
     TagManager,
     TagType,
     Token,
@@ -32,7 +33,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from dataexchange_auto_export_handler.contract import Metadata, Property
+from dataexchange_auto_export_handler.contract import REPAIR_CONTEXT, Metadata, Property
 from dataexchange_auto_export_handler.export_settings import ExportSettings
 from dataexchange_auto_export_handler.rules import PropertyError, names_data_set
 
@@ -179,8 +180,16 @@ class ExportConstruct(Construct):
         # Those applied with Tags.of, under the tags prop's on the same key.
         tags = Lazy.any(_MergedTags(self._tags, self.export.tags))
         cfn.add_property_override(Property.TAGS, tags)
-        # What the handler reads back when no request of CloudFormation's carries the properties.
-        deployed = {self._subject: subject, **self.export.to_properties(), Property.TAGS: tags}
+        # A repair deploy's: a new value makes CloudFormation send the Update that brings the event action back.
+        cfn.add_property_override(Property.REPAIR, Lazy.any(_Repair(cfn)))
+        # What the handler reads back when no request of CloudFormation's carries the properties; the ServiceToken
+        # says which provider's drift check it is.
+        deployed = {
+            self._subject: subject,
+            **self.export.to_properties(),
+            Property.TAGS: tags,
+            Property.SERVICE_TOKEN: provider.service_token,
+        }
         cfn.add_metadata(Metadata.KEY, {Metadata.PATH: self.node.path, Metadata.PROPERTIES: deployed})
         self._provider = provider
         self._match = self._match_of(subject)
@@ -248,6 +257,38 @@ class ExportConstruct(Construct):
         """An EventBridge rule for completed exports; as ``on_export_failed``."""
         return self._on_export("completed", id, target, description, rule_name, event_pattern, cross_stack_scope)
 
+    def on_drift(
+        self,
+        id: str,
+        *,
+        target: events.IRuleTarget | None = None,
+        description: str | None = None,
+        rule_name: str | None = None,
+        event_pattern: events.EventPattern | None = None,
+        cross_stack_scope: Construct | None = None,
+    ) -> events.Rule:
+        """An EventBridge rule for the ``Export Drift Detected`` events of this construct's resource and no other's:
+        its event action deleted or changed outside the stack, or its data set no longer entitled (found by the
+        provider's daily drift check; for a product, found and restored by its reconcile). ``event_pattern`` is
+        merged in: more filtering on top.
+
+        :param target: where the events go. Default: - none; add with ``rule.add_target``
+        """
+        rule = events.Rule(
+            self,
+            id,
+            description=description,
+            rule_name=rule_name,
+            event_pattern=event_pattern,
+            cross_stack_scope=cross_stack_scope,
+        )
+        cfn = self.resource.node.default_child
+        assert isinstance(cfn, CfnResource)
+        rule.add_event_pattern(**monitoring.drift_events(Stack.of(self).stack_id, cfn.logical_id))
+        if target is not None:
+            rule.add_target(target)
+        return rule
+
     def metric_failed_exports(self, **options: Any) -> cloudwatch.Metric:
         """Failed exports: the Sum of EventBridge's ``TriggeredRules`` for a rule that matches them, over 5 minutes
         by default. ``options`` are ``aws_cloudwatch.MetricOptions``.
@@ -304,6 +345,7 @@ class ExportConstruct(Construct):
 
     def _alert(self, topic: sns.ITopic) -> None:
         self._events_rule("failed").add_target(targets.SnsTopic(topic, message=self.failure_notification()))
+        self.on_drift("DriftDetected", target=targets.SnsTopic(topic, message=self.failure_notification()))
         if topic.master_key is not None:
             # EventBridge publishes as itself: an encrypted topic's key must let it (a key of another app is
             # left to its owner; grant_* changes nothing there).
@@ -319,3 +361,21 @@ class _MergedTags:
 
     def produce(self) -> Any:
         return {**(self._applied.render_tags() or {}), **self._given} or None
+
+
+@jsii.implements(IStableAnyProducer)
+class _Repair:
+    """The resource's Repair property: the nonce of its entry in the repair context (LOGICAL_ID@NONCE, entries
+    separated by commas), None (no property) when the context names it not. Read at synth, once the logical id is
+    final."""
+
+    def __init__(self, resource: CfnResource) -> None:
+        self._resource = resource
+
+    def produce(self) -> Any:
+        asked = self._resource.node.try_get_context(REPAIR_CONTEXT)
+        if not asked:
+            return None
+        logical_id = Stack.of(self._resource).resolve(self._resource.logical_id)
+        entries = dict(entry.strip().partition("@")[::2] for entry in str(asked).split(","))
+        return entries.get(logical_id) or None

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aws_cdk import CfnResource, Duration, Stack
+from aws_cdk import Aws, CfnResource, Duration, Stack
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -20,7 +22,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct, IConstruct
 
-from dataexchange_auto_export_handler.contract import BACKFILL_FUNCTION_VARIABLE
+from dataexchange_auto_export_handler.contract import BACKFILL_FUNCTION_VARIABLE, DriftCheckRequest
 
 from ._asset import handler_code
 from ._bucket_access import BucketAccess
@@ -31,6 +33,8 @@ from ._key_access import KeyAccess
 from .backfill_worker import BackfillWorker
 
 HANDLER_TIMEOUT = Duration.seconds(60)
+# How often the drift check runs unless the provider is told otherwise.
+DAILY = events.Schedule.rate(Duration.days(1))
 
 
 class AutoExportEventActionProvider(Construct):
@@ -64,6 +68,7 @@ class AutoExportEventActionProvider(Construct):
         vpc_subnets: ec2.SubnetSelection | None = None,
         security_groups: Sequence[ec2.ISecurityGroup] | None = None,
         log_group: logs.ILogGroup | None = None,
+        drift_check_schedule: events.Schedule | None = DAILY,
     ) -> None:
         """
         :param vpc: the VPC both functions run in; it must reach Data Exchange, S3 (CloudFormation's
@@ -74,6 +79,10 @@ class AutoExportEventActionProvider(Construct):
             function, allowing all outbound traffic
         :param log_group: where both functions log (retention, encryption and tags are the group's).
             Default: - a log group of each function's own, kept for a month and retained with the stack
+        :param drift_check_schedule: when the handler checks that the event actions of the AutoExportEventActions it
+            serves in this stack are still as deployed, reporting each difference as an ``Export Drift Detected``
+            event (``on_drift``, ``alert_topic``); None: never. A product's reconcile checks its own.
+            Default: - once a day
         """
         super().__init__(scope, id)
         self._settings = FunctionSettings(vpc, vpc_subnets, security_groups, log_group)
@@ -104,6 +113,7 @@ class AutoExportEventActionProvider(Construct):
             ),
         )
         self._handler = handler
+        self._role = role
         self.function: lambda_.IFunction = handler
         """The custom resource handler (its ``node.default_child`` is the ``CfnFunction``)."""
         self.role: iam.IRole = role
@@ -115,6 +125,27 @@ class AutoExportEventActionProvider(Construct):
         self._buckets = BucketAccess(Stack.of(self))
         self._keys = KeyAccess(role, self.node.path)
         self._worker: BackfillWorker | None = None
+        self._invoke_itself: iam.Policy | None = None
+        if drift_check_schedule is not None:
+            self._check_drift(drift_check_schedule)
+
+    def _check_drift(self, schedule: events.Schedule) -> None:
+        """One rule per provider, whatever the number of constructs: the handler reads the stack, and checks the
+        resources it serves there."""
+        self.permissions.allow_drift_check(Stack.of(self))
+        request = {
+            DriftCheckRequest.KEY: {
+                DriftCheckRequest.STACK_ID: Aws.STACK_ID,
+                DriftCheckRequest.SERVICE_TOKEN: self.service_token,
+            }
+        }
+        events.Rule(
+            self,
+            "DriftChecks",
+            description=f"Checks that the event actions {self.node.path} serves are still as the stack deployed them",
+            schedule=schedule,
+            targets=[targets.LambdaFunction(self._handler, event=events.RuleTargetInput.from_object(request))],
+        )
 
     @property
     def service_token(self) -> str:
@@ -143,6 +174,21 @@ class AutoExportEventActionProvider(Construct):
     def allow_key(self, key: kms.IKey, construct: IConstruct) -> None:
         """Lets the handler have Data Exchange take and revoke its grant on the key for `construct`."""
         self._keys.allow(key, construct.node.path)
+
+    def allow_continuations(self) -> iam.Policy:
+        """Lets the handler invoke itself, to go on with a product whose reconcile outlasts an invocation; what a
+        product's custom resource must depend on. In a policy of its own: the function's ARN in the role's default
+        policy, which the function depends on, would be a circular dependency."""
+        if self._invoke_itself is None:
+            self._invoke_itself = iam.Policy(
+                self,
+                "InvokeItself",
+                roles=[self._role],
+                statements=[
+                    iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[self._handler.function_arn])
+                ],
+            )
+        return self._invoke_itself
 
     def backfill_worker(self) -> BackfillWorker:
         """The worker that exports existing revisions, with this provider's settings, made on first use."""

@@ -1,21 +1,22 @@
 """The custom resource handler's entry point, `dataexchange_auto_export_handler.index.handler`: crhelper turns
 CloudFormation's request into a call of the resource type's module and reports its answer; a product's
-reconcile after the deploy (a request of the construct's rules, not CloudFormation's) goes to its module
-directly. Nothing else happens here.
+reconcile after the deploy and the drift check (requests of the construct's rules, not CloudFormation's) go to
+their module directly. Nothing else happens here.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from crhelper import CfnResource
 
-from . import event_action_resource, product_resource
+from . import drift, event_action_resource, product_resource
 from .api_model import prefer_bundled_model
 from .clients import Clients
-from .contract import EVENT_ACTION_RESOURCE_TYPE, PRODUCT_RESOURCE_TYPE, ReconcileRequest
+from .contract import EVENT_ACTION_RESOURCE_TYPE, PRODUCT_RESOURCE_TYPE, DriftCheckRequest, ReconcileRequest
 from .request import Answer, Request
 
 logger = logging.getLogger(__name__)
@@ -32,6 +33,12 @@ class Resource(Protocol):
 RESOURCES: Mapping[str, Resource] = {
     EVENT_ACTION_RESOURCE_TYPE: event_action_resource,
     PRODUCT_RESOURCE_TYPE: product_resource,
+}
+# Requests of the construct's rules (and the handler's own continuations), not CloudFormation's: the key that names
+# each, and what serves it (the clients, the request, and when the invocation ends).
+REQUESTS: Mapping[str, Callable[[Clients, Mapping[str, Any], float], None]] = {
+    ReconcileRequest.KEY: product_resource.reconcile_after_deploy,
+    DriftCheckRequest.KEY: drift.check_after_deploy,
 }
 
 # First: crhelper's clients and ours must both come from a session that reads the bundled model.
@@ -53,30 +60,36 @@ def _resource(event: Mapping[str, Any]) -> Resource:
     return RESOURCES[resource_type]
 
 
+def _deadline(context: Any) -> float:
+    """When the invocation ends (Lambda's timeout), on time.monotonic()'s clock."""
+    return time.monotonic() + float(context.get_remaining_time_in_millis()) / 1000
+
+
 def _answered(answer: Answer) -> str:
     helper.Data.update(answer.data)
     return answer.physical_id
 
 
 @helper.create
-def create(event: dict[str, Any], _context: Any) -> str:
-    return _answered(_resource(event).create(clients, Request.of(event)))
+def create(event: dict[str, Any], context: Any) -> str:
+    return _answered(_resource(event).create(clients, Request.of(event, _deadline(context))))
 
 
 @helper.update
-def update(event: dict[str, Any], _context: Any) -> str:
-    return _answered(_resource(event).update(clients, Request.of(event)))
+def update(event: dict[str, Any], context: Any) -> str:
+    return _answered(_resource(event).update(clients, Request.of(event, _deadline(context))))
 
 
 @helper.delete
-def delete(event: dict[str, Any], _context: Any) -> None:
-    _resource(event).delete(clients, Request.of(event))
+def delete(event: dict[str, Any], context: Any) -> None:
+    _resource(event).delete(clients, Request.of(event, _deadline(context)))
 
 
 def handler(event: dict[str, Any], context: Any) -> None:
-    if ReconcileRequest.KEY in event:
-        product_resource.reconcile_after_deploy(clients, event[ReconcileRequest.KEY])
-        return
+    for key, serve in REQUESTS.items():
+        if key in event:
+            serve(clients, event[key], _deadline(context))
+            return
     logger.info(
         "%s %s (%s) physical id %s",
         event.get("RequestType"),
