@@ -193,7 +193,9 @@ def test_the_role_may_do_exactly_what_the_handler_needs(minimal: tuple[cdk.Stack
             {
                 "Effect": "Allow",
                 "Action": ["cloudformation:ListStackResources", "cloudformation:DescribeStackResource"],
-                "Resource": {"Fn::Join": ["", ["arn:", PARTITION, f":cloudformation:{REGION}:{ACCOUNT}:stack/Minimal/*"]]},
+                "Resource": {
+                    "Fn::Join": ["", ["arn:", PARTITION, f":cloudformation:{REGION}:{ACCOUNT}:stack/Minimal/*"]]
+                },
             },
             {
                 "Effect": "Allow",

@@ -2,9 +2,10 @@
 every deploy and, after it, when the construct's rules ask (Data Exchange's event, the schedule); the backfill
 of each event action that asks for more existing revisions than before.
 
-A product of many data sets may not fit one invocation: a reconcile makes event actions until a third of its
-time is gone, answers, and has the function invoked again at once to go on (a continuation), as often as it
-takes. A reconcile after the deploy reports what it had to restore (`drift.Drift`) besides its outcome."""
+A product of many data sets may not fit one invocation: a Create or Update makes event actions until a third of
+its time is gone, answers, and has the function invoked again at once to go on (a continuation, which may take
+two thirds of its own), as often as it takes. A reconcile after the deploy reports what it had to restore
+(`drift.Drift`) besides its outcome."""
 
 from __future__ import annotations
 
@@ -29,8 +30,10 @@ from .rules import PropertyError, check_product_id
 logger = logging.getLogger(__name__)
 
 # The share of an invocation's time spent making event actions: the rest is for the calls under way (a throttled
-# call may wait 31 s in botocore's retries) and the answer.
-WORK_SHARE = 1 / 3
+# call may wait 31 s in botocore's retries) and the answer. CloudFormation waits for a deploy's answer; nobody
+# waits for a reconcile after the deploy, which only has to end before the function's timeout.
+DEPLOY_SHARE = 1 / 3
+AFTER_DEPLOY_SHARE = 2 / 3
 # What the continuation request carries besides the contract's fields: the properties it continues with, those of
 # the Create or Update that began (the stack's Metadata may still hold the ones before during an Update).
 PROPERTIES = "ResourceProperties"
@@ -40,11 +43,11 @@ def _owner(stack_id: str, logical_id: str, product_id: str) -> Owner:
     return Owner(stack_id, logical_id, product_id)
 
 
-def _work_deadline(deadline: float | None) -> float | None:
+def _work_deadline(deadline: float | None, share: float) -> float | None:
     if deadline is None:
         return None
     now = time.monotonic()
-    return now + (deadline - now) * WORK_SHARE
+    return now + (deadline - now) * share
 
 
 def _reconcile(
@@ -56,8 +59,8 @@ def _reconcile(
 ) -> products.Outcome:
     """Reconciles the product, then starts the backfill of each event action that asks for more existing
     revisions than before (`old`: the properties before; None: every one is new), and has the function go on
-    with what is left once the work deadline passed."""
-    outcome = products.reconcile(clients.dataexchange, properties, owner, _work_deadline(deadline))
+    with what is left once the work `deadline` passed."""
+    outcome = products.reconcile(clients.dataexchange, properties, owner, deadline)
     same_product = old if old is not None and old.product_id == properties.product_id else None
     for data_set_id, event_action in outcome.event_actions.items():
         new = same_product is None or data_set_id in outcome.added
@@ -96,7 +99,7 @@ def _deploy(clients: Clients, request: Request, old: ProductProperties | None) -
     which CloudFormation deletes what the old one owns."""
     properties = ProductProperties.from_properties(request.properties)
     owner = _owner(request.stack_id, request.logical_id, properties.product_id)
-    outcome = _reconcile(clients, owner, properties, old, request.deadline)
+    outcome = _reconcile(clients, owner, properties, old, _work_deadline(request.deadline, DEPLOY_SHARE))
     return Answer(outcome.product_id, outcome.data())
 
 
@@ -145,7 +148,7 @@ def reconcile_after_deploy(clients: Clients, request: Mapping[str, Any], deadlin
         properties = ProductProperties.from_properties(given)
         owner = _owner(stack_id, logical_id, product_id)
         # The properties are the deployed ones: only a data set new to the product is new to the backfill.
-        outcome = _reconcile(clients, owner, properties, properties, deadline)
+        outcome = _reconcile(clients, owner, properties, properties, _work_deadline(deadline, AFTER_DEPLOY_SHARE))
     except (EventActionError, PropertyError, ClientError, BotoCoreError) as error:
         logger.error("Reconcile of product %s failed: %s", product_id, error)
         detail_type = DetailType.PRODUCT_RECONCILE_FAILED
