@@ -24,9 +24,14 @@ from cdk_dataexchange_auto_export.local.aws import DATAEXCHANGE_STATE_FILE, Offl
 from cdk_dataexchange_auto_export.local.cloudformation import OfflineCloudFormation
 from cdk_dataexchange_auto_export.local.endpoints import DataExchangeEndpoint, local_client
 from cdk_dataexchange_auto_export.local.endpoints.server import client
-from dataexchange_auto_export_handler import drift
+from dataexchange_auto_export_handler import drift, product_resource
 from dataexchange_auto_export_handler.clients import Clients
-from dataexchange_auto_export_handler.contract import LOGICAL_ID_TAG, PRODUCT_ID_TAG, DriftCheckRequest
+from dataexchange_auto_export_handler.contract import (
+    LOGICAL_ID_TAG,
+    PRODUCT_ID_TAG,
+    DriftCheckRequest,
+    ReconcileRequest,
+)
 from tools.toolchain import LAMBDA_PYTHON
 
 PRODUCT = "prod-uexample0abc1d"
@@ -334,3 +339,85 @@ def test_the_check_follows_the_stacks_physical_id_not_the_ownership_tags(
     local_client(endpoint.url).untag_resource(ResourceArn=arn, TagKeys=[LOGICAL_ID_TAG])
 
     assert deployed.check() == []
+
+
+# --- what a product's reconcile after the deploy reports -------------------------------------------------------
+
+
+def reconcile(deployed: Deployed, trigger: str | None) -> dict[str, str]:
+    """The product's reconcile after the deploy, as the rule of `trigger` asks for it (None: a rule of a release
+    before triggers); data set -> the drift it reported."""
+    request = {
+        ReconcileRequest.STACK_ID: deployed.stack_id,
+        ReconcileRequest.LOGICAL_ID: deployed.logical_id("Product"),
+    }
+    if trigger is not None:
+        request[ReconcileRequest.TRIGGER] = trigger
+    since = len(deployed.aws.bus.events)
+    product_resource.reconcile_after_deploy(deployed.clients, request)
+    reports = [
+        event["detail"] for event in deployed.aws.bus.events[since:] if event["detail-type"] == "Export Drift Detected"
+    ]
+    assert all(report["Restored"] and report["ConstructPath"] == "Drifting/Product" for report in reports)
+    return {report["DataSetId"]: report["Drift"] for report in reports}
+
+
+def products_event_actions(endpoint: DataExchangeEndpoint) -> dict[str, dict[str, Any]]:
+    return {
+        item["Event"]["RevisionPublished"]["DataSetId"]: item
+        for item in endpoint.event_actions()
+        if item["Tags"].get(PRODUCT_ID_TAG) == PRODUCT
+    }
+
+
+DELETED = {"deleted": "EventActionDeleted"}
+CHANGED = {"changed": "EventActionChanged"}
+
+
+@pytest.mark.parametrize(
+    ("trigger", "reported"),
+    [
+        (None, {**DELETED, **CHANGED}),
+        (ReconcileRequest.SCHEDULE, {**DELETED, **CHANGED}),
+        # Data Exchange announced data sets: one without an event action is one of them
+        (ReconcileRequest.PUBLISHED, CHANGED),
+        # The rest of a Create or Update: what it makes or changes is the deploy's doing
+        (ReconcileRequest.CONTINUATION, {}),
+    ],
+    ids=["no-trigger", "schedule", "data-sets-published", "continuation"],
+)
+def test_a_products_reconcile_restores_and_reports_as_drift_what_its_trigger_does_not_explain(
+    deployed: Deployed, trigger: str | None, reported: dict[str, str]
+) -> None:
+    # Given someone deletes the event action of one of the product's data sets and points the other's elsewhere
+    endpoint = deployed.endpoint
+    data_sets = dict(zip(("deleted", "changed"), sorted(products_event_actions(endpoint)), strict=True))
+    console = local_client(endpoint.url)
+    console.delete_event_action(EventActionId=products_event_actions(endpoint)[data_sets["deleted"]]["Id"])
+    elsewhere = action("elsewhere-bucket", "${DataSet.Id}/${Asset.Id}")
+    console.update_event_action(
+        EventActionId=products_event_actions(endpoint)[data_sets["changed"]]["Id"], Action=elsewhere
+    )
+
+    found = reconcile(deployed, trigger)
+
+    assert found == {data_sets[role]: drift for role, drift in reported.items()}
+    # Restored, whatever it reported
+    buckets = {
+        data_set: item["Action"]["ExportRevisionToS3"]["RevisionDestination"]["Bucket"]
+        for data_set, item in products_event_actions(endpoint).items()
+    }
+    assert buckets == dict.fromkeys(data_sets.values(), deployed.bucket)
+
+
+@pytest.mark.parametrize(
+    "trigger", [ReconcileRequest.SCHEDULE, ReconcileRequest.PUBLISHED, ReconcileRequest.CONTINUATION]
+)
+def test_a_products_data_set_no_longer_entitled_is_reported_whatever_ran_the_reconcile(
+    deployed: Deployed, trigger: str
+) -> None:
+    ended = next(iter(products_event_actions(deployed.endpoint)))
+    deployed.endpoint.end_entitlement(ended)
+
+    assert reconcile(deployed, trigger) == {ended: "DataSetNotEntitled"}
+    assert ended not in products_event_actions(deployed.endpoint)
