@@ -421,3 +421,23 @@ def test_a_products_data_set_no_longer_entitled_is_reported_whatever_ran_the_rec
 
     assert reconcile(deployed, trigger) == {ended: "DataSetNotEntitled"}
     assert ended not in products_event_actions(deployed.endpoint)
+
+
+def test_a_continuation_goes_on_with_the_properties_its_deploy_began_with(deployed: Deployed) -> None:
+    # Given an Update that moved the product to another bucket left work for a continuation, while the stack's
+    # Metadata still says what was deployed before
+    moving = {**deployed.runner.state().resources[deployed.logical_id("Product")].properties, "Bucket": "new-bucket"}
+    request = {
+        ReconcileRequest.STACK_ID: deployed.stack_id,
+        ReconcileRequest.LOGICAL_ID: deployed.logical_id("Product"),
+        ReconcileRequest.TRIGGER: ReconcileRequest.CONTINUATION,
+        product_resource.PROPERTIES: moving,
+    }
+
+    product_resource.reconcile_after_deploy(deployed.clients, request)
+
+    buckets = {
+        i["Action"]["ExportRevisionToS3"]["RevisionDestination"]["Bucket"]
+        for i in products_event_actions(deployed.endpoint).values()
+    }
+    assert buckets == {"new-bucket"}
