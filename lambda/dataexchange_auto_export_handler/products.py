@@ -175,6 +175,8 @@ def reconcile(
         )
     creations = _Creations(deadline)
 
+    # Runs on parallel.each's threads: each data set's own entries of `outcome` (a list append, a dict item), which
+    # the interpreter makes whole; the order is set once they all ended.
     def follow(data_set_id: str) -> EventAction | None:
         data_set_properties = properties.for_data_set(data_set_id)
         mine = _oldest_first(owned.get(data_set_id, []))
