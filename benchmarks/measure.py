@@ -23,8 +23,7 @@ from typing import Self
 
 from cdk_dataexchange_auto_export.local.account import ACCOUNT, PARTITION, REGION
 from cdk_dataexchange_auto_export.local.assembly import SynthesizedStack
-from cdk_dataexchange_auto_export.local.cloudformation import OfflineCloudFormation
-from cdk_dataexchange_auto_export.local.endpoints import DataExchangeEndpoint
+from cdk_dataexchange_auto_export.local.aws import OfflineAws
 from cdk_dataexchange_auto_export.local.lambda_runtime import BOOTSTRAP, Execution, LambdaRuntime
 from tools.asset_budget import zipped_size
 from tools.toolchain import LAMBDA_PYTHON, REPO, cdk_environment
@@ -250,8 +249,9 @@ def run_handler_benchmark(assembly: Path, runs: int, progress: Progress) -> Hand
     results = HandlerResults(asset | {"Zipped bytes": zipped_size(function.asset_dir)}, function.memory_mb)
     # The floor, as a function with the handler's timeout and memory.
     floor = replace(function, asset_dir=FLOOR.parent, handler=f"{FLOOR.stem}.handler", environment={})
-    with DataExchangeEndpoint() as endpoint, tempfile.TemporaryDirectory(prefix="bench-handler-") as directory:
-        runtime = LambdaRuntime(LAMBDA_PYTHON, {"AWS_ENDPOINT_URL_DATAEXCHANGE": endpoint.url})
+    # The handler reads its resource's status from CloudFormation's read API too: the offline account serves both.
+    with OfflineAws() as aws, tempfile.TemporaryDirectory(prefix="bench-handler-") as directory:
+        runtime = LambdaRuntime(LAMBDA_PYTHON, aws.environment())
 
         def invoke_floor() -> Execution:
             execution = runtime.invoke(floor, f"arn:{PARTITION}:lambda:{REGION}:{ACCOUNT}:function:floor", {})
@@ -262,13 +262,13 @@ def run_handler_benchmark(assembly: Path, runs: int, progress: Progress) -> Hand
         for round_number in range(runs):
             progress(f"handler {round_number + 1}/{runs}: cold-start floor, Create, Delete")
             results.executions["Floor"].append(invoke_floor())
-            with OfflineCloudFormation(stack, Path(directory) / f"{round_number}.json", runtime) as cloudformation:
+            with aws.cloudformation(stack, Path(directory) / f"{round_number}.json", runtime) as cloudformation:
                 cloudformation.deploy()
                 cloudformation.destroy()
             for invocation in cloudformation.invocations:
                 results.executions[invocation.request["RequestType"]].append(invocation.execution)
         progress("handler memory: one more floor, Create and Delete, sampled from /proc, untimed")
-        with OfflineCloudFormation(stack, Path(directory) / "memory.json", runtime) as cloudformation:
+        with aws.cloudformation(stack, Path(directory) / "memory.json", runtime) as cloudformation:
             steps = {"Floor": invoke_floor, "Create": cloudformation.deploy, "Delete": cloudformation.destroy}
             for name, step in steps.items():
                 with Sampler(lambda: high_water_kb(BOOTSTRAP.name.encode()), HIGH_WATER_SAMPLE_SECONDS) as sampler:

@@ -50,7 +50,6 @@ def test_a_stack_is_described_by_name_and_id_with_its_resources_and_their_metada
     # The bucket's Ref, resolved to its name as CloudFormation resolves Metadata
     metadata = json.loads(resource["Metadata"])["cdk-dataexchange-auto-export"]
     assert metadata["ResourceProperties"]["Bucket"] == runner.physical_name(exporting.of_type("AWS::S3::Bucket")[0])
-    assert metadata["Path"] == "Described/Export"
 
 
 def test_a_deleted_stack_is_described_only_by_its_id_and_its_resources_as_deleted_or_retained(

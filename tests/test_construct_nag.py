@@ -104,10 +104,15 @@ def test_the_construct_acknowledges_only_its_own_wildcards_each_with_its_reason(
             "An entitled data set belongs to its provider's account",
             "only dataexchange:GetDataSet",
         ),
-        # The drift check's reads of its own stack
         f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:cloudformation:{REGION}:{ACCOUNT}:stack/Exports/*]": (
-            "an id CloudFormation assigns when it creates the stack",
+            "an id CloudFormation assigns",
             "this one stack's name",
+        ),
+        f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:kms:{REGION}:{ACCOUNT}:key/*]": (
+            "cleanup phase",
+            "Only kms:RevokeGrant",
+            "kms:GrantIsForAWSResource",
+            "keys of this account and Region",
         ),
     }
     assert set(acknowledged) == set(why)

@@ -44,7 +44,8 @@ READS = {"GetEventAction", "ListDataSets", "ListStackResources", "DescribeStackR
 def drifting(new_cdk_app: Callable[..., cdk.App]) -> SynthesizedStack:
     """Stack "Drifting": on the shared provider, an event action with a key and a pattern of its own, a plain one and
     a product; on a provider of the user's own, a third event action."""
-    stack = cdk.Stack(new_cdk_app(), "Drifting")
+    # Path metadata on, as the CDK CLI has it: the reports name the construct by it
+    stack = cdk.Stack(new_cdk_app(context={"aws:cdk:enable-path-metadata": True}), "Drifting")
     bucket = s3.Bucket(stack, "Destination")
     AutoExportEventAction(
         stack,
@@ -149,7 +150,7 @@ def test_an_event_action_deleted_behind_the_stacks_back_is_reported_with_what_wa
     assert (report.kind, report.logical_id, report.path, report.data_set_id) == (
         "EventActionDeleted",
         logical_id,
-        "Drifting/Keyed",
+        "Drifting/Keyed/Resource/Default",
         DATA_SET,
     )
     assert report.event_action_id == gone
@@ -258,7 +259,9 @@ def test_each_provider_checks_the_resources_it_serves_and_neither_checks_a_produ
     # The shared provider's check reports neither; the own provider's reports its construct's; the product's are its
     # own reconcile's to restore and report
     assert shared == []
-    assert [(report.kind, report.path) for report in own] == [("EventActionDeleted", "Drifting/OnOwnProvider")]
+    assert [(report.kind, report.path) for report in own] == [
+        ("EventActionDeleted", "Drifting/OnOwnProvider/Resource/Default")
+    ]
 
 
 def test_the_check_only_reads_and_only_its_own_stack(
@@ -300,7 +303,7 @@ def test_each_report_goes_to_the_default_bus_naming_the_resource_and_the_stack(
         "Drift": "EventActionDeleted",
         "StackId": deployed.stack_id,
         "LogicalResourceId": deployed.logical_id("Keyed"),
-        "ConstructPath": "Drifting/Keyed",
+        "ConstructPath": "Drifting/Keyed/Resource/Default",
         "DataSetId": DATA_SET,
         "DataSetIds": [DATA_SET],
         "EventActionId": gone,
@@ -309,7 +312,8 @@ def test_each_report_goes_to_the_default_bus_naming_the_resource_and_the_stack(
         "RepairCommand": deleted["RepairCommand"],
         "Restored": False,
         "Reason": (
-            f"Drifting/Keyed ({deployed.logical_id('Keyed')}) of stack Drifting: its event action no longer exists. "
+            f"Drifting/Keyed/Resource/Default ({deployed.logical_id('Keyed')}) of stack Drifting: its event action no "
+            "longer exists. "
             f"Expected {deleted['Expected']}; found none. Repair: {deleted['RepairCommand']}"
         ),
     }
@@ -358,7 +362,9 @@ def reconcile(deployed: Deployed, trigger: str | None) -> dict[str, str]:
     reports = [
         event["detail"] for event in deployed.aws.bus.events[since:] if event["detail-type"] == "Export Drift Detected"
     ]
-    assert all(report["Restored"] and report["ConstructPath"] == "Drifting/Product" for report in reports)
+    assert all(
+        report["Restored"] and report["ConstructPath"] == "Drifting/Product/Resource/Default" for report in reports
+    )
     return {report["DataSetId"]: report["Drift"] for report in reports}
 
 

@@ -41,7 +41,7 @@ def test_check_drift_reports_a_deleted_and_a_changed_event_action_and_the_alert_
     assert changed["Bucket"] == "someone-elses-bucket"
     assert (report["Drift"], report["ConstructPath"], report["EventActionId"]) == (
         "EventActionChanged",
-        f"{STACK_NAME}/AutoExport",
+        f"{STACK_NAME}/AutoExport/Resource/Default",
         action["Id"],
     )
     assert report["Found"].startswith(f"data set {DATA_SET} exported to s3://someone-elses-bucket/")
@@ -49,7 +49,7 @@ def test_check_drift_reports_a_deleted_and_a_changed_event_action_and_the_alert_
     # ...then deletes it: the command line says so, and what the alert topic receives
     local.delete_event_action(action["Id"])
     printed = kit(state, capsys, "check-drift")
-    assert f"EventActionDeleted: {STACK_NAME}/AutoExport (" in printed
+    assert f"EventActionDeleted: {STACK_NAME}/AutoExport/Resource/Default (" in printed
     assert (
         f"offline: dataexchange-local deploy --state-dir {state} -c "
         f"@cdk-dataexchange-auto-export/repair={report['LogicalResourceId']}@" in printed
@@ -69,7 +69,9 @@ def test_the_deploy_a_report_names_repairs_it_offline(
         key, _, value = report["RepairCommand"].split(" -c ", 1)[1].partition("=")
 
         # The example, synthesized with the report's context as `cdk deploy -c` passes it
-        app = new_cdk_app(context={"aws:cdk:disable-stack-trace": True, key: value})
+        app = new_cdk_app(
+            context={"aws:cdk:disable-stack-trace": True, "aws:cdk:enable-path-metadata": True, key: value}
+        )
         stack = AutoExportStack(app, STACK_NAME, data_set_id=DATA_SET, alert_email=ALERT_EMAIL)
         repaired = local.deploy(app=str(synthesized(stack).assembly_dir))
 

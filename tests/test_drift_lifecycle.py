@@ -28,7 +28,7 @@ DRIFT = "Export Drift Detected"
 
 def exports_stack(new_cdk_app: Callable[..., cdk.App], **context: str) -> SynthesizedStack:
     """Stack "Watched": two event actions with an alert topic; the app's context as `cdk deploy -c` gives it."""
-    app = new_cdk_app(context={"aws:cdk:disable-stack-trace": True, **context})
+    app = new_cdk_app(context={"aws:cdk:disable-stack-trace": True, "aws:cdk:enable-path-metadata": True, **context})
     stack = cdk.Stack(app, "Watched")
     bucket, topic = s3.Bucket(stack, "Destination"), sns.Topic(stack, "Alerts")
     AutoExportEventAction(stack, "Prices", data_set_id=DATA_SET, bucket=bucket, alert_topic=topic)
@@ -82,12 +82,12 @@ def test_the_daily_check_reports_a_deleted_and_a_changed_event_action_to_the_ale
     deleted, changed = sorted(drift_reports(aws), key=lambda report: str(report["ConstructPath"]))
     assert (deleted["Drift"], deleted["ConstructPath"], deleted["EventActionId"]) == (
         "EventActionDeleted",
-        "Watched/Prices",
+        "Watched/Prices/Resource/Default",
         prices,
     )
     assert (changed["Drift"], changed["ConstructPath"], changed["EventActionId"]) == (
         "EventActionChanged",
-        "Watched/Reference",
+        "Watched/Reference/Resource/Default",
         reference,
     )
     assert "someone-elses-bucket" in changed["Found"]

@@ -25,7 +25,7 @@ from cdk_dataexchange_auto_export import (
 )
 from cdk_dataexchange_auto_export.local.assembly import SynthesizedStack
 from cdk_dataexchange_auto_export.local.aws import OfflineAws
-from cdk_dataexchange_auto_export.local.cloudformation import LifecycleError, OfflineCloudFormation
+from cdk_dataexchange_auto_export.local.cloudformation import LifecycleError
 from cdk_dataexchange_auto_export.local.endpoints import DataExchangeEndpoint, Fault, local_client
 from cdk_dataexchange_auto_export.local.iam import PermissionAudit
 from cdk_dataexchange_auto_export.local.lambda_runtime import LambdaRuntime
@@ -211,15 +211,15 @@ def test_delete_treats_an_event_action_deleted_out_of_band_as_success(
 def test_a_failed_create_rolls_back_with_a_delete_that_succeeds(
     example_app: SynthesizedStack, endpoint: DataExchangeEndpoint, cloudformation: Runner
 ) -> None:
-    # Given the service denies the create
-    endpoint.inject("CreateEventAction", Fault("access_denied"))
+    # Given the service refuses the create
+    endpoint.inject("CreateEventAction", Fault("validation"))
     runner = cloudformation(example_app)
 
     # When the stack is created
-    with pytest.raises(LifecycleError, match=r"CREATE_FAILED .*access denied.*dataexchange:CreateEventAction"):
+    with pytest.raises(LifecycleError, match=r"CREATE_FAILED .*CreateEventAction: ValidationException"):
         runner.deploy()
 
-    # Then the rollback's Delete of crhelper's invented id succeeds without calling the API
+    # Then the rollback's Delete of crhelper's invented id succeeds, finding nothing the resource made
     create, rollback = runner.invocations
     invented = create.response["PhysicalResourceId"]
     assert invented.startswith(STACK_NAME)
@@ -262,7 +262,7 @@ def test_throttling_on_the_first_calls_is_ridden_out(
     ("fault", "reason"),
     [
         (
-            Fault("access_denied"),
+            Fault("access_denied", count=100),
             r"CreateEventAction: access denied; the handler role needs dataexchange:CreateEventAction\. "
             r"User is not authorized to perform dataexchange:CreateEventAction \(injected\)$",
         ),
@@ -287,14 +287,19 @@ def test_a_service_error_fails_the_create_with_its_cause(
     if fault.kind == "internal" and lambda_python == LAMBDA_VENVS["boto3-1.34"][0] / "bin" / "python":
         pytest.skip("botocore 1.34 backs off from 1 s after a 5xx: 16 s of real waiting that tests botocore, not us")
     endpoint.inject("CreateEventAction", fault)
-    runner = cloudformation(example_app)
+    # A denial is retried for a while (IAM changes take seconds to be seen), ending 20 s before the invocation's
+    # timeout: 22 s leave 2 s of retries.
+    (handler,) = example_app.of_type("AWS::Lambda::Function")
+    runner = cloudformation(example_app, timeouts={handler: 22} if fault.kind == "access_denied" else None)
 
     with pytest.raises(LifecycleError, match=reason):
         runner.deploy()
 
     assert endpoint.event_actions() == []
-    # Retried as the retry configuration says, then reported: 6 attempts for a server error, 1 otherwise.
-    assert handler_calls(endpoint, "CreateEventAction") == (6 if fault.kind == "internal" else 1)
+    # Retried as the retry configuration says, then reported: 6 attempts for a server error, those 2 s allow for
+    # a denial (after 1 s, then what is left of the 2 s), 1 otherwise.
+    expected = {"internal": range(6, 7), "access_denied": range(2, 4)}.get(fault.kind, range(1, 2))
+    assert handler_calls(endpoint, "CreateEventAction") in expected
 
 
 def test_the_quota_of_event_actions_per_data_set_fails_the_create_with_the_limit_name(
@@ -440,6 +445,7 @@ def test_a_whole_lifecycle_uses_every_grant_of_the_role(
     assert endpoint.event_actions() == []
     assert permission_audit.unused() == []
     assert {grant.action for grant in permission_audit.used} == {
+        "cloudformation:DescribeStackResource",
         "logs:CreateLogStream",
         "logs:PutLogEvents",
         "dataexchange:CreateEventAction",
@@ -453,7 +459,6 @@ def test_a_whole_lifecycle_uses_every_grant_of_the_role(
         "kms:CreateGrant",
         "kms:RevokeGrant",
         "cloudformation:ListStackResources",
-        "cloudformation:DescribeStackResource",
         "dataexchange:ListDataSets",
         "events:PutEvents",
     }
@@ -561,7 +566,7 @@ def test_an_equivalent_answer_is_not_a_change(
 
 
 def test_an_old_boto3_fails_without_the_bundled_model(
-    example_app: SynthesizedStack, endpoint: DataExchangeEndpoint, tmp_path: Path
+    example_app: SynthesizedStack, aws: OfflineAws, endpoint: DataExchangeEndpoint, tmp_path: Path
 ) -> None:
     # Given the example's assembly with the bundled model taken out, on boto3 1.34 (no event-action Tags)
     assembly = tmp_path / "cdk.out"
@@ -570,15 +575,15 @@ def test_an_old_boto3_fails_without_the_bundled_model(
     (function_id,) = stack.of_type("AWS::Lambda::Function")
     shutil.rmtree(stack.function(function_id).asset_dir / "dataexchange_auto_export_handler" / "botocore_data")
     python = LAMBDA_VENVS["boto3-1.34"][0] / "bin" / "python"
-    runtime = LambdaRuntime(python, {"AWS_ENDPOINT_URL_DATAEXCHANGE": endpoint.url})
+    runtime = LambdaRuntime(python, aws.environment())
 
     # Then the Create fails in botocore, before it reaches the service
     with (
-        OfflineCloudFormation(stack, tmp_path / "stack.json", runtime) as runner,
+        aws.cloudformation(stack, tmp_path / "stack.json", runtime) as runner,
         pytest.raises(LifecycleError, match=r'(?s)CREATE_FAILED .*Unknown parameter in input: "Tags"'),
     ):
         runner.deploy()
-    assert [call.operation for call in endpoint.calls] == ["ListEventActions"]
+    assert "CreateEventAction" not in [call.operation for call in endpoint.calls]
 
 
 def moving_stack(new_cdk_app: Callable[..., cdk.App], construct_id: str, **props: Any) -> SynthesizedStack:

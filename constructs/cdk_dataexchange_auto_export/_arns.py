@@ -22,3 +22,8 @@ def default_event_bus(stack: Stack) -> str:
 def stack(of: Stack) -> str:
     """The stack, whatever id CloudFormation gave it (arn:...:stack/NAME/ID)."""
     return of.format_arn(service="cloudformation", resource="stack", resource_name=f"{of.stack_name}/*")
+
+
+def keys(stack: Stack) -> str:
+    """Every KMS key of the stack's account and Region."""
+    return stack.format_arn(service="kms", resource="key", resource_name="*")

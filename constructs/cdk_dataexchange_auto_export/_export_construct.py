@@ -33,7 +33,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from dataexchange_auto_export_handler.contract import REPAIR_CONTEXT, Metadata, Property
+from dataexchange_auto_export_handler.contract import Metadata, Property
 from dataexchange_auto_export_handler.export_settings import ExportSettings
 from dataexchange_auto_export_handler.rules import PropertyError, names_data_set
 
@@ -148,49 +148,47 @@ class ExportConstruct(Construct):
             raise ValueError(f"{self.node.path}: {error}") from None
 
         provider: AutoExportEventActionProvider = given["provider"] or AutoExportEventActionProvider.of(scope)
+        # The handler reads its resource's status to recognise a request CloudFormation no longer waits for.
+        provider.permissions.allow_stack_reads(Stack.of(self))
         bucket_policy = provider.allow_bucket(bucket, self)
         if key is not None:
             provider.allow_key(key, self)
         data_set = self._data_set(subject)
         # A pattern not known yet may name the data set too.
-        names = key_pattern is not None and (Token.is_unresolved(key_pattern) or names_data_set(key_pattern))
+        names = key_pattern is not None and (names_data_set(key_pattern) or Token.is_unresolved(key_pattern))
         if names:
             provider.permissions.allow_data_set_name_lookup(data_set)
         if existing.value is not None:
             provider.backfill_worker().allow(data_set, bucket, key, names)
 
+        properties = {self._subject: subject, **self.export.to_properties()}
         self.resource = CustomResource(
             self,
             "Resource",
             service_token=provider.service_token,
             service_timeout=SERVICE_TIMEOUT,
             resource_type=self._resource_type,
-            properties={self._subject: subject, **self.export.to_properties()},
+            properties=properties,
             removal_policy=given["removal_policy"],
         )
         """The custom resource (also ``node.default_child``)."""
         # Created after, and deleted before, the permissions it needs. The role's policy needs no DependsOn here:
         # the ServiceToken's Fn::GetAtt waits for the function, which depends on its role and that role's policy.
         # The bucket policy has no such path, hence the explicit dependency.
+        node = self.resource.node
         if bucket_policy is not None:
-            self.resource.node.add_dependency(bucket_policy)
-        self._tags = TagManager(TagType.MAP, self._resource_type)
-        cfn = self.resource.node.default_child
+            node.add_dependency(bucket_policy)
+        cfn = node.default_child
         assert isinstance(cfn, CfnResource)
-        # Those applied with Tags.of, under the tags prop's on the same key.
-        tags = Lazy.any(_MergedTags(self._tags, self.export.tags))
-        cfn.add_property_override(Property.TAGS, tags)
-        # A repair deploy's: a new value makes CloudFormation send the Update that brings the event action back.
-        cfn.add_property_override(Property.REPAIR, Lazy.any(_Repair(cfn)))
         # What the handler reads back when no request of CloudFormation's carries the properties; the ServiceToken
         # says which provider's drift check it is.
-        deployed = {
-            self._subject: subject,
-            **self.export.to_properties(),
-            Property.TAGS: tags,
-            Property.SERVICE_TOKEN: provider.service_token,
-        }
-        cfn.add_metadata(Metadata.KEY, {Metadata.PATH: self.node.path, Metadata.PROPERTIES: deployed})
+        deployed = {**properties, Property.SERVICE_TOKEN: provider.service_token}
+        self._cfn, self._properties = cfn, deployed
+        self._tag_manager: TagManager | None = None
+        cfn.add_metadata(Metadata.KEY, {Metadata.PROPERTIES: deployed})
+        if provider.repairs:
+            # A repair deploy's: a new value makes CloudFormation send the Update that brings the event action back.
+            cfn.add_property_override(Property.REPAIR, Lazy.any(_Repair(cfn, provider.repairs)))
         self._provider = provider
         self._match = self._match_of(subject)
         self._subject_value = subject
@@ -221,8 +219,17 @@ class ExportConstruct(Construct):
 
     @property
     def tags(self) -> TagManager:
-        """The tags ``Tags.of`` applies (to the event actions, under the ``tags`` prop's on the same key)."""
-        return self._tags
+        """The tags ``Tags.of`` applies (to the event actions, under the ``tags`` prop's on the same key).
+
+        Made when ``Tags.of`` first asks for it: until then the resource's tags are the prop's, known at
+        construction. In a stack nobody tags, that saves each construct 11 of its 23 jsii round trips (the manager,
+        the lazy value and the callbacks that render it), about a third of its synth time (BENCHMARKS.md)."""
+        if self._tag_manager is None:
+            self._tag_manager = TagManager(TagType.MAP, self._resource_type)
+            tags = Lazy.any(_MergedTags(self._tag_manager, self.export.tags))
+            self._cfn.add_property_override(Property.TAGS, tags)
+            self._cfn.add_metadata(Metadata.KEY, {Metadata.PROPERTIES: {**self._properties, Property.TAGS: tags}})
+        return self._tag_manager
 
     # --- monitoring ----------------------------------------------------------------------------------
 
@@ -365,17 +372,11 @@ class _MergedTags:
 
 @jsii.implements(IStableAnyProducer)
 class _Repair:
-    """The resource's Repair property: the nonce of its entry in the repair context (LOGICAL_ID@NONCE, entries
-    separated by commas), None (no property) when the context names it not. Read at synth, once the logical id is
-    final."""
+    """The resource's Repair property in a repair deploy: the nonce the repair context gives its logical id (read at
+    synth, once the logical id is final); None (no property) for a resource it does not name."""
 
-    def __init__(self, resource: CfnResource) -> None:
-        self._resource = resource
+    def __init__(self, resource: CfnResource, repairs: Mapping[str, str]) -> None:
+        self._resource, self._repairs = resource, repairs
 
     def produce(self) -> Any:
-        asked = self._resource.node.try_get_context(REPAIR_CONTEXT)
-        if not asked:
-            return None
-        logical_id = Stack.of(self._resource).resolve(self._resource.logical_id)
-        entries = dict(entry.strip().partition("@")[::2] for entry in str(asked).split(","))
-        return entries.get(logical_id) or None
+        return self._repairs.get(Stack.of(self._resource).resolve(self._resource.logical_id))

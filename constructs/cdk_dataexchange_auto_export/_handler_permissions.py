@@ -1,6 +1,7 @@
 """What the handler's role may do in Data Exchange (and on the event bus, and in its stack): manage event actions,
 read a data set whose name a key pattern uses, list a product's data sets and report its reconciles, check the
-stack's event actions for drift. Each added once."""
+stack's event actions for drift, read what its stack deployed, and let Data Exchange revoke its grant on any key of
+the account. Each added once."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from aws_cdk import aws_iam as iam
 from . import _arns
 from ._findings import acknowledge_wildcard
 from ._function import allow_unscoped
+from ._key_access import GRANT_FOR_AWS_RESOURCE
 
 
 class HandlerPermissions:
@@ -37,6 +39,22 @@ class HandlerPermissions:
             "ListEventActions finds the event actions a resource made, ListDataSets the entitled data sets (a "
             "product's, and those the drift check expects).",
         )
+        # Not tied to any construct's key: a construct removed from a stack that keeps others is deleted in the
+        # update's cleanup phase, after CloudFormation updated this policy without its key's statement, and Data
+        # Exchange revokes the event action's grant on that key as the caller. Revoking only, and only a grant an
+        # AWS service made for itself (kms:GrantIsForAWSResource), on keys of this account and Region.
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["kms:RevokeGrant"], resources=[_arns.keys(self._stack)], conditions=GRANT_FOR_AWS_RESOURCE
+            )
+        )
+        acknowledge_wildcard(
+            role,
+            _arns.keys(self._stack),
+            "A construct's Delete in the cleanup phase of an update runs after its key's statement left the policy: "
+            "Data Exchange then revokes its grant as the caller. Only kms:RevokeGrant, only of grants an AWS service "
+            "made (kms:GrantIsForAWSResource), only on keys of this account and Region.",
+        )
         self._data_sets: set[str] = set()
         self._stacks: dict[str, iam.PolicyStatement] = {}
         self._lists_data_sets = False
@@ -60,10 +78,15 @@ class HandlerPermissions:
             "it allows only dataexchange:GetDataSet.",
         )
 
+    def allow_stack_reads(self, stack: Stack) -> None:
+        """Reading what `stack` deployed: its resources' status and Metadata, and nothing of any other stack. Every
+        request of CloudFormation's reads its resource's status (whether CloudFormation still waits for it)."""
+        self._allow_stack_reads(stack, "cloudformation:DescribeStackResource")
+
     def allow_product_reconciles(self, stack: Stack) -> None:
         """What following a product of `stack` needs: listing the account's entitled data sets, reading what the
         stack deployed (a reconcile after the deploy), and reporting it on the default event bus."""
-        self._allow_stack_reads(stack, "cloudformation:DescribeStackResource")
+        self.allow_stack_reads(stack)
         self._allow_entitlement_reads()
         self._allow_reports()
 

@@ -1,12 +1,15 @@
 """What exporting under an SSE-KMS key needs of it: creating the event action makes Data Exchange take a grant
 on the key as the caller, and deleting it revokes that grant (the native AWS::DataExchange::EventAction handler
-needs both). Added to the handler's role once per key; an imported key's policy cannot be changed here, so one
-warning per key names every construct using it."""
+needs both). Added to the handler's role once per key: kms:CreateGrant, and kms:RevokeGrant for an imported key,
+which may be another account's (the handler may revoke on every key of its own account and Region, whether a
+construct still names the key or not: `_handler_permissions`). An imported key's policy cannot be changed here, so
+one warning per key names every construct using it."""
 
 from __future__ import annotations
 
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from constructs import IConstruct
 
 from ._warnings import shown, warn_once
 
@@ -27,23 +30,24 @@ class KeyAccess:
     def __init__(self, role: iam.IRole, roles: str) -> None:
         self._role, self._roles = role, roles
         self._granted: set[str] = set()
-        self._imported: dict[kms.IKey, list[str]] = {}
+        self._imported: dict[kms.IKey, list[IConstruct]] = {}
 
-    def allow(self, key: kms.IKey, construct_path: str) -> None:
+    def allow(self, key: kms.IKey, construct: IConstruct) -> None:
         key_arn = key.key_arn
+        ours = isinstance(key, kms.Key)
         if key_arn not in self._granted:
             self._granted.add(key_arn)
             self._role.add_to_principal_policy(
                 iam.PolicyStatement(
-                    actions=["kms:CreateGrant", "kms:RevokeGrant"],
+                    actions=["kms:CreateGrant"] if ours else ["kms:CreateGrant", "kms:RevokeGrant"],
                     resources=[key_arn],
                     conditions=GRANT_FOR_AWS_RESOURCE,
                 )
             )
-        if isinstance(key, kms.Key):
+        if ours:
             return
         if key not in self._imported:
-            constructs: list[str] = []
+            constructs: list[IConstruct] = []
             self._imported[key] = constructs
             key_shown, roles = shown(key_arn, "<key-arn>"), self._roles
             warn_once(
@@ -55,4 +59,4 @@ class KeyAccess:
                     f"roles of {roles} use it, or the event actions of {names} fail: {KEY_USE}"
                 ),
             )
-        self._imported[key].append(construct_path)
+        self._imported[key].append(construct)

@@ -19,6 +19,7 @@ from dataexchange_auto_export_handler.contract import (
     Property,
     ReconcileRequest,
 )
+from dataexchange_auto_export_handler.export_settings import check_known
 from dataexchange_auto_export_handler.rules import (
     DEFAULT_PRODUCT_KEY_PATTERN,
     check_product_id,
@@ -66,10 +67,8 @@ class AutoExportProduct(ExportConstruct):
         self._follow(product_id, reconcile_schedule or events.Schedule.rate(Duration.days(1)))
 
     def _check_subject(self, subject: str) -> None:
-        if not Token.is_unresolved(subject):
-            check_product_id(subject, "product_id")
-        if not Token.is_unresolved(self.export.key_pattern):
-            check_product_key_pattern(str(self.export.key_pattern), "key_pattern")
+        check_known(check_product_id, subject, "product_id", Token.is_unresolved)
+        check_known(check_product_key_pattern, str(self.export.key_pattern), "key_pattern", Token.is_unresolved)
 
     def _data_set(self, subject: str) -> str:
         # The product's data sets are known only when the handler lists them: any data set of the product.

@@ -9,7 +9,7 @@ named for it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from aws_cdk import Aws, CfnResource, Duration, Stack
 from aws_cdk import aws_ec2 as ec2
@@ -22,7 +22,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct, IConstruct
 
-from dataexchange_auto_export_handler.contract import BACKFILL_FUNCTION_VARIABLE, DriftCheckRequest
+from dataexchange_auto_export_handler.contract import BACKFILL_FUNCTION_VARIABLE, REPAIR_CONTEXT, DriftCheckRequest
 
 from ._asset import handler_code
 from ._bucket_access import BucketAccess
@@ -33,6 +33,14 @@ from ._key_access import KeyAccess
 from .backfill_worker import BackfillWorker
 
 HANDLER_TIMEOUT = Duration.seconds(60)
+# CloudFormation invokes the handler asynchronously. Lambda's defaults would retry a failed invocation twice, a minute
+# and two later, and keep a request queued for 6 hours: crhelper has answered FAILED before its timeout by then, and
+# CloudFormation rolled back, so a retried Create would make an event action no stack owns, and a retried Update
+# apply again what the rollback undid. No retries, and the shortest age Lambda allows: a request queued longer than
+# that has little of its ServiceTimeout left. (The handler also refuses a request CloudFormation no longer waits
+# for, as Lambda may deliver one twice anyway.)
+HANDLER_RETRY_ATTEMPTS = 0
+HANDLER_MAX_EVENT_AGE = Duration.seconds(60)
 # How often the drift check runs unless the provider is told otherwise.
 DAILY = events.Schedule.rate(Duration.days(1))
 
@@ -98,6 +106,7 @@ class AutoExportEventActionProvider(Construct):
             memory_size=128,
             timeout=HANDLER_TIMEOUT,
         )
+        handler.configure_async_invoke(retry_attempts=HANDLER_RETRY_ATTEMPTS, max_event_age=HANDLER_MAX_EVENT_AGE)
         skip_checkov(
             handler,
             (
@@ -114,6 +123,8 @@ class AutoExportEventActionProvider(Construct):
         )
         self._handler = handler
         self._role = role
+        self.service_token: str = handler.function_arn
+        """What a custom resource of this provider names as its ServiceToken: the handler's ARN."""
         self.function: lambda_.IFunction = handler
         """The custom resource handler (its ``node.default_child`` is the ``CfnFunction``)."""
         self.role: iam.IRole = role
@@ -125,6 +136,9 @@ class AutoExportEventActionProvider(Construct):
         self._buckets = BucketAccess(Stack.of(self))
         self._keys = KeyAccess(role, self.node.path)
         self._worker: BackfillWorker | None = None
+        self.repairs: Mapping[str, str] = repairs(self.node.try_get_context(REPAIR_CONTEXT))
+        """What a repair deploy (`cdk deploy -c REPAIR_CONTEXT=...`) asks: logical id -> the nonce of its Repair
+        property. Read once per provider: an ordinary synth pays nothing for it."""
         self._invoke_itself: iam.Policy | None = None
         if drift_check_schedule is not None:
             self._check_drift(drift_check_schedule)
@@ -148,11 +162,6 @@ class AutoExportEventActionProvider(Construct):
         )
 
     @property
-    def service_token(self) -> str:
-        """What a custom resource of this provider names as its ServiceToken: the handler's ARN."""
-        return self._handler.function_arn
-
-    @property
     def backfill_function(self) -> lambda_.IFunction | None:
         """The backfill worker, once a construct asks for existing revisions; None before."""
         return self._worker.function if self._worker else None
@@ -169,26 +178,11 @@ class AutoExportEventActionProvider(Construct):
 
     def allow_bucket(self, bucket: s3.IBucket, construct: IConstruct) -> CfnResource | None:
         """Lets Data Exchange write to the bucket for `construct`; returns what its resource must depend on."""
-        return self._buckets.allow(bucket, construct.node.path)
+        return self._buckets.allow(bucket, construct)
 
     def allow_key(self, key: kms.IKey, construct: IConstruct) -> None:
         """Lets the handler have Data Exchange take and revoke its grant on the key for `construct`."""
-        self._keys.allow(key, construct.node.path)
-
-    def allow_continuations(self) -> iam.Policy:
-        """Lets the handler invoke itself, to go on with a product whose reconcile outlasts an invocation; what a
-        product's custom resource must depend on. In a policy of its own: the function's ARN in the role's default
-        policy, which the function depends on, would be a circular dependency."""
-        if self._invoke_itself is None:
-            self._invoke_itself = iam.Policy(
-                self,
-                "InvokeItself",
-                roles=[self._role],
-                statements=[
-                    iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[self._handler.function_arn])
-                ],
-            )
-        return self._invoke_itself
+        self._keys.allow(key, construct)
 
     def backfill_worker(self) -> BackfillWorker:
         """The worker that exports existing revisions, with this provider's settings, made on first use."""
@@ -217,3 +211,24 @@ class AutoExportEventActionProvider(Construct):
                 "handler invokes it by its unqualified ARN.",
             )
         return self._worker
+
+    def allow_continuations(self) -> iam.Policy:
+        """Lets the handler invoke itself, to go on with a product whose reconcile outlasts an invocation; what a
+        product's custom resource must depend on. In a policy of its own: the function's ARN in the role's default
+        policy, which the function depends on, would be a circular dependency."""
+        if self._invoke_itself is None:
+            self._invoke_itself = iam.Policy(
+                self,
+                "InvokeItself",
+                roles=[self._role],
+                statements=[
+                    iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[self._handler.function_arn])
+                ],
+            )
+        return self._invoke_itself
+
+
+def repairs(context: object) -> dict[str, str]:
+    """The repair context's entries, LOGICAL_ID@NONCE separated by commas, as logical id -> nonce."""
+    entries = (entry.strip().partition("@") for entry in str(context or "").split(","))
+    return {logical_id: nonce for logical_id, _, nonce in entries if logical_id and nonce}

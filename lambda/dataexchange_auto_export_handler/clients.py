@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
 import boto3
@@ -29,7 +30,7 @@ RETRY_CONFIG = Config(
 
 class Clients:
     """The clients of one process: those given, or each made on first use with RETRY_CONFIG (a client costs
-    cold-start time, and most requests need Data Exchange's alone)."""
+    cold-start time, and most requests need Data Exchange's alone) and handed to `made` (more retries)."""
 
     def __init__(
         self,
@@ -37,13 +38,18 @@ class Clients:
         lambda_: LambdaClient | None = None,
         events: EventBridgeClient | None = None,
         cloudformation: CloudFormationClient | None = None,
+        made: Callable[[Any], None] | None = None,
     ) -> None:
+        self._made = made
         given = {"dataexchange": dataexchange, "lambda": lambda_, "events": events, "cloudformation": cloudformation}
         self._clients: dict[str, Any] = {name: client for name, client in given.items() if client is not None}
 
     def _client(self, service: str) -> Any:
         if service not in self._clients:
-            self._clients[service] = boto3.client(service, config=RETRY_CONFIG)  # type: ignore[call-overload]
+            client = boto3.client(service, config=RETRY_CONFIG)  # type: ignore[call-overload]
+            if self._made is not None:
+                self._made(client)
+            self._clients[service] = client
         return self._clients[service]
 
     @property

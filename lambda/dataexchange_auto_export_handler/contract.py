@@ -51,13 +51,14 @@ class Attribute:
 
 class Metadata:
     """What the construct writes into its custom resource's Metadata: the resource's properties again (its tags
-    included, those of ``Tags.of`` too) and the construct's path. CloudFormation resolves Metadata as it resolves
-    properties, and answers it to DescribeStackResource: it is how the handler reads what the stack deployed when
-    no CloudFormation request carries it (a reconcile after the deploy, a drift check)."""
+    included, those of ``Tags.of`` too). CloudFormation resolves Metadata as it resolves properties, and answers it
+    to DescribeStackResource: it is how the handler reads what the stack deployed when no CloudFormation request
+    carries it (a reconcile after the deploy, a drift check)."""
 
     KEY: Final = "cdk-dataexchange-auto-export"
     PROPERTIES: Final = "ResourceProperties"
-    PATH: Final = "Path"
+    # The construct's path, which aws-cdk-lib writes into every resource's Metadata unless path metadata is off.
+    CDK_PATH: Final = "aws:cdk:path"
 
 
 # The context a repair deploy sets (`cdk deploy -c KEY=VALUE`): comma-separated entries LOGICAL_ID@NONCE, each giving

@@ -3,12 +3,16 @@ backfill started when the properties ask for existing revisions they did not ask
 
 from __future__ import annotations
 
+import logging
+
 from . import backfill, event_actions
 from .clients import Clients
 from .event_actions import EventAction, Owner
 from .properties import EventActionProperties
 from .request import Answer, Request
 from .rules import PropertyError
+
+logger = logging.getLogger(__name__)
 
 
 def _owner(request: Request) -> Owner:
@@ -49,4 +53,21 @@ def update(clients: Clients, request: Request) -> Answer:
 
 
 def delete(clients: Clients, request: Request) -> None:
-    event_actions.delete_owned_event_action(clients.dataexchange, str(request.physical_id), _owner(request))
+    """The event action the physical id names; for an id of crhelper's or CloudFormation's (a Create that failed,
+    or one cancelled while it ran), whatever of the data set this resource made."""
+    owner = _owner(request)
+    if event_actions.is_event_action_id(request.physical_id):
+        event_actions.delete_owned_event_action(clients.dataexchange, str(request.physical_id), owner)
+        return
+    try:
+        properties = EventActionProperties.from_properties(request.properties)
+    except PropertyError:
+        logger.info("Properties a Create refuses: it made nothing, so there is nothing to delete")
+        return
+    deleted = event_actions.delete_made_by(clients.dataexchange, properties, owner)
+    logger.info(
+        "Physical id %r is no event action's: deleted what this resource made on data set %s: %s",
+        request.physical_id,
+        properties.data_set_id,
+        ", ".join(deleted) or "nothing",
+    )

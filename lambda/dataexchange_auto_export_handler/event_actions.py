@@ -6,7 +6,7 @@ Nothing here knows about crhelper or CloudFormation's wire format; the glue in `
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -93,7 +93,8 @@ def create_event_action(
     One this resource made (an earlier delivery of the same Create) is always taken. One made outside
     the stack that exports to the same destination is taken over when `adopt_existing` is set, and
     otherwise fails the Create: two would export every revision twice. `existing` are the data set's event
-    actions, read in full, if the caller has just read them.
+    actions, read in full, if the caller has just read them. After creating one, the data set's are read
+    again and one is kept (`keep_oldest`).
     """
     if existing is None:
         existing = list_event_actions(client, properties)
@@ -119,7 +120,25 @@ def create_event_action(
         ),
     )
     logger.info("Created event action %s for data set %s", response["Id"], properties.data_set_id)
-    return EventAction.from_response(response)
+    return keep_oldest(client, properties, owner) or EventAction.from_response(response)
+
+
+def oldest_first(items: Iterable[GetEventActionResponseTypeDef]) -> list[GetEventActionResponseTypeDef]:
+    """By CreatedAt, then Id: an order every run sees alike."""
+    return sorted(items, key=lambda item: (item["CreatedAt"], item["Id"]))
+
+
+def keep_oldest(client: DataExchangeClient, properties: EventActionProperties, owner: Owner) -> EventAction | None:
+    """Reads the data set's event actions again: of those the owner has, the oldest (by CreatedAt, then Id) stays
+    and the others go, whichever run does this. Two get made when a CreateEventAction whose answer was lost is
+    sent again by botocore (the API takes no client token), or when two deliveries of one Create, or two
+    reconciles of a product, run at once; every run keeps the same one. Returns it (None while the list does not
+    show the new one yet: a later run removes the extra one then)."""
+    mine = oldest_first(item for item in list_event_actions(client, properties) if owner.owns(item.get("Tags", {})))
+    for extra in mine[1:]:
+        logger.info("Event action %s duplicates %s: deleting it", extra["Id"], mine[0]["Id"])
+        delete_event_action(client, extra["Id"])
+    return EventAction.from_response(mine[0]) if mine else None
 
 
 def _already_exported(duplicate: GetEventActionResponseTypeDef, properties: EventActionProperties) -> str:
@@ -152,10 +171,13 @@ def update_event_action(
     return reconcile_event_action(client, current, properties, owner)
 
 
+def is_event_action_id(physical_id: str | None) -> bool:
+    return physical_id is not None and ID_PATTERN.match(physical_id) is not None
+
+
 def delete_event_action(client: DataExchangeClient, physical_id: str) -> None:
     """Deletes the event action; one that is already gone, or was never made, is not an error."""
-    if not ID_PATTERN.match(physical_id):
-        # crhelper reports an invented id for a Create that failed before an event action existed.
+    if not is_event_action_id(physical_id):
         logger.info("Physical id %r is not an event action id: nothing to delete", physical_id)
         return
     try:
@@ -186,8 +208,25 @@ def delete_owned_event_action(client: DataExchangeClient, physical_id: str, owne
     delete_event_action(client, physical_id)
 
 
+def delete_made_by(client: DataExchangeClient, properties: EventActionProperties, owner: Owner) -> list[str]:
+    """Deletes every event action of the data set that `owner` owns; returns their ids. For a Delete whose physical
+    id is no event action's: crhelper's, after a Create that failed (perhaps after making one), or CloudFormation's
+    own, for a Create it cancelled while it ran (aws-cdk issue 26139), which may have made one already. A data set
+    the account cannot see has none."""
+    try:
+        found = list_event_actions(client, properties)
+    except EventActionError as error:
+        if not isinstance(error.__cause__, client.exceptions.ResourceNotFoundException):
+            raise
+        return []
+    mine = [item["Id"] for item in found if owner.owns(item.get("Tags", {}))]
+    for event_action_id in mine:
+        delete_event_action(client, event_action_id)
+    return mine
+
+
 def get_event_action(client: DataExchangeClient, event_action_id: str) -> GetEventActionResponseTypeDef | None:
-    if not ID_PATTERN.match(event_action_id):
+    if not is_event_action_id(event_action_id):
         return None
     try:
         return _call(client, "GetEventAction", None, lambda: client.get_event_action(EventActionId=event_action_id))

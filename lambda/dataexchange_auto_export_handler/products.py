@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -31,11 +30,7 @@ from .rules import EXPORTABLE_ASSET_TYPES
 
 if TYPE_CHECKING:
     from mypy_boto3_dataexchange import DataExchangeClient
-    from mypy_boto3_dataexchange.type_defs import (
-        DataSetEntryTypeDef,
-        EventActionEntryTypeDef,
-        GetEventActionResponseTypeDef,
-    )
+    from mypy_boto3_dataexchange.type_defs import DataSetEntryTypeDef, GetEventActionResponseTypeDef
 
 logger = logging.getLogger(__name__)
 
@@ -120,14 +115,8 @@ def owned_event_actions(client: DataExchangeClient, owner: Owner) -> list[GetEve
     return [item for item in account_event_actions(client) if owner.owns(item.get("Tags", {}))]
 
 
-def _data_set_of(item: GetEventActionResponseTypeDef | EventActionEntryTypeDef) -> str:
+def _data_set_of(item: GetEventActionResponseTypeDef) -> str:
     return item["Event"]["RevisionPublished"]["DataSetId"]
-
-
-def _oldest_first(
-    items: Iterable[GetEventActionResponseTypeDef | EventActionEntryTypeDef],
-) -> list[GetEventActionResponseTypeDef | EventActionEntryTypeDef]:
-    return sorted(items, key=lambda item: (item["CreatedAt"], item["Id"]))
 
 
 class _Creations:
@@ -179,12 +168,12 @@ def reconcile(
     # the interpreter makes whole; the order is set once they all ended.
     def follow(data_set_id: str) -> EventAction | None:
         data_set_properties = properties.for_data_set(data_set_id)
-        mine = _oldest_first(owned.get(data_set_id, []))
+        mine = event_actions.oldest_first(owned.get(data_set_id, []))
         if mine:
             kept, extras = mine[0], mine[1:]
             if not properties.export.exports_like(kept["Action"]):
                 outcome.changed[data_set_id] = ExportSettings.of_action(kept["Action"]).describe()
-            made = event_actions.reconcile_event_action(client, kept, data_set_properties, owner)  # type: ignore[arg-type]
+            made = event_actions.reconcile_event_action(client, kept, data_set_properties, owner)
             for extra in extras:
                 event_actions.delete_event_action(client, extra["Id"])
             return made
@@ -195,7 +184,7 @@ def reconcile(
         except EventActionError as error:
             raise EventActionError(_quota_reason(error, properties, data_set_id, len(wanted))) from error
         outcome.added.append(data_set_id)
-        return _keep_one(client, data_set_id, owner, made)
+        return made
 
     for data_set_id, kept in zip(wanted, parallel.each(follow, wanted), strict=True):
         if kept is None:
@@ -208,23 +197,6 @@ def reconcile(
     if outcome.pending:
         logger.info("%d data sets of %s are left for the next run", len(outcome.pending), properties.product_id)
     return outcome
-
-
-def _keep_one(client: DataExchangeClient, data_set_id: str, owner: Owner, made: EventAction) -> EventAction:
-    """Reads the data set's event actions again: of those the owner has (another reconcile may have made one
-    at the same time), the oldest stays and the others go, whichever run does this. Returns the one kept (the
-    one made while the list does not show it yet). Only the others are read in full: `made` is the owner's."""
-    pages = client.get_paginator("list_event_actions").paginate(EventSourceId=data_set_id)
-    entries = [entry for page in pages for entry in page["EventActions"]]
-    others = [event_actions.get_event_action(client, entry["Id"]) for entry in entries if entry["Id"] != made.id]
-    mine = _oldest_first(
-        [entry for entry in entries if entry["Id"] == made.id]
-        + [item for item in others if item is not None and owner.owns(item.get("Tags", {}))]
-    )
-    for extra in mine[1:]:
-        logger.info("Event action %s duplicates %s, made by another reconcile: deleting it", extra["Id"], mine[0]["Id"])
-        event_actions.delete_event_action(client, extra["Id"])
-    return EventAction.from_response(mine[0]) if mine else made  # type: ignore[arg-type]
 
 
 def _quota_reason(error: EventActionError, properties: ProductProperties, data_set_id: str, needed: int) -> str:

@@ -31,6 +31,8 @@ class LambdaFunction:
     # (Lambda's default: twice), and where the record of one that failed for good goes (as in the template).
     retry_attempts: int = 2
     on_failure: Any = None
+    # How long Lambda keeps an asynchronous invocation it has not run yet (Lambda's default: 6 hours).
+    max_event_age_seconds: int = 21600
 
 
 def stack_names(assembly_dir: Path) -> list[str]:
@@ -109,6 +111,7 @@ class SynthesizedStack:
             environment=properties.get("Environment", {}).get("Variables", {}),
             retry_attempts=int(invoke_config.get("MaximumRetryAttempts", 2)),
             on_failure=invoke_config.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination"),
+            max_event_age_seconds=int(invoke_config.get("MaximumEventAgeInSeconds", 21600)),
         )
 
 

@@ -14,6 +14,7 @@ from .cloudformation_api import LocalCloudFormation
 from .endpoints import DataExchangeEndpoint
 from .endpoints.server import LocalEndpoint
 from .eventbridge import LocalEventBridge, LocalEventBus, envelope
+from .iam import LocalIam
 from .lambda_runtime import LambdaRuntime
 from .lambda_service import LocalLambda
 
@@ -26,7 +27,16 @@ S3_DIR = "s3"
 
 
 class OfflineAws:
-    def __init__(self, dataexchange: DataExchangeEndpoint | None = None, state_dir: Path | None = None) -> None:
+    """With `iam`, IAM decides every call a function makes when it is made (the role's policies as deployed, with
+    the delay a change takes to be seen); without, calls are only recorded, for the permission audit."""
+
+    def __init__(
+        self,
+        dataexchange: DataExchangeEndpoint | None = None,
+        state_dir: Path | None = None,
+        iam: LocalIam | None = None,
+    ) -> None:
+        self.iam = iam
         self.bus = LocalEventBus()
         self.dataexchange = dataexchange or DataExchangeEndpoint(
             state_file=state_dir / DATAEXCHANGE_STATE_FILE if state_dir else None,
@@ -39,6 +49,9 @@ class OfflineAws:
         # What connects them: rules invoke functions, and records of failed invocations reach their destination.
         self.bus.invoke = self.lambda_.invoke_async
         self.lambda_.destinations = self._deliver_failure
+        if iam is not None:
+            for endpoint in self.endpoints:
+                endpoint.iam = iam.authorizer
 
     def __enter__(self) -> Self:
         for endpoint in self.endpoints:
@@ -95,6 +108,8 @@ class OfflineAws:
         """CloudFormation for the stack, whose functions Lambda can invoke and whose rules the bus has (in
         place of those of a runner made for the stack before)."""
         cloudformation = OfflineCloudFormation(stack, state_file, runtime, parameters)
+        if self.iam is not None:
+            cloudformation.on_policies = self.iam.deployed
         self.lambda_.serve(cloudformation.lambda_function, runtime, stack.stack_name)
         self.bus.serve(cloudformation)
         self.cloudformation_api.serve(cloudformation)

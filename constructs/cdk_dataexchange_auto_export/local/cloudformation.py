@@ -6,14 +6,33 @@ ServiceToken (through `lambda_runtime`), reads the response the handler PUTs bac
 ResponseURL, and keeps the stack's state in a file, so that create, update (in place or
 replacement), rollback and delete happen as they would in AWS. Resources other than custom
 resources are not emulated: they get plausible physical ids so that references to them resolve.
+
+What CloudFormation and Lambda do around the handler, as their documentation describes it:
+- CloudFormation invokes the function asynchronously and waits for the first response to the request's URL (or
+  the custom resource's ServiceTimeout), not for the invocation to end: it goes on while the invocation runs.
+- Lambda retries an invocation that failed (an error, a timeout, the process killed) as the function's event
+  invoke config says (twice by default, about a minute and then two later), and drops one older than its maximum
+  event age (6 hours by default). Those waits are not slept: the retries' ages count them, and a retry whose
+  request CloudFormation no longer waits for (it has crhelper's answer, or gave up) comes after the stack operation,
+  as a minute later would. `deliver_twice` delivers a request a second time then, as Lambda may anyway.
+- A Create still running when another resource fails is cancelled: CloudFormation sends a Delete with a physical id
+  of its own at once (aws-cdk issue 26139), and the Create goes on (`cancel_create`).
+- An update changes the role policies before the custom resources (`on_policies`, where IAM is played at call
+  time), and deletes what the new template removed in the cleanup phase, after; a Delete that fails there is
+  skipped, leaving the resource (CloudFormation's user guide), and recorded in `cleanup_failures`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import secrets
+import string
+import threading
+import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
@@ -27,6 +46,12 @@ from .lambda_runtime import Execution, InvocationTimeoutError, LambdaRuntime
 from .response_server import MAX_RESPONSE_BYTES, ResponseServer
 
 MAX_PHYSICAL_ID_BYTES = 1024
+# Lambda's waits before its retries of a failed asynchronous invocation (Lambda developer guide, "How Lambda handles
+# errors and retries with asynchronous invocation"): about one minute, then two.
+RETRY_WAITS_SECONDS = (60, 120)
+# CloudFormation's default ServiceTimeout.
+DEFAULT_SERVICE_TIMEOUT_SECONDS = 3600
+_POLL_SECONDS = 0.01
 
 
 class LifecycleError(LocalError):
@@ -35,16 +60,45 @@ class LifecycleError(LocalError):
 
 @dataclass(frozen=True)
 class Invocation:
-    """One request delivered to the handler and what came back."""
+    """One request delivered to the handler and the answer CloudFormation took; the invocation may still run."""
 
     request: dict[str, Any]
     response: dict[str, Any]
     response_bytes: int
-    execution: Execution
+    attempt: Future[Execution]
+
+    @property
+    def execution(self) -> Execution:
+        """What the invocation that answered did, once it ended."""
+        return self.attempt.result()
 
     @property
     def succeeded(self) -> bool:
         return bool(self.response.get("Status") == "SUCCESS")
+
+
+@dataclass
+class Delivery:
+    """One asynchronous invocation of the handler with a request, as Lambda makes it: its attempts (a retry after each
+    that failed, as the function's event invoke config allows), their virtual age, and what CloudFormation got."""
+
+    request: dict[str, Any]
+    function: LambdaFunction
+    arn: str
+    event: dict[str, Any]
+    signature: str
+    answered_before: int  # responses to the request's URL before this delivery
+    attempts: list[Future[Execution]] = field(default_factory=list)
+    age_seconds: float = 0.0  # when the last attempt started, counting Lambda's waits
+    waited_for: bool = True  # whether CloudFormation still waits for its answer
+
+    def retry_age(self, execution: Execution) -> float | None:
+        """When Lambda would start the next attempt after this failed one; None when it would not."""
+        retries = len(self.attempts) - 1
+        if execution.error is None or retries >= self.function.retry_attempts:
+            return None
+        age = self.age_seconds + execution.seconds + RETRY_WAITS_SECONDS[min(retries, len(RETRY_WAITS_SECONDS) - 1)]
+        return age if age <= self.function.max_event_age_seconds else None
 
 
 @dataclass
@@ -115,7 +169,19 @@ class OfflineCloudFormation:
         self.runtime = runtime
         self.parameters = dict(parameters or {})
         self.invocations: list[Invocation] = []
+        # Deliveries after the stack operation: Lambda's retries of a request CloudFormation no longer waited for, and
+        # duplicates (`deliver_twice`), each with the answer it sent (nobody reads it) or None.
+        self.redeliveries: list[tuple[Delivery, dict[str, Any] | None]] = []
+        # What a failed Delete of the cleanup phase left, one line each.
+        self.cleanup_failures: list[str] = []
+        # Told when an operation changes the stack's role policies (before its custom resources): IAM at call time.
+        self.on_policies: Callable[[OfflineCloudFormation], None] | None = None
         self._responses: ResponseServer | None = None
+        self._attempts = ThreadPoolExecutor(thread_name_prefix="offline-cfn-invoke")
+        self._later: list[Delivery] = []
+        self._duplicates: set[tuple[str, str]] = set()
+        self._cancels: dict[str, Callable[[], bool]] = {}
+        self._lock = threading.Lock()
         # The stack this runner deleted: CloudFormation still describes a deleted stack by its id.
         self.deleted: StackState | None = None
 
@@ -127,8 +193,25 @@ class OfflineCloudFormation:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
     ) -> None:
         if self._responses is not None:
-            self._responses.__exit__(exc_type, exc, traceback)
-            self._responses = None
+            try:
+                self.settle()
+            finally:
+                self._attempts.shutdown()
+                self._responses.__exit__(exc_type, exc, traceback)
+                self._responses = None
+
+    # --- what a test asks of CloudFormation and Lambda ------------------------------------------
+
+    def deliver_twice(self, request_type: str, logical_id: str) -> None:
+        """Lambda delivers the next such request a second time, after the stack operation (at-least-once delivery)."""
+        self._duplicates.add((request_type, logical_id))
+
+    def cancel_create(self, logical_id: str, when: Callable[[], bool]) -> None:
+        """The next Create of `logical_id` is cancelled as CloudFormation cancels one still running when another
+        resource fails: once `when()` holds while it waits for the answer, the resource reads CREATE_FAILED and then
+        DELETE_IN_PROGRESS, a Delete with a physical id of CloudFormation's own goes to the handler at once, the
+        Create's answer is ignored, and the deploy fails."""
+        self._cancels[logical_id] = when
 
     def state(self) -> StackState:
         """The stack as it stands, or a new, empty one."""
@@ -145,13 +228,16 @@ class OfflineCloudFormation:
         state.status = "CREATE_IN_PROGRESS" if creating else "UPDATE_IN_PROGRESS"
         state.save(self.state_file)
         try:
-            self._deploy(state, creating)
-        except LifecycleError:
-            state.status = "ROLLBACK_COMPLETE" if creating else "UPDATE_ROLLBACK_COMPLETE"
+            try:
+                self._deploy(state, creating)
+            except LifecycleError:
+                state.status = "ROLLBACK_COMPLETE" if creating else "UPDATE_ROLLBACK_COMPLETE"
+                state.save(self.state_file)
+                raise
+            state.status = "CREATE_COMPLETE" if creating else "UPDATE_COMPLETE"
             state.save(self.state_file)
-            raise
-        state.status = "CREATE_COMPLETE" if creating else "UPDATE_COMPLETE"
-        state.save(self.state_file)
+        finally:
+            self.settle()
         return dict(state.outputs)
 
     def _deploy(self, state: StackState, creating: bool) -> None:
@@ -164,6 +250,8 @@ class OfflineCloudFormation:
             found = self.lambda_function(self.function_arn(logical_id))
             assert found is not None
             state.functions[logical_id] = {**vars(found[0]), "asset_dir": str(found[0].asset_dir)}
+        if self.on_policies is not None:
+            self.on_policies(self)
         replaced: list[tuple[str, ResourceState]] = []
         for logical_id in wanted:
             properties = self._resolve_properties(logical_id, state)
@@ -198,11 +286,11 @@ class OfflineCloudFormation:
             state.status = "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS"
             state.save(self.state_file)
         for logical_id, old in replaced:
-            self._delete(state, logical_id, old)
+            self._clean_up(state, logical_id, old)
         for logical_id in [key for key in state.resources if key not in wanted]:
             state.resources[logical_id].status = "DELETE_IN_PROGRESS"
             state.save(self.state_file)
-            self._delete(state, logical_id, state.resources[logical_id])
+            self._clean_up(state, logical_id, state.resources[logical_id])
             del state.resources[logical_id]
         state.functions = {key: value for key, value in state.functions.items() if key in functions}
         state.outputs = {
@@ -210,8 +298,22 @@ class OfflineCloudFormation:
             for name, output in self.stack.template.get("Outputs", {}).items()
         }
 
+    def _clean_up(self, state: StackState, logical_id: str, old: ResourceState) -> None:
+        """A Delete of the cleanup phase: one that fails is skipped, leaving what it should have deleted, and the
+        update stands (CloudFormation's user guide: it tries, then skips the resource and goes on)."""
+        try:
+            self._delete(state, logical_id, old)
+        except LifecycleError as failure:
+            self.cleanup_failures.append(str(failure))
+
     def destroy(self) -> None:
         """Deletes every custom resource (in reverse order) and forgets the stack."""
+        try:
+            self._destroy()
+        finally:
+            self.settle()
+
+    def _destroy(self) -> None:
         state = StackState.load(self.state_file)
         if state is None:
             return
@@ -234,16 +336,32 @@ class OfflineCloudFormation:
     # --- one resource ---------------------------------------------------------------------
 
     def _create(self, state: StackState, logical_id: str, properties: dict[str, Any]) -> ResourceState:
-        invocation = self.invoke(self._request("Create", state, logical_id, properties))
+        request = self._request("Create", state, logical_id, properties)
+        invocation = self._await(self._deliver(request), self._cancels.pop(logical_id, None))
+        if invocation is None:
+            # Cancelled: a Delete of an id of CloudFormation's own while the Create goes on.
+            self._roll_back(state, logical_id, properties, _own_physical_id(state, logical_id))
+            raise LifecycleError(f"CREATE_FAILED {logical_id}: Resource creation cancelled")
         response = invocation.response
         if not invocation.succeeded:
-            # Rollback: CloudFormation deletes what the failed Create reported, whatever that id is.
-            failed = ResourceState(invocation.request["ResourceType"], response["PhysicalResourceId"], properties)
-            self._delete(state, logical_id, failed)
-            raise LifecycleError(f"CREATE_FAILED {logical_id}: {response.get('Reason', 'no reason given')}")
+            # Rollback: CloudFormation deletes what the failed Create reported, whatever that id is. Without one
+            # (crhelper sends none when the invocation is about to time out), it says so and makes one of its own.
+            reported = response.get("PhysicalResourceId")
+            reason = response.get("Reason", "no reason given") if reported else "Invalid PhysicalResourceId"
+            self._roll_back(state, logical_id, properties, reported or _own_physical_id(state, logical_id))
+            raise LifecycleError(f"CREATE_FAILED {logical_id}: {reason}")
         return ResourceState(
             invocation.request["ResourceType"], response["PhysicalResourceId"], properties, response["Data"]
         )
+
+    def _roll_back(self, state: StackState, logical_id: str, properties: dict[str, Any], physical_id: str) -> None:
+        """The Delete of a Create that failed or was cancelled, the resource DELETE_IN_PROGRESS meanwhile."""
+        resource_type = self.stack.resources[logical_id]["Type"]
+        metadata = state.resources[logical_id].metadata if logical_id in state.resources else None
+        failed = ResourceState(resource_type, physical_id, properties, status="DELETE_IN_PROGRESS", metadata=metadata)
+        state.resources[logical_id] = failed
+        state.save(self.state_file)
+        self._delete(state, logical_id, failed)
 
     def _update(
         self, state: StackState, logical_id: str, current: ResourceState, properties: dict[str, Any]
@@ -267,14 +385,26 @@ class OfflineCloudFormation:
     # --- the protocol -----------------------------------------------------------------------
 
     def request(self, request_type: str, logical_id: str) -> dict[str, Any]:
-        """The request CloudFormation would send now for `logical_id`, from the synthesized template and
-        the stack's state (an Update or Delete names the resource's current physical id)."""
+        """The request CloudFormation would send now for `logical_id`, from the synthesized template and the stack's
+        state (an Update or Delete names the resource's current physical id), with the resource in the status
+        CloudFormation gives it while it waits for the answer (CREATE_IN_PROGRESS, ...): deliver it with `invoke`,
+        once or more."""
         state = self.state()
         current = state.resources.get(logical_id)
         properties = current.properties if request_type == "Delete" and current else None
-        return self._request(
+        request = self._request(
             request_type, state, logical_id, properties or self._resolve_properties(logical_id, state), current
         )
+        waiting = f"{request_type.upper()}_IN_PROGRESS"
+        if current is None:
+            metadata = self._resolve(self.stack.resources[logical_id].get("Metadata"), state)
+            current = ResourceState(request["ResourceType"], "", request["ResourceProperties"], metadata=metadata)
+            state.resources[logical_id] = current
+        current.status = waiting
+        if not self.state_file.exists():
+            state.status = "CREATE_IN_PROGRESS"
+        state.save(self.state_file)
+        return request
 
     def _request(
         self,
@@ -301,40 +431,135 @@ class OfflineCloudFormation:
         return request
 
     def invoke(self, request: Mapping[str, Any]) -> Invocation:
-        """Delivers one request (again, if it was delivered before) and reads the handler's answer."""
+        """Delivers one request (again, if it was delivered before) and returns the answer CloudFormation takes."""
+        invocation = self._await(self._deliver(request))
+        assert invocation is not None
+        return invocation
+
+    def _deliver(self, request: Mapping[str, Any]) -> Delivery:
+        """Starts an asynchronous invocation of the request's function with it, as CloudFormation does."""
         if self._responses is None:
             raise RuntimeError("OfflineCloudFormation serves ResponseURLs only inside its `with` block")
         found = self.lambda_function(request["ServiceToken"])
         if found is None:
             raise LifecycleError(f"ServiceToken {request['ServiceToken']} is not a Lambda function of this stack")
-        function = found[0]
+        function, arn = found
         response_url, signature = self._responses.new_url(request["RequestId"])
         before = len(self._responses.responses_for(request["RequestId"]))
+        event = {**request, "ResponseURL": response_url}
+        delivery = Delivery(dict(request), function, arn, event, signature, before)
+        self._attempt(delivery)
+        key = (request["RequestType"], request["LogicalResourceId"])
+        with self._lock:
+            if key in self._duplicates:
+                self._duplicates.discard(key)
+                self._later.append(replace(delivery, attempts=[], waited_for=False))
+        return delivery
+
+    def _attempt(self, delivery: Delivery) -> Future[Execution]:
+        attempt = self._attempts.submit(self._run, delivery)
+        delivery.attempts.append(attempt)
+        return attempt
+
+    def _run(self, delivery: Delivery) -> Execution:
+        """One attempt, to its end: a timeout is a failed attempt, as Lambda counts it."""
+        assert self._responses is not None
         try:
-            execution = self.runtime.invoke(
-                function,
-                request["ServiceToken"],
-                {**request, "ResponseURL": response_url},
+            return self.runtime.invoke(
+                delivery.function,
+                delivery.arn,
+                delivery.event,
                 # crhelper verifies the ResponseURL's certificate with the default context, which honours this.
                 {"SSL_CERT_FILE": str(self._responses.ca_file)},
             )
         except InvocationTimeoutError as error:
-            raise LifecycleError(
-                f"{request['RequestType']} {request['LogicalResourceId']}: the handler {error}"
-            ) from error
-        if signature in execution.output:
-            raise LifecycleError("The handler logged the ResponseURL's signature: the ResponseURL is a credential")
-        received = self._responses.responses_for(request["RequestId"])[before:]
-        if not received:
+            killed = error.__cause__
+            output = getattr(killed, "stdout", None) or ""
+            timeout = delivery.function.timeout_seconds
+            message = f"Task timed out after {timeout:.2f} seconds"
+            return Execution(output if isinstance(output, str) else "", {}, timeout, {"errorMessage": message})
+
+    def _await(self, delivery: Delivery, cancel: Callable[[], bool] | None = None) -> Invocation | None:
+        """Waits as CloudFormation waits: for the first answer to the request's URL, or, when an attempt ends without
+        one, for Lambda's retry if it comes within the ServiceTimeout. None: `cancel` held first."""
+        assert self._responses is not None
+        request = delivery.request
+        service_timeout = float(request["ResourceProperties"].get("ServiceTimeout", DEFAULT_SERVICE_TIMEOUT_SECONDS))
+        while True:
+            attempt = delivery.attempts[-1]
+            while not attempt.done():
+                answered = self._answer(delivery)
+                if answered is not None:
+                    return answered
+                if cancel is not None and cancel():
+                    self._after(delivery)
+                    return None
+                time.sleep(_POLL_SECONDS)
+            execution = attempt.result()
+            self._check_logs(delivery, execution)
+            answered = self._answer(delivery)
+            if answered is not None:
+                self._after(delivery)
+                return answered
+            retry_age = delivery.retry_age(execution)
+            if retry_age is not None and retry_age < service_timeout:
+                delivery.age_seconds = retry_age
+                self._attempt(delivery)
+                continue
+            self._after(delivery)
             last_line = execution.output.strip().splitlines()[-1] if execution.output.strip() else "no output"
             raise LifecycleError(
                 f"{request['RequestType']} {request['LogicalResourceId']}: the handler sent no response "
                 f"(CloudFormation would wait for the ServiceTimeout); it printed: {last_line}"
             )
-        _check_response(received[-1].body, len(received[-1].raw), request)
-        invocation = Invocation(dict(request), received[-1].body, len(received[-1].raw), execution)
+
+    def _answer(self, delivery: Delivery) -> Invocation | None:
+        """The first answer since the delivery, checked as CloudFormation checks it, once; None before one came."""
+        assert self._responses is not None
+        received = self._responses.responses_for(delivery.request["RequestId"])[delivery.answered_before :]
+        if not received:
+            return None
+        _check_response(received[0].body, len(received[0].raw), delivery.request)
+        invocation = Invocation(delivery.request, received[0].body, len(received[0].raw), delivery.attempts[-1])
         self.invocations.append(invocation)
+        self._after(delivery)
         return invocation
+
+    def _after(self, delivery: Delivery) -> None:
+        """CloudFormation no longer waits for the delivery's answer: what Lambda still does with it comes later."""
+        with self._lock:
+            if delivery.waited_for:
+                delivery.waited_for = False
+                self._later.append(delivery)
+
+    def _check_logs(self, delivery: Delivery, execution: Execution) -> None:
+        if delivery.signature in execution.output:
+            raise LifecycleError("The handler logged the ResponseURL's signature: the ResponseURL is a credential")
+
+    def settle(self) -> None:
+        """Lambda's deliveries of requests CloudFormation no longer waits for, a minute or more after their stack
+        operation: the retries of every attempt that failed, as the event invoke config allows, and the duplicates
+        `deliver_twice` asked for; each runs to its end, in turn. Every invocation has ended when this returns."""
+        assert self._responses is not None
+        while True:
+            with self._lock:
+                if not self._later:
+                    return
+                delivery = self._later.pop(0)
+            if delivery.attempts:
+                execution = delivery.attempts[-1].result()
+                self._check_logs(delivery, execution)
+                retry_age = delivery.retry_age(execution)
+                if retry_age is None:
+                    continue
+                delivery.age_seconds = retry_age
+            answered = len(self._responses.responses_for(delivery.request["RequestId"]))
+            execution = self._attempt(delivery).result()
+            self._check_logs(delivery, execution)
+            received = self._responses.responses_for(delivery.request["RequestId"])[answered:]
+            self.redeliveries.append((delivery, received[0].body if received else None))
+            with self._lock:
+                self._later.append(delivery)
 
     def lambda_function(self, name: str) -> tuple[LambdaFunction, str] | None:
         """The function of this stack with this name or ARN, as deployed (its environment resolved), and its ARN."""
@@ -443,6 +668,12 @@ class OfflineCloudFormation:
         return f"arn:{PARTITION}:lambda:{REGION}:{ACCOUNT}:function:{self.physical_name(logical_id)}"
 
 
+def _own_physical_id(state: StackState, logical_id: str) -> str:
+    """A physical id of CloudFormation's own, as it makes one: STACK-LOGICALID-RANDOM."""
+    suffix = "".join(secrets.choice(string.ascii_uppercase + string.digits) for _ in range(12))
+    return f"{state.stack_name}-{logical_id}-{suffix}"
+
+
 def _stringify(value: Any) -> Any:
     """CloudFormation hands every scalar property to a custom resource as a string."""
     if isinstance(value, dict):
@@ -462,7 +693,8 @@ def _check_response(body: Mapping[str, Any], size: int, request: Mapping[str, An
     if body.get("Status") not in ("SUCCESS", "FAILED"):
         problems.append(f"Status is {body.get('Status')!r}")
     physical_id = body.get("PhysicalResourceId")
-    if not physical_id or len(str(physical_id).encode()) > MAX_PHYSICAL_ID_BYTES:
+    # A FAILED answer without one fails the resource anyway: CloudFormation reports "Invalid PhysicalResourceId".
+    if (not physical_id and body.get("Status") != "FAILED") or len(str(physical_id).encode()) > MAX_PHYSICAL_ID_BYTES:
         problems.append("PhysicalResourceId is empty or over 1 KB")
     for key in ("RequestId", "StackId", "LogicalResourceId"):
         if body.get(key) != request[key]:

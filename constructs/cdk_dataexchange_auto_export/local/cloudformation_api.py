@@ -31,6 +31,8 @@ def _now() -> str:
 
 
 class LocalCloudFormation(LocalEndpoint):
+    ACCESS_DENIED = "AccessDenied"
+
     def __init__(self) -> None:
         operations: dict[str, Operation] = {
             "DescribeStacks": self._describe_stacks,
@@ -105,10 +107,12 @@ def _resources(runner: OfflineCloudFormation, state: StackState) -> Iterator[dic
         custom: ResourceState | None = state.resources.get(logical_id)
         if is_custom_resource(resource_type) and custom is None:
             continue
-        yield {
+        physical_id = custom.physical_id if custom else runner.physical_name(logical_id)
+        summary = {
             "LogicalResourceId": logical_id,
-            "PhysicalResourceId": custom.physical_id if custom else runner.physical_name(logical_id),
             "ResourceType": resource_type,
             "LastUpdatedTimestamp": _now(),
             "ResourceStatus": custom.status if custom else settled,
         }
+        # A resource being created has no physical id yet: the member is left out (it is optional).
+        yield {**summary, "PhysicalResourceId": physical_id} if physical_id else summary

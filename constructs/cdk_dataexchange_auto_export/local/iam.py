@@ -1,4 +1,6 @@
-"""IAM's part: does a role's identity policy allow a request? Written from the IAM user guide.
+"""IAM's part: does a role's identity policy allow a request? Written from the IAM user guide. The permission
+audit asks it after each invocation (`PermissionAudit`); `LocalIam` asks it at call time, as IAM does, with the
+delay a deploy's change of a policy takes to reach the functions.
 
 Small on purpose (no maintained PyPI evaluator fits: moto's skips most condition operators and treats
 a missing condition key as a match; the others lint or expand policies and decide nothing). It covers
@@ -13,14 +15,18 @@ what identity policies in this project use and refuses anything else rather than
 from __future__ import annotations
 
 import fnmatch
+import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from .account import ACCOUNT, PARTITION, REGION
 from .cloudformation import OfflineCloudFormation
 from .endpoints.protocol import Authorization
+from .lambda_runtime import access_key_of
 
 _OPERATORS = {
     "StringEquals": (False, False),
@@ -103,6 +109,12 @@ class IdentityPolicy:
         self.statements = [Statement.parse(raw) for raw in statements]
         self.role = role
 
+    @classmethod
+    def of(cls, statements: Iterable[Statement], role: str = "") -> IdentityPolicy:
+        policy = cls([], role)
+        policy.statements = list(statements)
+        return policy
+
     def grants(self) -> set[Grant]:
         allows = (statement for statement in self.statements if statement.effect == "Allow")
         return {Grant(self.role, statement.actions, action) for statement in allows for action in statement.actions}
@@ -177,3 +189,51 @@ class PermissionAudit:
         """The grants no call used, of the roles whose logical id starts with `role_prefix`."""
         unused = [grant for grant in self.granted - self.used if grant.role.startswith(role_prefix)]
         return sorted(unused, key=lambda grant: (grant.role, grant.statement, grant.action))
+
+
+class LocalIam:
+    """IAM at call time for the functions of the stacks deployed offline: a call their role's policies do not allow
+    is refused (the endpoints ask through `authorizer`).
+
+    IAM is eventually consistent ("Changes that I make are not always immediately visible", IAM user guide): a
+    statement CloudFormation reports created can be denied for some seconds after. Here a statement a deploy adds
+    to a role is denied for `propagation_seconds` after that deploy updated the policies (CloudFormation does that
+    before the custom resources that depend on them); one a deploy removes is gone at once, the stricter of the two
+    readings. Callers that are no function of a deployed stack (a test's own client) are not checked."""
+
+    def __init__(self, propagation_seconds: float = 0.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.propagation_seconds = propagation_seconds
+        self._clock = clock
+        self._lock = threading.Lock()
+        # Access key id of a function -> the statements of its role, each with when IAM starts applying it.
+        self._roles: dict[str, list[tuple[Statement, float]]] = {}
+
+    def deployed(self, cloudformation: OfflineCloudFormation) -> None:
+        """The stack's roles as its template being deployed has them, from now on."""
+        now = self._clock()
+        with self._lock:
+            for function_id in cloudformation.stack.of_type("AWS::Lambda::Function"):
+                caller = access_key_of(cloudformation.function_arn(function_id))
+                before = {_key(statement): since for statement, since in self._roles.get(caller, [])}
+                statements = role_policy(cloudformation, function_id).statements
+                self._roles[caller] = [
+                    (statement, before.get(_key(statement), now + self.propagation_seconds)) for statement in statements
+                ]
+
+    def authorizer(self, caller: str, request: Authorization) -> str | None:
+        """None when IAM allows the call now; otherwise its refusal, worded as IAM's."""
+        with self._lock:
+            if caller not in self._roles:
+                return None
+            now = self._clock()
+            visible = [statement for statement, since in self._roles[caller] if since <= now]
+        if IdentityPolicy.of(visible).allowing(request) is not None:
+            return None
+        return (
+            f"User: {caller} is not authorized to perform: {request.action} on resource: {request.resource} because "
+            f"no identity-based policy allows the {request.action} action"
+        )
+
+
+def _key(statement: Statement) -> str:
+    return json.dumps([statement.effect, statement.actions, statement.resources, statement.conditions], sort_keys=True)

@@ -318,11 +318,17 @@ def success_response(operation: OperationModel, output: Mapping[str, Any] | None
     return Response(status, headers, json.dumps(to_wire(shape, output)).encode())
 
 
+# What IAM's refusal is answered with where the service's model does not list it (CloudFormation's AccessDenied,
+# Lambda's AccessDeniedException): 403, as AWS answers it.
+_UNMODELED_STATUS = {"AccessDenied": 403, "AccessDeniedException": 403}
+
+
 def error_response(model: ServiceModel, error: ServiceError, request_id: str) -> Response:
     if model.metadata["protocol"] == "query":
         # Query services answer 400 for a caller's mistake (CloudFormation's ValidationError among them).
         shape = model.shape_for(error.code) if error.code in model.shape_names else None
-        status = int(shape.metadata.get("error", {}).get("httpStatusCode", 400)) if shape else 400
+        unmodeled = _UNMODELED_STATUS.get(error.code, 400)
+        status = int(shape.metadata.get("error", {}).get("httpStatusCode", 400)) if shape else unmodeled
         kind = "Receiver" if status >= 500 else "Sender"
         xml = (
             f'<ErrorResponse xmlns="{_xml_namespace(model)}"><Error><Type>{kind}</Type><Code>{error.code}</Code>'
@@ -339,8 +345,8 @@ def error_response(model: ServiceModel, error: ServiceError, request_id: str) ->
         status = int(shape.metadata["error"]["httpStatusCode"])
         body = to_wire(shape, {"Message": error.message, **error.members})
     else:
-        # Only unroutable requests get here; API Gateway answers those with a 404.
-        status, body = 404, {"Message": error.message}
+        # Only unroutable requests and IAM's refusals get here; API Gateway answers the former with a 404.
+        status, body = _UNMODELED_STATUS.get(error.code, 404), {"Message": error.message}
     return Response(
         status,
         {"Content-Type": "application/json", "x-amzn-ErrorType": error.code, "x-amzn-RequestId": request_id},
@@ -405,14 +411,19 @@ class Authorization:
 
 @dataclass
 class Request:
-    """Who called, in which Region, and what the call needed authorizing (filled in by the operation)."""
+    """Who called, in which Region, and what the call needed authorizing (filled in by the operation). With
+    `enforce`, IAM decides at once: it raises the service's refusal of a call IAM denies, before the work."""
 
     region: str
     caller: str
     authorizations: list[Authorization] = field(default_factory=list)
+    enforce: Callable[[str, Authorization], None] | None = None
 
     def authorize(self, action: str, resource: str, **context: str) -> None:
-        self.authorizations.append(Authorization(action, resource, context))
+        authorization = Authorization(action, resource, context)
+        self.authorizations.append(authorization)
+        if self.enforce is not None:
+            self.enforce(self.caller, authorization)
 
 
 # An operation: validated parameters and the request in, the output shape's members out (None: no body).

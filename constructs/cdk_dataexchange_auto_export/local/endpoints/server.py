@@ -6,7 +6,7 @@ import re
 import sys
 import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -50,11 +50,21 @@ class Call:
     authorizations: tuple[Authorization, ...] = ()
 
 
+# Whom IAM denies what: the caller's access key id and what the call needs authorizing in, the refusal's message out
+# (None: allowed).
+Authorizer = Callable[[str, Authorization], str | None]
+
+
 class LocalEndpoint:
     """Serves `operations` (operation name -> function) the way the service's REST-JSON API does.
 
-    Operations run one at a time under `self.lock`, so they may read and change shared state freely.
+    Operations run one at a time under `self.lock`, so they may read and change shared state freely. With an
+    `iam` authorizer, every authorization a call needs is decided when the operation asks for it, and a denied
+    one is answered with the service's AccessDenied error, before the work (by default it is only recorded).
     """
+
+    # How the service names IAM's refusal (Data Exchange, Lambda and EventBridge; CloudFormation says AccessDenied).
+    ACCESS_DENIED = "AccessDeniedException"
 
     def __init__(self, service_name: str, operations: Mapping[str, Operation]) -> None:
         self.model = service_model(service_name)
@@ -63,6 +73,7 @@ class LocalEndpoint:
         self._router = Router(self.model, self._operations)
         self._faults = Faults(self.model, self._operations)
         self._calls: list[Call] = []
+        self.iam: Authorizer | None = None
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -119,7 +130,7 @@ class LocalEndpoint:
         http = HttpRequest(method, url.path, parse_qs(url.query, keep_blank_values=True), headers, body)
         routed = self._router.match(http)
         name = routed[0].name if routed else _UNKNOWN_OPERATION
-        request = Request(*_credential_scope(headers.get("authorization")))
+        request = Request(*_credential_scope(headers.get("authorization")), enforce=self._enforce if self.iam else None)
         failure: Fault | None = None
         try:
             if routed is None:
@@ -145,6 +156,11 @@ class LocalEndpoint:
         with self.lock:
             self._calls.append(Call(name, response.status, request.caller, tuple(request.authorizations)))
         return response
+
+    def _enforce(self, caller: str, authorization: Authorization) -> None:
+        denial = self.iam(caller, authorization) if self.iam else None
+        if denial is not None:
+            raise ServiceError(self.ACCESS_DENIED, denial)
 
 
 def client(service_name: str, url: str, *, region: str = REGION, config: Config | None = None) -> Any:
