@@ -145,7 +145,9 @@ def test_metrics_default_to_the_sum_over_five_minutes_and_make_their_rule_once(
         300,
     )
     assert second.label == "done"
-    rules = Template.from_stack(stack).find_resources("AWS::Events::Rule")
+    rules = Template.from_stack(stack).find_resources(
+        "AWS::Events::Rule", {"Properties": {"EventPattern": Match.any_value()}}
+    )
     assert [r["Properties"]["EventPattern"]["detail-type"] for r in rules.values()] == [COMPLETED]
 
 
@@ -156,8 +158,13 @@ def test_the_alert_topic_gets_every_failure_with_the_failure_notification(monito
         for r in monitored.template.find_resources("AWS::Events::Rule").values()
         if r["Properties"].get("Targets", [{}])[0].get("Arn") == {"Ref": topic_id}
     ]
-    [alert] = alert_rules
+    # Failed exports, and drift reports of the construct's event action, with the same message
+    alert, drift = alert_rules
     assert alert["Properties"]["EventPattern"]["detail-type"] == FAILED
+    assert drift["Properties"]["EventPattern"]["detail-type"] == ["Export Drift Detected"]
+    assert (
+        drift["Properties"]["Targets"][0]["InputTransformer"] == alert["Properties"]["Targets"][0]["InputTransformer"]
+    )
     transformer = alert["Properties"]["Targets"][0]["InputTransformer"]
     assert transformer["InputPathsMap"] == {
         "detail-type": "$.detail-type",
@@ -201,7 +208,9 @@ def test_the_failure_notification_names_what_failed_where_and_how_to_see_why(mon
 
 def test_monitoring_adds_nothing_to_a_stack_that_does_not_use_it(three: ThreeExports) -> None:
     resources = three.template.to_json()["Resources"].values()
-    assert not [r for r in resources if r["Type"].startswith(("AWS::Events::", "AWS::CloudWatch::", "AWS::SNS::"))]
+    monitoring = [r for r in resources if r["Type"].startswith(("AWS::Events::", "AWS::CloudWatch::", "AWS::SNS::"))]
+    # The provider's drift check alone, whatever the number of constructs
+    assert [r["Properties"].get("ScheduleExpression") for r in monitoring] == ["rate(1 day)"]
 
 
 # --- the synthesized patterns against the documented events (EventBridge's matching, via moto) -----------

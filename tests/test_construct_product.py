@@ -89,25 +89,25 @@ def test_rules_reconcile_on_the_products_event_and_on_the_schedule_after_the_res
     resource_id = logical_id(followed.stack, followed.product.resource)
     rules = followed.template.find_resources("AWS::Events::Rule")
     published = only({k: v for k, v in rules.items() if "DataSetsPublished" in k})[1]
-    scheduled = only({k: v for k, v in rules.items() if "Schedule" in k})[1]
+    scheduled = only({k: v for k, v in rules.items() if k.startswith("ProductSchedule")})[1]
     assert published["Properties"]["EventPattern"] == {
         "source": ["aws.dataexchange"],
         "detail-type": ["Data Sets Published To Product"],
         "resources": [PRODUCT],
     }
     assert scheduled["Properties"]["ScheduleExpression"] == "rate(6 hours)"
-    for rule in (published, scheduled):
+    for rule, trigger in ((published, "Published"), (scheduled, "Scheduled")):
         assert rule["DependsOn"] == [resource_id]
         [target] = rule["Properties"]["Targets"]
         assert target["Arn"]["Fn::GetAtt"][0].startswith("AutoExportEventActionProviderHandler")
-        # The resource, and nothing of what it deployed: the handler reads that from the stack
+        # The resource and the rule's trigger, and nothing of what it deployed: the handler reads that from the stack
         assert target["Input"] == {
             "Fn::Join": [
                 "",
                 [
                     '{"ProductReconcile":{"StackId":"',
                     {"Ref": "AWS::StackId"},
-                    f'","LogicalResourceId":"{resource_id}"}}}}',
+                    f'","LogicalResourceId":"{resource_id}","Trigger":"{trigger}"}}}}',
                 ],
             ]
         }

@@ -196,25 +196,33 @@ def test_the_role_may_do_exactly_what_the_handler_needs(minimal: tuple[cdk.Stack
                 "Resource": {"Fn::Join": ["", ["arn:", PARTITION, f":kms:{REGION}:{ACCOUNT}:key/*"]]},
                 "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}},
             },
-            # Whether CloudFormation still waits for a request: its resource's status, in this stack only.
+            # Whether CloudFormation still waits for a request (its resource's status), and the daily drift check:
+            # this one stack, read only
             {
                 "Effect": "Allow",
-                "Action": "cloudformation:DescribeStackResource",
+                "Action": ["cloudformation:ListStackResources", "cloudformation:DescribeStackResource"],
                 "Resource": {
                     "Fn::Join": ["", ["arn:", PARTITION, f":cloudformation:{REGION}:{ACCOUNT}:stack/Minimal/*"]]
                 },
             },
+            {
+                "Effect": "Allow",
+                "Action": "events:PutEvents",
+                "Resource": {"Fn::Join": ["", ["arn:", PARTITION, f":events:{REGION}:{ACCOUNT}:event-bus/default"]]},
+            },
         ],
     }
-    # ListEventActions supports no resource-level permissions: alone in a policy of its own
+    # ListEventActions and ListDataSets (the drift check's entitlements) support no resource-level permissions:
+    # alone in a policy of their own
     unscoped = only({key: policy for key, policy in policies.items() if "UnscopedReads" in key})[1]
     assert unscoped["Properties"]["PolicyDocument"]["Statement"] == [
-        {"Effect": "Allow", "Action": "dataexchange:ListEventActions", "Resource": "*"}
+        {"Effect": "Allow", "Action": "dataexchange:ListEventActions", "Resource": "*"},
+        {"Effect": "Allow", "Action": "dataexchange:ListDataSets", "Resource": "*"},
     ]
 
 
 def test_a_key_and_a_data_set_name_in_the_pattern_add_exactly_their_statements(three: ThreeExports) -> None:
-    added = default_policy(three.template)["Properties"]["PolicyDocument"]["Statement"][4:]
+    added = default_policy(three.template)["Properties"]["PolicyDocument"]["Statement"][5:]
     # The key of `full` (once, though one construct uses it: revoking is allowed on every key of the account
     # already), and GetDataSet only for the data set whose pattern names ${DataSet.Name}: not for `plain` (no
     # pattern) nor `retained` (${Asset.Id} only).
@@ -245,12 +253,15 @@ def test_the_same_key_twice_is_granted_once(new_cdk_app: Callable[..., cdk.App])
     assert len(create_grant) == 1
 
 
-def test_only_list_event_actions_is_allowed_on_every_resource(
+def test_only_the_list_actions_are_allowed_on_every_resource(
     three: ThreeExports, minimal: tuple[cdk.Stack, Template]
 ) -> None:
     for template in (three.template, minimal[1]):
         wildcard = [s for s in statements(template) if s["Resource"] == "*" or "*" in s.get("Resource", [])]
-        assert wildcard == [{"Effect": "Allow", "Action": "dataexchange:ListEventActions", "Resource": "*"}]
+        assert wildcard == [
+            {"Effect": "Allow", "Action": "dataexchange:ListEventActions", "Resource": "*"},
+            {"Effect": "Allow", "Action": "dataexchange:ListDataSets", "Resource": "*"},
+        ]
 
 
 def test_the_role_has_no_managed_policies(three: ThreeExports) -> None:

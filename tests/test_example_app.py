@@ -74,7 +74,10 @@ def test_alert_email_makes_an_encrypted_tls_only_topic_that_failed_exports_reach
     ((topic_id, topic),) = [(name, r) for name, r in resources.items() if r["Type"] == "AWS::SNS::Topic"]
     (subscription,) = [r for r in resources.values() if r["Type"] == "AWS::SNS::Subscription"]
     (topic_policy,) = [r for r in resources.values() if r["Type"] == "AWS::SNS::TopicPolicy"]
-    (rule,) = [r for r in resources.values() if r["Type"] == "AWS::Events::Rule"]
+    # Failed exports and drift reports reach the topic; the provider's drift check is the other rule
+    rule, drift = [
+        r for r in resources.values() if r["Type"] == "AWS::Events::Rule" and r["Properties"].get("EventPattern")
+    ]
     key_id = topic["Properties"]["KmsMasterKeyId"]["Fn::GetAtt"][0]
     assert resources[key_id]["Properties"]["EnableKeyRotation"] is True
     assert (subscription["Properties"]["Protocol"], subscription["Properties"]["Endpoint"]) == ("email", ALERT_EMAIL)
@@ -85,6 +88,8 @@ def test_alert_email_makes_an_encrypted_tls_only_topic_that_failed_exports_reach
         {"equals-ignore-case": "Backfill Failed"},
     ]
     assert rule["Properties"]["Targets"][0]["Arn"] == {"Ref": topic_id}
+    assert drift["Properties"]["EventPattern"]["detail-type"] == ["Export Drift Detected"]
+    assert drift["Properties"]["Targets"][0]["Arn"] == {"Ref": topic_id}
 
 
 def test_the_own_bucket_is_private_encrypted_and_kept(example_synth: CliSynth) -> None:

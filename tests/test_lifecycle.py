@@ -419,12 +419,14 @@ def test_two_stacks_with_the_same_logical_id_get_an_event_action_each(
 
 def test_a_whole_lifecycle_uses_every_grant_of_the_role(
     keyed: tuple[SynthesizedStack, SynthesizedStack],
+    aws: OfflineAws,
     endpoint: DataExchangeEndpoint,
     cloudformation: Runner,
     permission_audit: PermissionAudit,
 ) -> None:
-    """With a KMS key, a ${DataSet.Name} pattern and tags: Create, Update (Action and tags) and Delete use
-    every action of every statement of the role; a grant nothing uses is one to remove."""
+    """With a KMS key, a ${DataSet.Name} pattern and tags: Create, Update (Action and tags), a day's drift check (which
+    finds the data set, never entitled here, not entitled) and Delete use every action of every statement of the
+    role; a grant nothing uses is one to remove."""
     created_stack, updated_stack = keyed
 
     cloudformation(created_stack).deploy()
@@ -432,6 +434,8 @@ def test_a_whole_lifecycle_uses_every_grant_of_the_role(
     updated_runner = cloudformation(updated_stack)
     updated_runner.deploy()
     [stored] = endpoint.event_actions()
+    aws.bus.run_schedules()
+    aws.lambda_.wait()
     updated_runner.destroy()
 
     assert stored["Id"] == created["Id"]
@@ -454,6 +458,9 @@ def test_a_whole_lifecycle_uses_every_grant_of_the_role(
         "dataexchange:GetDataSet",
         "kms:CreateGrant",
         "kms:RevokeGrant",
+        "cloudformation:ListStackResources",
+        "dataexchange:ListDataSets",
+        "events:PutEvents",
     }
 
 

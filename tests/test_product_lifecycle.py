@@ -14,7 +14,7 @@ import pytest
 from aws_cdk import aws_s3 as s3
 from support import Runner, synthesized
 
-from cdk_dataexchange_auto_export import AutoExportProduct
+from cdk_dataexchange_auto_export import AutoExportProduct, ExistingRevisions
 from cdk_dataexchange_auto_export.local.assembly import SynthesizedStack
 from cdk_dataexchange_auto_export.local.aws import OfflineAws
 from cdk_dataexchange_auto_export.local.cloudformation import LifecycleError
@@ -124,8 +124,12 @@ def test_a_data_set_no_longer_entitled_loses_its_event_action_at_the_next_reconc
     aws.lambda_.wait()
 
     assert sorted(owned(endpoint)) == sorted(exportable[1:])
-    [event] = product_events(aws)
+    [event] = [event for event in product_events(aws) if event["detail-type"].startswith("Product")]
     assert (event["detail-type"], event["detail"]["Removed"]) == ("Product Reconciled", [exportable[0]])
+    # ...and it is reported as the drift it is, which the reconcile resolved as far as it can
+    [drift] = [event for event in product_events(aws) if event["detail-type"] == "Export Drift Detected"]
+    assert (drift["detail"]["Drift"], drift["detail"]["DataSetId"]) == ("DataSetNotEntitled", exportable[0])
+    assert drift["detail"]["Restored"] is True and drift["detail"]["EventActionId"] is None
 
 
 def test_an_identical_event_action_made_elsewhere_is_refused_unless_adopted(
@@ -305,3 +309,62 @@ def test_a_reconcile_queued_before_the_delete_leaves_nothing_behind(
     # Then it makes nothing again and reports nothing
     assert endpoint.event_actions() == []
     assert product_events(aws) == []
+
+
+@pytest.fixture(scope="module")
+def backfilled(new_cdk_app: Callable[..., cdk.App]) -> SynthesizedStack:
+    return product_stack(new_cdk_app, "Backfilled", export_existing_revisions=ExistingRevisions.latest(2))
+
+
+def handed_to_the_backfill(aws: OfflineAws, since: int = 0) -> dict[str, dict[str, Any]]:
+    """Data set -> the cursor each backfill started with (the worker's first invocation of it)."""
+    return {
+        invocation.payload["data_set_id"]: invocation.payload
+        for invocation in aws.lambda_.invocations[since:]
+        if invocation.payload.get("invocation") == 1 and invocation.attempt == 1
+    }
+
+
+def test_each_reconcile_hands_the_backfill_the_event_actions_it_made_and_no_others(
+    backfilled: SynthesizedStack, aws: OfflineAws, endpoint: DataExchangeEndpoint, cloudformation: Runner
+) -> None:
+    exportable = subscribe(endpoint, count=2)
+    cloudformation(backfilled).deploy()
+    aws.lambda_.wait()
+    arns = {item["Event"]["RevisionPublished"]["DataSetId"]: item["Arn"] for item in endpoint.event_actions()}
+
+    # The Create: every data set's event action, with the product's scope
+    started = handed_to_the_backfill(aws)
+    assert sorted(started) == sorted(exportable)
+    for data_set, cursor in started.items():
+        assert (cursor["event_action_arn"], cursor["latest"], cursor["product_id"]) == (arns[data_set], 2, PRODUCT)
+
+    # Data Exchange announces a new data set: its event action only
+    since = len(aws.lambda_.invocations)
+    added = endpoint.add_data_set(PRODUCT, "Prices 2")["Id"]
+    endpoint.publish_data_sets(PRODUCT, [added])
+    aws.lambda_.wait()
+    assert list(handed_to_the_backfill(aws, since)) == [added]
+
+    # A day with nothing new: nothing; one whose event action someone deleted: the one made again
+    since = len(aws.lambda_.invocations)
+    aws.bus.run_schedules()
+    aws.lambda_.wait()
+    assert handed_to_the_backfill(aws, since) == {}
+    local_client(endpoint.url).delete_event_action(
+        EventActionId=next(
+            i["Id"] for i in endpoint.event_actions() if i["Event"]["RevisionPublished"]["DataSetId"] == exportable[0]
+        )
+    )
+    since = len(aws.lambda_.invocations)
+    aws.bus.run_schedules()
+    aws.lambda_.wait()
+    [(data_set, cursor)] = handed_to_the_backfill(aws, since).items()
+    assert (data_set, cursor["event_action_arn"]) == (exportable[0], owned_arn(endpoint, exportable[0]))
+
+
+def owned_arn(endpoint: DataExchangeEndpoint, data_set: str) -> str:
+    [arn] = [
+        item["Arn"] for item in endpoint.event_actions() if item["Event"]["RevisionPublished"]["DataSetId"] == data_set
+    ]
+    return arn

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from typing import Any
 
 import pytest
 
 from cdk_dataexchange_auto_export.local.endpoints import DataExchangeEndpoint, local_client
-from dataexchange_auto_export_handler import event_actions, products
+from dataexchange_auto_export_handler import event_actions, parallel, products
 from dataexchange_auto_export_handler.clients import RETRY_CONFIG
 from dataexchange_auto_export_handler.contract import LOGICAL_ID_TAG, PRODUCT_ID_TAG, STACK_ID_TAG
 from dataexchange_auto_export_handler.event_actions import EventActionError, Owner
@@ -114,7 +115,12 @@ def test_reconcile_makes_one_owned_event_action_per_exportable_data_set_of_the_p
     outcome = products.reconcile(client, product(Tags={"team": "x"}, KmsKeyArn=KEY_ARN), OWNER)
 
     assert (outcome.added, outcome.removed) == (files, [])
-    assert outcome.data() == {"ProductId": PRODUCT, "DataSetIds": ",".join(files), "EventActionCount": "2"}
+    assert outcome.data() == {
+        "ProductId": PRODUCT,
+        "DataSetIds": ",".join(files),
+        "EventActionCount": "2",
+        "DataSetCount": "2",
+    }
     found = on_data_sets(endpoint)
     assert sorted(found) == sorted(files)
     for [item] in found.values():
@@ -210,8 +216,12 @@ def test_a_refusal_for_a_quota_names_the_product_the_need_and_where_to_raise_it(
     with pytest.raises(EventActionError) as refused:
         products.reconcile(client, product(), OWNER)
 
+    # The three are made at once: one gets the last event action of the account, and the first of the product's
+    # order that did not is named
+    [got_one] = [item["Event"]["RevisionPublished"]["DataSetId"] for item in endpoint.event_actions()[49:]]
+    first_refused = next(data_set for data_set in data_sets if data_set != got_one)
     assert str(refused.value) == (
-        f"Product {PRODUCT} needs 3 event actions; data set {data_sets[1]} could not get one: quota 'Event actions "
+        f"Product {PRODUCT} needs 3 event actions; data set {first_refused} could not get one: quota 'Event actions "
         "per account' (50) reached. Raise it in Service Quotas (AWS Data Exchange) or delete unused ones."
     )
 
@@ -315,3 +325,126 @@ def test_reconcile_reports_the_event_action_it_made_while_the_list_does_not_show
 
     [item] = endpoint.event_actions()
     assert (outcome.added, outcome.event_actions[data_set].id) == ([data_set], item["Id"])
+
+
+# --- behaviour a user relies on ------------------------------------------------------------------------------
+
+
+def test_of_two_owned_event_actions_the_one_created_first_stays_however_recently_the_other_was_updated(
+    client: Any, endpoint: DataExchangeEndpoint
+) -> None:
+    # Given two reconciles raced into two event actions, and the first made was updated since (its UpdatedAt is the
+    # newer): creation time never changes, so every run, whatever it updated, keeps the same one
+    data_set = endpoint.add_data_set(PRODUCT, "Prices")["Id"]
+    first = made_by_another_reconcile(client, data_set)
+    made_by_another_reconcile(client, data_set)
+    client.update_event_action(
+        EventActionId=first, Action=product(KeyPattern="${DataSet.Id}/${Asset.Id}").export.action()
+    )
+
+    outcome = products.reconcile(client, product(), OWNER)
+
+    assert [item["Id"] for item in endpoint.event_actions()] == [first]
+    assert outcome.event_actions[data_set].id == first
+
+
+def test_the_attributes_count_every_data_set_exported_not_only_those_added(
+    client: Any, endpoint: DataExchangeEndpoint
+) -> None:
+    # Given a product exported before, to which the provider added a data set
+    before = [endpoint.add_data_set(PRODUCT, f"Prices {n}")["Id"] for n in range(2)]
+    products.reconcile(client, product(), OWNER)
+    added = endpoint.add_data_set(PRODUCT, "Prices 2")["Id"]
+
+    outcome = products.reconcile(client, product(), OWNER)
+
+    assert outcome.added == [added]
+    assert outcome.data() == {
+        "ProductId": PRODUCT,
+        "DataSetIds": ",".join([*before, added]),
+        "EventActionCount": "3",
+        "DataSetCount": "3",
+    }
+
+
+def test_after_the_deadline_a_reconcile_makes_one_round_of_event_actions_and_leaves_the_rest_pending(
+    client: Any, endpoint: DataExchangeEndpoint
+) -> None:
+    # Given 40 data sets, one of them exported already, and a deadline already past
+    data_sets = [endpoint.add_data_set(PRODUCT, f"Prices {n}")["Id"] for n in range(40)]
+    event_actions.create_event_action(client, product().for_data_set(data_sets[-1]), OWNER)
+
+    outcome = products.reconcile(client, product(), OWNER, deadline=time.monotonic() - 1)
+
+    # Then the one exported is kept whatever the time, a round of calls is made, and the rest waits, in order
+    made = parallel.CONCURRENCY
+    assert outcome.added == data_sets[:made]
+    assert outcome.pending == data_sets[made:-1]
+    assert outcome.data_set_ids == [*data_sets[:made], data_sets[-1]]
+    # EventActionCount what is exported now, DataSetCount what the product has
+    assert (outcome.data()["EventActionCount"], outcome.data()["DataSetCount"]) == (str(made + 1), "40")
+    assert len(endpoint.event_actions()) == made + 1
+
+
+@pytest.mark.parametrize("endpoint", [{"quotas": {"Event actions per account": 100}}], indirect=True)
+def test_data_set_ids_holds_the_first_ids_that_fit_two_kilobytes_and_the_counts_say_the_rest(
+    client: Any, endpoint: DataExchangeEndpoint
+) -> None:
+    data_sets = [endpoint.add_data_set(PRODUCT, f"Prices {n}")["Id"] for n in range(100)]
+
+    data = products.reconcile(client, product(), OWNER).data()
+
+    listed = data["DataSetIds"].split(",")
+    assert listed == data_sets[: len(listed)]
+    assert (
+        len(data["DataSetIds"])
+        <= products.DATA_SET_IDS_BYTES
+        < len(data["DataSetIds"]) + 1 + len(data_sets[len(listed)])
+    )
+    assert (data["EventActionCount"], data["DataSetCount"]) == ("100", "100")
+
+
+def test_a_delete_removes_its_own_stacks_event_actions_and_not_another_stacks_following_the_same_product(
+    client: Any, endpoint: DataExchangeEndpoint
+) -> None:
+    # Given two stacks, each with a construct of the same id following the same product to a bucket of its own
+    data_set = endpoint.add_data_set(PRODUCT, "Prices")["Id"]
+    other_stack = Owner("arn:aws:cloudformation:us-east-1:123456789012:stack/Other/2", "Product", PRODUCT)
+    products.reconcile(client, product(), OWNER)
+    kept = products.reconcile(client, product(Bucket="other-bucket"), other_stack).event_actions[data_set]
+
+    assert products.delete_owned(client, OWNER) == [data_set]
+    assert [item["Id"] for item in endpoint.event_actions()] == [kept.id]
+
+
+@pytest.mark.parametrize(
+    "asset_type", ["REDSHIFT_DATA_SHARE", "API_GATEWAY_API", "S3_DATA_ACCESS", "LAKE_FORMATION_DATA_PERMISSION"]
+)
+def test_only_data_sets_of_files_are_exported(client: Any, endpoint: DataExchangeEndpoint, asset_type: str) -> None:
+    files = endpoint.add_data_set(PRODUCT, "Files")["Id"]
+    endpoint.add_data_set(PRODUCT, "Shared in place", asset_type=asset_type)
+
+    outcome = products.reconcile(client, product(), OWNER)
+
+    assert (
+        outcome.data_set_ids,
+        [item["Event"]["RevisionPublished"]["DataSetId"] for item in endpoint.event_actions()],
+    ) == ([files], [files])
+
+
+@pytest.mark.parametrize("endpoint", [{"answers": "defaults left out"}], indirect=True)
+def test_a_reconcile_says_what_it_brought_back_and_what_it_found(client: Any, endpoint: DataExchangeEndpoint) -> None:
+    # Given someone points one of the product's event actions elsewhere, and the service answers the other with its
+    # defaults left out (no drift: SSE-S3 either way)
+    changed, same = (endpoint.add_data_set(PRODUCT, f"Prices {n}")["Id"] for n in range(2))
+    outcome = products.reconcile(client, product(), OWNER)
+    client.update_event_action(
+        EventActionId=outcome.event_actions[changed].id,
+        Action={"ExportRevisionToS3": {"RevisionDestination": {"Bucket": "elsewhere-bucket", "KeyPattern": PATTERN}}},
+    )
+
+    again = products.reconcile(client, product(), OWNER)
+
+    assert again.changed == {changed: f"s3://elsewhere-bucket/{PATTERN} (SSE-S3)"}
+    assert (again.added, again.removed) == ([], [])
+    assert same not in again.changed

@@ -181,7 +181,7 @@ def test_a_new_event_action_or_another_data_set_backfills_whatever_is_asked(new:
         (
             {"Colour": "blue"},
             "Unknown property 'Colour': expected AdoptExisting, Bucket, DataSetId, ExportExistingRevisions, "
-            "KeyPattern, KmsKeyArn, ServiceTimeout, ServiceToken, Tags",
+            "KeyPattern, KmsKeyArn, Repair, ServiceTimeout, ServiceToken, Tags",
         ),
     ],
     ids=["too-long", "unknown-reference", "no-asset", "not-a-string", "tags-not-a-map", "no-bucket", "unknown"],

@@ -7,7 +7,9 @@ import io
 import zipfile
 from pathlib import Path
 
-ASSET_BUDGET_BYTES = 64 * 1024
+# 64 KB until the handler gained the drift check and the handler's lifecycle rules (issues 23 and 24): 80 KB keeps
+# the same blink with room for what the worker gains.
+ASSET_BUDGET_BYTES = 80 * 1024
 
 
 def zipped_size(directory: Path) -> int:

@@ -199,10 +199,15 @@ class ExportConstruct(Construct):
             node.add_dependency(bucket_policy)
         cfn = node.default_child
         assert isinstance(cfn, CfnResource)
-        self._cfn, self._properties = cfn, properties
+        # What the handler reads back when no request of CloudFormation's carries the properties; the ServiceToken
+        # says which provider's drift check it is.
+        deployed = {**properties, Property.SERVICE_TOKEN: provider.service_token}
+        self._cfn, self._properties = cfn, deployed
         self._tag_manager: TagManager | None = None
-        # What the handler reads back when no request of CloudFormation's carries the properties.
-        cfn.add_metadata(Metadata.KEY, {Metadata.PROPERTIES: properties})
+        cfn.add_metadata(Metadata.KEY, {Metadata.PROPERTIES: deployed})
+        if provider.repairs:
+            # A repair deploy's: a new value makes CloudFormation send the Update that brings the event action back.
+            cfn.add_property_override(Property.REPAIR, Lazy.any(_Repair(cfn, provider.repairs)))
         self._provider = provider
         self._match = self._match_of(subject)
         self._subject_value = subject
@@ -278,6 +283,38 @@ class ExportConstruct(Construct):
         """An EventBridge rule for completed exports; as ``on_export_failed``."""
         return self._on_export("completed", id, target, description, rule_name, event_pattern, cross_stack_scope)
 
+    def on_drift(
+        self,
+        id: str,
+        *,
+        target: events.IRuleTarget | None = None,
+        description: str | None = None,
+        rule_name: str | None = None,
+        event_pattern: events.EventPattern | None = None,
+        cross_stack_scope: Construct | None = None,
+    ) -> events.Rule:
+        """An EventBridge rule for the ``Export Drift Detected`` events of this construct's resource and no other's:
+        its event action deleted or changed outside the stack, or its data set no longer entitled (found by the
+        provider's daily drift check; for a product, found and restored by its reconcile). ``event_pattern`` is
+        merged in: more filtering on top.
+
+        :param target: where the events go. Default: - none; add with ``rule.add_target``
+        """
+        rule = events.Rule(
+            self,
+            id,
+            description=description,
+            rule_name=rule_name,
+            event_pattern=event_pattern,
+            cross_stack_scope=cross_stack_scope,
+        )
+        cfn = self.resource.node.default_child
+        assert isinstance(cfn, CfnResource)
+        rule.add_event_pattern(**monitoring.drift_events(Stack.of(self).stack_id, cfn.logical_id))
+        if target is not None:
+            rule.add_target(target)
+        return rule
+
     def metric_failed_exports(self, **options: Any) -> cloudwatch.Metric:
         """Failed exports: the Sum of EventBridge's ``TriggeredRules`` for a rule that matches them, over 5 minutes
         by default. ``options`` are ``aws_cloudwatch.MetricOptions``.
@@ -334,6 +371,7 @@ class ExportConstruct(Construct):
 
     def _alert(self, topic: sns.ITopic) -> None:
         self._events_rule("failed").add_target(targets.SnsTopic(topic, message=self.failure_notification()))
+        self.on_drift("DriftDetected", target=targets.SnsTopic(topic, message=self.failure_notification()))
         if topic.master_key is not None:
             # EventBridge publishes as itself: an encrypted topic's key must let it (a key of another app is
             # left to its owner; grant_* changes nothing there).
@@ -355,3 +393,15 @@ class _MergedTags:
 
     def produce(self) -> Any:
         return {**(self._applied.render_tags() or {}), **self._given} or None
+
+
+@jsii.implements(IStableAnyProducer)
+class _Repair:
+    """The resource's Repair property in a repair deploy: the nonce the repair context gives its logical id (read at
+    synth, once the logical id is final); None (no property) for a resource it does not name."""
+
+    def __init__(self, resource: CfnResource, repairs: Mapping[str, str]) -> None:
+        self._resource, self._repairs = resource, repairs
+
+    def produce(self) -> Any:
+        return self._repairs.get(Stack.of(self._resource).resolve(self._resource.logical_id))

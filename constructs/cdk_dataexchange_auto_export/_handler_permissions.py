@@ -1,6 +1,7 @@
-"""What the handler's role may do in Data Exchange (and on the event bus): manage event actions, read a data set
-whose name a key pattern uses, list a product's data sets and report its reconciles, read what its stack deployed,
-and let Data Exchange revoke its grant on any key of the account. Each added once."""
+"""What the handler's role may do in Data Exchange (and on the event bus, and in its stack): manage event actions,
+read a data set whose name a key pattern uses, list a product's data sets and report its reconciles, check the
+stack's event actions for drift, read what its stack deployed, and let Data Exchange revoke its grant on any key of
+the account. Each added once."""
 
 from __future__ import annotations
 
@@ -35,7 +36,8 @@ class HandlerPermissions:
             role,
             ["dataexchange:ListEventActions"],
             "The list actions of this policy support no resource-level permissions, and only read: "
-            "ListEventActions finds the event actions a resource made, ListDataSets a product's data sets.",
+            "ListEventActions finds the event actions a resource made, ListDataSets the entitled data sets (a "
+            "product's, and those the drift check expects).",
         )
         # Not tied to any construct's key: a construct removed from a stack that keeps others is deleted in the
         # update's cleanup phase, after CloudFormation updated this policy without its key's statement, and Data
@@ -54,8 +56,9 @@ class HandlerPermissions:
             "made (kms:GrantIsForAWSResource), only on keys of this account and Region.",
         )
         self._data_sets: set[str] = set()
-        self._stacks: set[str] = set()
-        self._follows_products = False
+        self._stacks: dict[str, iam.PolicyStatement] = {}
+        self._lists_data_sets = False
+        self._reports = False
 
     def allow_data_set_name_lookup(self, data_set_id: str) -> None:
         """A key pattern with ${DataSet.Name} makes the service read the data set as the caller (`*`: any data set,
@@ -75,33 +78,52 @@ class HandlerPermissions:
             "it allows only dataexchange:GetDataSet.",
         )
 
+    def allow_stack_reads(self, stack: Stack) -> None:
+        """Reading what `stack` deployed: its resources' status and Metadata, and nothing of any other stack. Every
+        request of CloudFormation's reads its resource's status (whether CloudFormation still waits for it)."""
+        self._allow_stack_reads(stack, "cloudformation:DescribeStackResource")
+
     def allow_product_reconciles(self, stack: Stack) -> None:
         """What following a product of `stack` needs: listing the account's entitled data sets, reading what the
         stack deployed (a reconcile after the deploy), and reporting it on the default event bus."""
         self.allow_stack_reads(stack)
-        if self._follows_products:
-            return
-        self._follows_products = True
-        self._unscoped.add_statements(iam.PolicyStatement(actions=["dataexchange:ListDataSets"], resources=["*"]))
-        self._role.add_to_principal_policy(
-            iam.PolicyStatement(actions=["events:PutEvents"], resources=[_arns.default_event_bus(self._stack)])
-        )
+        self._allow_entitlement_reads()
+        self._allow_reports()
 
-    def allow_stack_reads(self, stack: Stack) -> None:
-        """Reading what `stack` deployed: its resources' status and Metadata, and nothing of any other stack. Every
-        request of CloudFormation's reads its resource's status (whether CloudFormation still waits for it)."""
-        if stack.stack_name in self._stacks:
-            return
-        self._stacks.add(stack.stack_name)
-        self._role.add_to_principal_policy(
-            iam.PolicyStatement(actions=["cloudformation:DescribeStackResource"], resources=[_arns.stack(stack)])
-        )
-        acknowledge_wildcard(
-            self._role,
-            _arns.stack(stack),
-            "A stack's ARN ends in an id CloudFormation assigns when it creates the stack: the wildcard stands for "
-            "that id of this one stack's name.",
-        )
+    def allow_drift_check(self, stack: Stack) -> None:
+        """What the drift check of `stack` needs besides reading event actions: its resources and what each deployed,
+        the account's entitled data sets, and reporting on the default event bus. Read only, one stack."""
+        self._allow_stack_reads(stack, "cloudformation:ListStackResources", "cloudformation:DescribeStackResource")
+        self._allow_entitlement_reads()
+        self._allow_reports()
+
+    def _allow_stack_reads(self, stack: Stack, *actions: str) -> None:
+        """Reading `stack`: its resources' status and Metadata, and nothing of any other stack. One statement per
+        stack, which gains the actions asked for."""
+        statement = self._stacks.get(stack.stack_name)
+        if statement is None:
+            statement = iam.PolicyStatement(resources=[_arns.stack(stack)])
+            self._stacks[stack.stack_name] = statement
+            self._role.add_to_principal_policy(statement)
+            acknowledge_wildcard(
+                self._role,
+                _arns.stack(stack),
+                "A stack's ARN ends in an id CloudFormation assigns when it creates the stack: the wildcard stands "
+                "for that id of this one stack's name.",
+            )
+        statement.add_actions(*(action for action in actions if action not in statement.actions))
+
+    def _allow_entitlement_reads(self) -> None:
+        if not self._lists_data_sets:
+            self._lists_data_sets = True
+            self._unscoped.add_statements(iam.PolicyStatement(actions=["dataexchange:ListDataSets"], resources=["*"]))
+
+    def _allow_reports(self) -> None:
+        if not self._reports:
+            self._reports = True
+            self._role.add_to_principal_policy(
+                iam.PolicyStatement(actions=["events:PutEvents"], resources=[_arns.default_event_bus(self._stack)])
+            )
 
     def _allow(self, actions: list[str], resource: str, wildcard_reason: str) -> None:
         self._role.add_to_principal_policy(iam.PolicyStatement(actions=actions, resources=[resource]))

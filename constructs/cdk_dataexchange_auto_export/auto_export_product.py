@@ -65,6 +65,8 @@ class AutoExportProduct(ExportConstruct):
         super().__init__(scope, id, product_id, props)
         check_prop_types(self, type_hints(AutoExportProduct.__init__), {"reconcile_schedule": reconcile_schedule})
         self._provider.permissions.allow_product_reconciles(Stack.of(self))
+        # A product too big for one invocation goes on in the next, from the first Create on.
+        self.resource.node.add_dependency(self._provider.allow_continuations())
         schedule = reconcile_schedule or events.Schedule.rate(Duration.days(1))
         warn_of_frequent_reconciles(self, schedule)
         self._follow(product_id, schedule)
@@ -90,13 +92,20 @@ class AutoExportProduct(ExportConstruct):
 
     @property
     def data_set_ids(self) -> str:
-        """The data sets exported at the last deploy, comma-separated."""
+        """The data sets exported when the last deploy answered, comma-separated, as many as fit CloudFormation's
+        response (about 60; ``data_set_count`` says how many there are)."""
         return self.resource.get_att_string(Attribute.DATA_SET_IDS)
 
     @property
     def event_action_count(self) -> str:
-        """How many event actions export the product's data sets, after the last deploy."""
+        """How many event actions exported the product's data sets when the last deploy answered."""
         return self.resource.get_att_string(Attribute.EVENT_ACTION_COUNT)
+
+    @property
+    def data_set_count(self) -> str:
+        """How many exportable data sets the product had for the account at the last deploy: more than
+        ``event_action_count`` while a product too big for one invocation is still being followed."""
+        return self.resource.get_att_string(Attribute.DATA_SET_COUNT)
 
     def _follow(self, product_id: str, schedule: events.Schedule) -> None:
         """Rules that run the deploy's reconcile again after it: when Data Exchange says the provider published
@@ -104,28 +113,40 @@ class AutoExportProduct(ExportConstruct):
         deployed of it."""
         cfn = self.resource.node.default_child
         assert isinstance(cfn, CfnResource)
-        request = events.RuleTargetInput.from_object(
-            {
+
+        def handler(trigger: str) -> targets.LambdaFunction:
+            request = {
                 ReconcileRequest.KEY: {
                     ReconcileRequest.STACK_ID: Aws.STACK_ID,
                     ReconcileRequest.LOGICAL_ID: Stack.of(self).get_logical_id(cfn),
+                    ReconcileRequest.TRIGGER: trigger,
                 }
             }
-        )
-        handler = targets.LambdaFunction(self._provider.function, event=request)
+            return targets.LambdaFunction(self._provider.function, event=events.RuleTargetInput.from_object(request))
+
         published = events.EventPattern(
             source=[DATA_EXCHANGE_SOURCE], detail_type=[DATA_SETS_PUBLISHED], resources=[product_id]
         )
-        for rule_id, when, trigger in (
+        for rule_id, when, trigger, rule_trigger in (
             (
                 "DataSetsPublished",
                 f"when Data Exchange publishes data sets to {product_id}",
                 {"event_pattern": published},
+                ReconcileRequest.PUBLISHED,
             ),
-            ("Schedule", "on a schedule (Data Exchange's events are best effort)", {"schedule": schedule}),
+            (
+                "Schedule",
+                "on a schedule (Data Exchange's events are best effort)",
+                {"schedule": schedule},
+                ReconcileRequest.SCHEDULE,
+            ),
         ):
             rule = events.Rule(
-                self, rule_id, description=f"Reconciles {self.node.path} {when}", targets=[handler], **trigger
+                self,
+                rule_id,
+                description=f"Reconciles {self.node.path} {when}",
+                targets=[handler(rule_trigger)],
+                **trigger,
             )
             # Made after the custom resource and deleted before it: no reconcile outlives its Delete.
             rule.node.add_dependency(self.resource)

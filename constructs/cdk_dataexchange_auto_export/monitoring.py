@@ -48,6 +48,16 @@ def product_match(product_id: str) -> dict[str, Any]:
     return {"resources": [product_id]}
 
 
+def drift_events(stack_id: str, logical_id: str) -> dict[str, Any]:
+    """The event pattern, as `Rule.add_event_pattern` takes it, of the drift reports of one resource of one stack:
+    the handler names both in the detail (a logical id is unique in its stack, a stack id in the account)."""
+    return {
+        "source": [EVENT_SOURCE],
+        "detail_type": [DetailType.DRIFT_DETECTED],
+        "detail": {Detail.STACK_ID: [stack_id], Detail.LOGICAL_ID: [logical_id]},
+    }
+
+
 def export_events(outcome: Outcome, match: Mapping[str, Any], extra_types: Sequence[str] = ()) -> dict[str, Any]:
     """The event pattern of one outcome of exports, as `Rule.add_event_pattern` takes it: `match` selects
     what is exported, `extra_types` are more detail types of that outcome."""
@@ -81,8 +91,9 @@ def failure_notification(bucket_name: str, subject: str, subject_value: str) -> 
     """A message a person can act on, from the documented fields only, about a data set's exports or a
     product's: a data set's name is in `detail.DataSets`, next to its id (an event may name several data
     sets); the command's revision is the event's first, as an auto-export job exports one revision; our own
-    failure events (a backfill that died, a product reconcile) say why in `detail.Reason`. `subject` is the
-    resource property that names what is exported, a data set's id or a product's."""
+    failure events (a backfill that died, a product reconcile) and drift reports say why in `detail.Reason` (a drift
+    report names no revision: the job's command is for failed exports only). `subject` is the resource property that
+    names what is exported, a data set's id or a product's."""
 
     def field(name: str) -> str:
         return events.EventField.from_path(f"$.detail.{name}")
@@ -97,7 +108,7 @@ def failure_notification(bucket_name: str, subject: str, subject_value: str) -> 
         what, data_set = f"data set {subject_value} {field('DataSets')}", subject_value
     when = f"{events.EventField.from_path('$.detail-type')} at {events.EventField.from_path('$.time')}"
     return events.RuleTargetInput.from_text(
-        f"Data Exchange {when}: {what}, revisions {revisions}, to s3://{bucket_name}. {field(Detail.REASON)} The "
-        f"errors of an export are in its job: aws dataexchange list-jobs --data-set-id {data_set} --revision-id "
+        f"Data Exchange {when}: {what}, revisions {revisions}, to s3://{bucket_name}. {field(Detail.REASON)} For a "
+        f"failed export, its job holds the errors: aws dataexchange list-jobs --data-set-id {data_set} --revision-id "
         f"{field(f'{Detail.REVISION_IDS}[0]')}, then aws dataexchange get-job --job-id <its Id>."
     )

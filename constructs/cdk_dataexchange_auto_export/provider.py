@@ -9,10 +9,12 @@ named for it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
-from aws_cdk import CfnResource, Duration, Stack
+from aws_cdk import Aws, CfnResource, Duration, Stack
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -20,7 +22,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct, IConstruct
 
-from dataexchange_auto_export_handler.contract import BACKFILL_FUNCTION_VARIABLE
+from dataexchange_auto_export_handler.contract import BACKFILL_FUNCTION_VARIABLE, REPAIR_CONTEXT, DriftCheckRequest
 
 from ._asset import handler_code
 from ._bucket_access import BucketAccess
@@ -40,6 +42,8 @@ HANDLER_TIMEOUT = Duration.seconds(60)
 # for, as Lambda may deliver one twice anyway.)
 HANDLER_RETRY_ATTEMPTS = 0
 HANDLER_MAX_EVENT_AGE = Duration.seconds(60)
+# How often the drift check runs unless the provider is told otherwise.
+DAILY = events.Schedule.rate(Duration.days(1))
 
 
 class AutoExportEventActionProvider(Construct):
@@ -73,6 +77,7 @@ class AutoExportEventActionProvider(Construct):
         vpc_subnets: ec2.SubnetSelection | None = None,
         security_groups: Sequence[ec2.ISecurityGroup] | None = None,
         log_group: logs.ILogGroup | None = None,
+        drift_check_schedule: events.Schedule | None = DAILY,
     ) -> None:
         """
         :param vpc: the VPC both functions run in; it must reach Data Exchange, S3 (CloudFormation's
@@ -83,6 +88,10 @@ class AutoExportEventActionProvider(Construct):
             function, allowing all outbound traffic
         :param log_group: where both functions log (retention, encryption and tags are the group's).
             Default: - a log group of each function's own, kept for a month and retained with the stack
+        :param drift_check_schedule: when the handler checks that the event actions of the AutoExportEventActions it
+            serves in this stack are still as deployed, reporting each difference as an ``Export Drift Detected``
+            event (``on_drift``, ``alert_topic``); None: never. A product's reconcile checks its own.
+            Default: - once a day
         """
         super().__init__(scope, id)
         check_prop_types(
@@ -119,6 +128,7 @@ class AutoExportEventActionProvider(Construct):
             ),
         )
         self._handler = handler
+        self._role = role
         self.service_token: str = handler.function_arn
         """What a custom resource of this provider names as its ServiceToken: the handler's ARN."""
         self.function: lambda_.IFunction = handler
@@ -132,6 +142,30 @@ class AutoExportEventActionProvider(Construct):
         self._buckets = BucketAccess(Stack.of(self))
         self._keys = KeyAccess(role, self.node.path)
         self._worker: BackfillWorker | None = None
+        self.repairs: Mapping[str, str] = repairs(self.node.try_get_context(REPAIR_CONTEXT))
+        """What a repair deploy (`cdk deploy -c REPAIR_CONTEXT=...`) asks: logical id -> the nonce of its Repair
+        property. Read once per provider: an ordinary synth pays nothing for it."""
+        self._invoke_itself: iam.Policy | None = None
+        if drift_check_schedule is not None:
+            self._check_drift(drift_check_schedule)
+
+    def _check_drift(self, schedule: events.Schedule) -> None:
+        """One rule per provider, whatever the number of constructs: the handler reads the stack, and checks the
+        resources it serves there."""
+        self.permissions.allow_drift_check(Stack.of(self))
+        request = {
+            DriftCheckRequest.KEY: {
+                DriftCheckRequest.STACK_ID: Aws.STACK_ID,
+                DriftCheckRequest.SERVICE_TOKEN: self.service_token,
+            }
+        }
+        events.Rule(
+            self,
+            "DriftChecks",
+            description=f"Checks that the event actions {self.node.path} serves are still as the stack deployed them",
+            schedule=schedule,
+            targets=[targets.LambdaFunction(self._handler, event=events.RuleTargetInput.from_object(request))],
+        )
 
     @property
     def backfill_function(self) -> lambda_.IFunction | None:
@@ -183,3 +217,24 @@ class AutoExportEventActionProvider(Construct):
                 "handler invokes it by its unqualified ARN.",
             )
         return self._worker
+
+    def allow_continuations(self) -> iam.Policy:
+        """Lets the handler invoke itself, to go on with a product whose reconcile outlasts an invocation; what a
+        product's custom resource must depend on. In a policy of its own: the function's ARN in the role's default
+        policy, which the function depends on, would be a circular dependency."""
+        if self._invoke_itself is None:
+            self._invoke_itself = iam.Policy(
+                self,
+                "InvokeItself",
+                roles=[self._role],
+                statements=[
+                    iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[self._handler.function_arn])
+                ],
+            )
+        return self._invoke_itself
+
+
+def repairs(context: object) -> dict[str, str]:
+    """The repair context's entries, LOGICAL_ID@NONCE separated by commas, as logical id -> nonce."""
+    entries = (entry.strip().partition("@") for entry in str(context or "").split(","))
+    return {logical_id: nonce for logical_id, _, nonce in entries if logical_id and nonce}

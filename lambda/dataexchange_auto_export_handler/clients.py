@@ -22,6 +22,9 @@ RETRY_CONFIG = Config(
     retries={"mode": "standard", "total_max_attempts": 6},
     connect_timeout=5,
     read_timeout=15,
+    # A connection for each call a product's reconcile or the drift check makes at once (parallel.CONCURRENCY);
+    # botocore's default of 10 would open and drop the others' on every call.
+    max_pool_connections=16,
 )
 
 

@@ -30,6 +30,10 @@ class Property:
     # CloudFormation's own, passed along with a resource's.
     SERVICE_TOKEN: Final = "ServiceToken"
     SERVICE_TIMEOUT: Final = "ServiceTimeout"
+    # Set only by a repair deploy (REPAIR_CONTEXT): a new value is a change of properties, so CloudFormation sends
+    # the resource an Update, which brings its event action back to the properties. The handler reads nothing else
+    # of it.
+    REPAIR: Final = "Repair"
 
 
 class Attribute:
@@ -42,6 +46,7 @@ class Attribute:
     PRODUCT_ID: Final = "ProductId"
     DATA_SET_IDS: Final = "DataSetIds"
     EVENT_ACTION_COUNT: Final = "EventActionCount"
+    DATA_SET_COUNT: Final = "DataSetCount"
 
 
 class Metadata:
@@ -55,6 +60,10 @@ class Metadata:
     # The construct's path, which aws-cdk-lib writes into every resource's Metadata unless path metadata is off.
     CDK_PATH: Final = "aws:cdk:path"
 
+
+# The context a repair deploy sets (`cdk deploy -c KEY=VALUE`): comma-separated entries LOGICAL_ID@NONCE, each giving
+# that resource of ours the property Repair=NONCE. A drift report names the command with a nonce of its own.
+REPAIR_CONTEXT: Final = "@cdk-dataexchange-auto-export/repair"
 
 # The value of ExportExistingRevisions that asks for every existing revision (otherwise: a number).
 ALL_REVISIONS: Final = "ALL"
@@ -84,6 +93,9 @@ class DetailType:
     PRODUCT_DATA_SETS_ADDED: Final = "Product Data Sets Added"
     PRODUCT_RECONCILED: Final = "Product Reconciled"
     PRODUCT_RECONCILE_FAILED: Final = "Product Reconcile Failed"
+    # An event action no longer as the stack deployed it (or its data set no longer entitled): found by the drift
+    # check, or found and restored by a product's reconcile.
+    DRIFT_DETECTED: Final = "Export Drift Detected"
 
 
 class Detail:
@@ -97,6 +109,29 @@ class Detail:
     DATA_SET_ID: Final = "DataSetId"
     PRODUCT_ID: Final = "ProductId"
     EVENT_ACTION_COUNT: Final = "EventActionCount"
+    # A drift report: which drift (a DriftKind), of which resource of which stack (its logical id, and its construct
+    # path), the event action concerned, what the stack deployed and what was found (each in a sentence), the
+    # command that repairs it, and whether a product's reconcile restored it already.
+    DRIFT: Final = "Drift"
+    STACK_ID: Final = "StackId"
+    LOGICAL_ID: Final = "LogicalResourceId"
+    PATH: Final = "ConstructPath"
+    EVENT_ACTION_ID: Final = "EventActionId"
+    EXPECTED: Final = "Expected"
+    FOUND: Final = "Found"
+    REPAIR: Final = "RepairCommand"
+    RESTORED: Final = "Restored"
+
+
+class DriftKind:
+    """What a drift report says happened (`Detail.DRIFT`)."""
+
+    # The event action the stack deployed no longer exists.
+    DELETED: Final = "EventActionDeleted"
+    # It exports elsewhere (bucket, key pattern, encryption), or on another data set, than the stack deployed.
+    CHANGED: Final = "EventActionChanged"
+    # The account is no longer entitled to the data set it exports.
+    NOT_ENTITLED: Final = "DataSetNotEntitled"
 
 
 # Data Exchange's own source and the detail types the construct's rules match (its user guide, "EventBridge
@@ -115,11 +150,29 @@ INVOCATION_FAILED_DETAIL_TYPE: Final = "Lambda Function Invocation Result - Fail
 
 class ReconcileRequest:
     """The event the construct's rules send the handler to reconcile a product after the deploy:
-    ``{KEY: {STACK_ID: ..., LOGICAL_ID: ...}}``. The handler reads the rest from the stack (`Metadata`)."""
+    ``{KEY: {STACK_ID: ..., LOGICAL_ID: ..., TRIGGER: ...}}``. The handler reads the rest from the stack
+    (`Metadata`). The trigger says what a difference from the properties means: drift, or the work expected."""
 
     KEY: Final = "ProductReconcile"
     STACK_ID: Final = "StackId"
     LOGICAL_ID: Final = "LogicalResourceId"
+    TRIGGER: Final = "Trigger"
+    # The schedule's (and a request without a trigger): whatever it has to restore is drift.
+    SCHEDULE: Final = "Scheduled"
+    # Data Exchange's event: the data sets it announces have no event action yet, which is no drift.
+    PUBLISHED: Final = "Published"
+    # The handler's own, for the work a Create or Update left when its time ran short: nothing it does is drift.
+    CONTINUATION: Final = "Continuation"
+
+
+class DriftCheckRequest:
+    """The event the provider's schedule sends its handler to check the stack's event actions:
+    ``{KEY: {STACK_ID: ..., SERVICE_TOKEN: ...}}``: the resources of the stack the function serves (their
+    ServiceToken, in the Metadata the construct writes)."""
+
+    KEY: Final = "DriftCheck"
+    STACK_ID: Final = "StackId"
+    SERVICE_TOKEN: Final = "ServiceToken"
 
 
 # The handler's environment variable that names the backfill worker (set when the stack has one).

@@ -1,7 +1,7 @@
 """The custom resource handler's entry point, `dataexchange_auto_export_handler.index.handler`: crhelper turns
 CloudFormation's request into a call of the resource type's module and reports its answer; a product's
-reconcile after the deploy (a request of the construct's rules, not CloudFormation's) goes to its module
-directly.
+reconcile after the deploy and the drift check (requests of the construct's rules, not CloudFormation's) go to
+their module directly.
 
 Around each of CloudFormation's requests, what AWS does around the handler: a request CloudFormation no longer
 waits for is answered FAILED without acting (`stack.check_awaited`); a Create CloudFormation cancelled while it
@@ -12,16 +12,17 @@ may not be visible yet (`propagation`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any, Protocol
 
 from crhelper import CfnResource
 
-from . import event_action_resource, product_resource, stack
+from . import drift, event_action_resource, product_resource, stack
 from .api_model import prefer_bundled_model
 from .clients import Clients
-from .contract import EVENT_ACTION_RESOURCE_TYPE, PRODUCT_RESOURCE_TYPE, ReconcileRequest
+from .contract import EVENT_ACTION_RESOURCE_TYPE, PRODUCT_RESOURCE_TYPE, DriftCheckRequest, ReconcileRequest
 from .propagation import PropagationRetry
 from .request import Answer, Request
 
@@ -39,6 +40,12 @@ class Resource(Protocol):
 RESOURCES: Mapping[str, Resource] = {
     EVENT_ACTION_RESOURCE_TYPE: event_action_resource,
     PRODUCT_RESOURCE_TYPE: product_resource,
+}
+# Requests of the construct's rules (and the handler's own continuations), not CloudFormation's: the key that names
+# each, and what serves it (the clients, the request, and when the invocation ends).
+REQUESTS: Mapping[str, Callable[[Clients, Mapping[str, Any], float], None]] = {
+    ReconcileRequest.KEY: product_resource.reconcile_after_deploy,
+    DriftCheckRequest.KEY: drift.check_after_deploy,
 }
 
 # First: crhelper's clients and ours must both come from a session that reads the bundled model.
@@ -61,6 +68,11 @@ def _resource(event: Mapping[str, Any]) -> Resource:
     return RESOURCES[resource_type]
 
 
+def _deadline(context: Any) -> float:
+    """When the invocation ends (Lambda's timeout), on time.monotonic()'s clock."""
+    return time.monotonic() + float(context.get_remaining_time_in_millis()) / 1000
+
+
 def _answered(answer: Answer) -> str:
     helper.Data.update(answer.data)
     return answer.physical_id
@@ -77,8 +89,8 @@ def _awaited(request: Request, then: str = "Nothing done") -> None:
 
 
 @helper.create
-def create(event: dict[str, Any], _context: Any) -> str:
-    request, resource = Request.of(event), _resource(event)
+def create(event: dict[str, Any], context: Any) -> str:
+    request, resource = Request.of(event, _deadline(context)), _resource(event)
     _awaited(request)
     try:
         answer = resource.create(clients, request)
@@ -101,23 +113,24 @@ def _undo_if_cancelled(resource: Resource, request: Request, physical_id: str | 
 
 
 @helper.update
-def update(event: dict[str, Any], _context: Any) -> str:
-    request = Request.of(event)
+def update(event: dict[str, Any], context: Any) -> str:
+    request = Request.of(event, _deadline(context))
     _awaited(request)
     return _answered(_resource(event).update(clients, request))
 
 
 @helper.delete
-def delete(event: dict[str, Any], _context: Any) -> None:
-    request = Request.of(event)
+def delete(event: dict[str, Any], context: Any) -> None:
+    request = Request.of(event, _deadline(context))
     _awaited(request)
     _resource(event).delete(clients, request)
 
 
 def handler(event: dict[str, Any], context: Any) -> None:
-    if ReconcileRequest.KEY in event:
-        product_resource.reconcile_after_deploy(clients, event[ReconcileRequest.KEY])
-        return
+    for key, serve in REQUESTS.items():
+        if key in event:
+            serve(clients, event[key], _deadline(context))
+            return
     logger.info(
         "%s %s (%s) physical id %s",
         event.get("RequestType"),

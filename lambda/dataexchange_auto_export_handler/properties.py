@@ -23,8 +23,9 @@ from .rules import (
 if TYPE_CHECKING:
     from mypy_boto3_dataexchange.type_defs import EventTypeDef
 
-# CloudFormation passes its own along with a resource's.
-_CLOUDFORMATION_PROPERTIES = frozenset({Property.SERVICE_TOKEN, Property.SERVICE_TIMEOUT})
+# CloudFormation passes its own along with a resource's; a repair deploy's Repair only makes CloudFormation send the
+# Update, which reads nothing of it.
+_CLOUDFORMATION_PROPERTIES = frozenset({Property.SERVICE_TOKEN, Property.SERVICE_TIMEOUT, Property.REPAIR})
 
 
 def _read(

@@ -18,9 +18,11 @@ class Request:
     # The resource's physical id and properties before the change: absent from a Create.
     physical_id: str | None = None
     old_properties: Mapping[str, Any] | None = None
+    # When the invocation ends (Lambda's timeout), on time.monotonic()'s clock; None: no limit.
+    deadline: float | None = None
 
     @classmethod
-    def of(cls, event: Mapping[str, Any]) -> Request:
+    def of(cls, event: Mapping[str, Any], deadline: float | None = None) -> Request:
         return cls(
             event["RequestType"],
             event["StackId"],
@@ -28,6 +30,7 @@ class Request:
             event["ResourceProperties"],
             event.get("PhysicalResourceId"),
             event.get("OldResourceProperties"),
+            deadline,
         )
 
 

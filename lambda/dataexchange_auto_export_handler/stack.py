@@ -93,3 +93,20 @@ def deployed_resource(cloudformation: CloudFormationClient, stack_id: str, logic
         metadata.get(Metadata.KEY, {}).get(Metadata.PROPERTIES, {}),
         metadata.get(Metadata.CDK_PATH, logical_id),
     )
+
+
+# The statuses of a resource CloudFormation has done with: one in progress (a deploy under way) or failed is not
+# what the stack deployed yet.
+SETTLED = ("CREATE_COMPLETE", "UPDATE_COMPLETE")
+
+
+def settled_resources(cloudformation: CloudFormationClient, stack_id: str, resource_type: str) -> list[str]:
+    """The logical ids of the stack's resources of `resource_type` that CloudFormation has done with, every page
+    read."""
+    pages = cloudformation.get_paginator("list_stack_resources").paginate(StackName=stack_id)
+    return [
+        summary["LogicalResourceId"]
+        for page in pages
+        for summary in page["StackResourceSummaries"]
+        if summary["ResourceType"] == resource_type and summary["ResourceStatus"] in SETTLED
+    ]

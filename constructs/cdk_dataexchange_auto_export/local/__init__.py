@@ -7,7 +7,7 @@ default bus, IAM's policy evaluation) follow AWS's documentation, not the handle
 only `contract`, the names the construct and the handler share.
 """
 
-from .api import Activity, Deployed, Destroyed, LocalDataExchange, Published, Request
+from .api import Activity, Deployed, Destroyed, Drifted, LocalDataExchange, Published, Request
 from .errors import LocalError
 
-__all__ = ["Activity", "Deployed", "Destroyed", "LocalDataExchange", "LocalError", "Published", "Request"]
+__all__ = ["Activity", "Deployed", "Destroyed", "Drifted", "LocalDataExchange", "LocalError", "Published", "Request"]

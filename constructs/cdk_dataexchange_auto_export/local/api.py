@@ -19,7 +19,14 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, NamedTuple, Self
 
-from dataexchange_auto_export_handler.contract import LOGICAL_ID_TAG, PRODUCT_RESOURCE_TYPE, STACK_ID_TAG, Property
+from dataexchange_auto_export_handler.contract import (
+    EVENT_SOURCE,
+    LOGICAL_ID_TAG,
+    PRODUCT_RESOURCE_TYPE,
+    STACK_ID_TAG,
+    DetailType,
+    Property,
+)
 
 from .assembly import SynthesizedStack
 from .aws import DATAEXCHANGE_STATE_FILE, S3_DIR, OfflineAws
@@ -96,6 +103,15 @@ class Published:
     jobs: list[dict[str, Any]]  # the auto-export jobs the revision started, as `jobs()` shows them
     activity: Activity
     added: dict[str, Any] | None = None  # the data set the provider added to a product first, if it did
+
+
+@dataclass(frozen=True)
+class Drifted:
+    """What the stack's daily schedules found: each drift report's detail (Drift, ConstructPath, LogicalResourceId,
+    DataSetId, EventActionId, Expected, Found, RepairCommand, Restored, Reason...), and all they did."""
+
+    reports: list[dict[str, Any]]
+    activity: Activity
 
 
 @dataclass(frozen=True)
@@ -236,6 +252,62 @@ class LocalDataExchange:
         finally:
             activity = self._since(mark)
         return Published(added["Id"], revision_id, jobs, activity, added)
+
+    def check_drift(self) -> Drifted:
+        """A day passes: every schedule of the stack comes due now, the providers' drift checks (which report) and the
+        products' reconciles (which restore, and report what they restored)."""
+        aws = self._running()
+        self._serve_deployed("check")
+        mark = self._mark()
+        try:
+            aws.bus.run_schedules()
+        finally:
+            activity = self._since(mark)
+        reports = [
+            event["detail"]
+            for event in activity.events
+            if (event["source"], event["detail-type"]) == (EVENT_SOURCE, DetailType.DRIFT_DETECTED)
+        ]
+        return Drifted(reports, activity)
+
+    # --- behind the stack's back ----------------------------------------------------------------------
+
+    def delete_event_action(self, event_action_id: str) -> None:
+        """Someone deletes an event action outside the stack (the console, a script)."""
+        self._dataexchange().delete_event_action(self._known(event_action_id))
+
+    def change_event_action(
+        self, event_action_id: str, *, bucket: str | None = None, key_pattern: str | None = None
+    ) -> dict[str, Any]:
+        """Someone points an event action elsewhere outside the stack: another bucket or key pattern. Returns it as
+        `event_actions()` shows it."""
+        endpoint = self._dataexchange()
+        [current] = [item for item in endpoint.event_actions() if item["Id"] == self._known(event_action_id)]
+        export = dict(current["Action"]["ExportRevisionToS3"])
+        destination = {
+            **export["RevisionDestination"],
+            **({"Bucket": bucket} if bucket else {}),
+            **({"KeyPattern": key_pattern} if key_pattern else {}),
+        }
+        changed = endpoint.change_event_action(
+            event_action_id, {"ExportRevisionToS3": {**export, "RevisionDestination": destination}}
+        )
+        return _event_action(changed)
+
+    def end_subscription(self, product_id: str) -> list[str]:
+        """The account's subscription to a product ends: none of its data sets is entitled any longer. Returns them."""
+        try:
+            return self._dataexchange().end_subscription(product_id)
+        except ValueError as error:
+            raise LocalError(str(error)) from None
+
+    def _known(self, event_action_id: str) -> str:
+        known = [item["Id"] for item in self._dataexchange().event_actions()]
+        if event_action_id not in known:
+            raise LocalError(
+                f"No event action {event_action_id}: the local Data Exchange has {', '.join(known) or 'none'}"
+            )
+        return event_action_id
 
     def destroy(self) -> Destroyed:
         """Deletes the stack's resources as CloudFormation would (retained ones stay) and forgets the stack."""

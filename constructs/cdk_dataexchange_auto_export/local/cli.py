@@ -91,6 +91,11 @@ def _parser(prog: str) -> argparse.ArgumentParser:
         metavar="CAUSE",
         help=f"the export fails, for CAUSE: {', '.join(sorted(FAILURES))} (default: %(const)s)",
     )
+    commands.add_parser(
+        "check-drift",
+        parents=[common],
+        help="a day passes: the drift check and the products' reconciles run, and report what drifted",
+    )
     status = commands.add_parser("status", parents=[common], help="the stack, event actions, jobs, objects and events")
     status.add_argument("--json", action="store_true", help="one JSON object")
     commands.add_parser("destroy", parents=[common], help="delete the stack's resources (retained ones stay)")
@@ -110,6 +115,8 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
                 _deploy(local, arguments, prog, _context(parser, arguments.context))
             elif arguments.command == "publish":
                 _publish(local, arguments)
+            elif arguments.command == "check-drift":
+                _check_drift(local, arguments, prog)
             else:
                 _destroy(local)
     except LocalError as error:
@@ -186,6 +193,7 @@ def _next(local: LocalDataExchange, prog: str, arguments: argparse.Namespace) ->
         lines.append(f"  a new data set of product: {prog} publish{state} --product-id {product_id} --new-data-set")
     lines += [
         f"  what landed, what fired:   {prog} status{state} [--json]",
+        f"  a day's drift check:       {prog} check-drift{state}",
         f"  destroy:                   {prog} destroy{state}",
     ]
     print("\nNext:\n" + "\n".join(lines))
@@ -261,6 +269,20 @@ def _message(target_input: str) -> str:
     except ValueError:
         return target_input
     return decoded if isinstance(decoded, str) else target_input
+
+
+def _check_drift(local: LocalDataExchange, arguments: argparse.Namespace, prog: str) -> None:
+    drifted = local.check_drift()
+    _step("A day passed: the drift check and the products' reconciles ran")
+    for report in drifted.reports:
+        print(f"   {report['Drift']}: {report['Reason']}")
+        command = str(report["RepairCommand"])
+        if " -c " in command and not report["Restored"]:
+            state = "" if arguments.state_dir == DEFAULT_STATE_DIR else f" --state-dir {arguments.state_dir}"
+            print(f"   offline: {prog} deploy{state} -c {command.split(' -c ', 1)[1]}")
+    if not drifted.reports:
+        print("   no drift: every event action is as the stack deployed it")
+    _activity(drifted.activity)
 
 
 def _destroy(local: LocalDataExchange) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
@@ -15,7 +16,7 @@ from .dataexchange_jobs import JOB_TICKS, Jobs
 from .dataexchange_products import Products
 from .dataexchange_revisions import EventSink, Publication, Revisions
 from .dataexchange_state import DEFAULT_PAGE_SIZE, Item, State, arn, entitled_arn, new_id, now, page
-from .protocol import Operation, Request, ServiceError, service_model, validation_error
+from .protocol import Operation, Request, Response, ServiceError, service_model, validation_error
 from .server import LocalEndpoint, client
 
 if TYPE_CHECKING:
@@ -56,6 +57,17 @@ def _answered(action: Mapping[str, Any], answers: Answers) -> dict[str, Any]:
     return {"ExportRevisionToS3": export}
 
 
+def _applied_quotas(raised: Mapping[str, int]) -> dict[str, int]:
+    """The account's quotas: the defaults, with those Service Quotas raised. It raises only adjustable quotas, and
+    only above their default (RequestServiceQuotaIncrease refuses a value below the one applied)."""
+    for name, value in raised.items():
+        if name not in rules.ADJUSTABLE_QUOTAS:
+            raise ValueError(f"Unknown quota {name!r}: adjustable are {', '.join(sorted(rules.ADJUSTABLE_QUOTAS))}")
+        if value < rules.ADJUSTABLE_QUOTAS[name]:
+            raise ValueError(f"Quota {name!r} can only be raised above its default {rules.ADJUSTABLE_QUOTAS[name]}")
+    return {**rules.ADJUSTABLE_QUOTAS, **raised}
+
+
 class DataExchangeEndpoint(LocalEndpoint):
     """Data Exchange for a subscriber, served over HTTP, with fault injection and a call log: event
     actions and their tags, entitled data sets with their revisions, and export jobs.
@@ -66,9 +78,14 @@ class DataExchangeEndpoint(LocalEndpoint):
 
     Like a service under load, on request: `page_limit` answers every list with pages of at most that
     many items, whatever MaxResults asks; `list_lag` leaves a new event action out of ListEventActions
-    for that many list calls (eventual consistency); faults (`inject`) lose answers after the work,
-    throttle or conflict; `end_jobs` ends every running job in one go; `publish(in_progress=True)`
-    runs auto-export jobs that hold slots of the concurrent-export quota.
+    for that many list calls (eventual consistency); `latency` (seconds) is how long every call takes, the
+    service's pace (calls made at once overlap, as they do at the service); faults (`inject`) lose answers
+    after the work, throttle or conflict; `end_jobs` ends every running job in one go;
+    `publish(in_progress=True)` runs auto-export jobs that hold slots of the concurrent-export quota.
+    `quotas` are the account's applied values of the adjustable quotas, by name, once Service Quotas raised them.
+
+    Behind the stack's back, as another caller (the console, a script, a colleague) or the end of a
+    subscription would: `change_event_action`, `delete_event_action`, `end_entitlement`, `end_subscription`.
     """
 
     def __init__(
@@ -81,7 +98,13 @@ class DataExchangeEndpoint(LocalEndpoint):
         job_ticks: int | None = JOB_TICKS,
         page_limit: int | None = None,
         list_lag: int = 0,
+        latency: float = 0.0,
+        quotas: Mapping[str, int] | None = None,
     ) -> None:
+        if latency < 0:
+            raise ValueError(f"latency must not be negative, got {latency}")
+        self.latency = latency
+        self._quotas = _applied_quotas(quotas or {})
         self._state_file = state_file
         self._state = State.load(state_file)
         self._account = account
@@ -188,6 +211,39 @@ class DataExchangeEndpoint(LocalEndpoint):
             self._products.end_entitlement(data_set_id)
             self._save()
 
+    def end_subscription(self, product_id: str) -> list[str]:
+        """The account's subscription to the product ends: none of its data sets is entitled any longer. Their
+        event actions stay (what the service does with them is undocumented). Returns the data sets."""
+        with self.lock:
+            ended = self._products.end_subscription(product_id)
+            self._save()
+            return ended
+
+    def change_event_action(
+        self, event_action_id: str, action: Mapping[str, Any] | None = None, data_set_id: str | None = None
+    ) -> Item:
+        """Someone else changes the event action: its Action, as their UpdateEventAction would (checked by the
+        service's rules, UpdatedAt new); or its data set, which no API call can change: a way to make the event
+        action disagree with what a stack deployed in its Event too, for a check that must not take it on trust."""
+        with self.lock:
+            item = self._state.event_actions[event_action_id]
+            if action is not None:
+                rules.check_export_action(action)
+                item["Action"] = copy.deepcopy(dict(action))
+            if data_set_id is not None:
+                rules.check_identifier(data_set_id, "DataSetId")
+                item["Event"] = {"RevisionPublished": {"DataSetId": data_set_id}}
+            item["UpdatedAt"] = now()
+            self._save()
+            return copy.deepcopy(item)
+
+    def delete_event_action(self, event_action_id: str) -> None:
+        """Someone else deletes the event action (the console, a script), as their DeleteEventAction would."""
+        with self.lock:
+            del self._state.event_actions[event_action_id]
+            self._unlisted.pop(event_action_id, None)
+            self._save()
+
     def fail_next_export(self, revision_id: str, cause: str, times: int = 1) -> None:
         """The next `times` export jobs of the revision end in ERROR for `cause` (of `dataexchange_jobs.FAILURES`)."""
         with self.lock:
@@ -215,6 +271,12 @@ class DataExchangeEndpoint(LocalEndpoint):
         """An event for the account's default bus, wherever `events` (settable) takes it."""
         if self.events is not None:
             self.events(event)
+
+    def handle(self, method: str, target: str, headers: Mapping[str, str], body: bytes) -> Response:
+        # The service's pace, outside the lock: calls made at once take it at once.
+        if self.latency:
+            time.sleep(self.latency)
+        return super().handle(method, target, headers, body)
 
     def _ticking(self, name: str, operation: Operation) -> Operation:
         input_shape = service_model("dataexchange").operation_model(name).input_shape
@@ -292,16 +354,17 @@ class DataExchangeEndpoint(LocalEndpoint):
         on_data_set = sum(
             1 for item in self._state.event_actions.values() if _data_set_of(item["Event"]) == data_set_id
         )
-        if on_data_set >= rules.EVENT_ACTIONS_PER_DATA_SET:
+        per_data_set, per_account = self._quotas[rules.PER_DATA_SET_QUOTA], self._quotas[rules.PER_ACCOUNT_QUOTA]
+        if on_data_set >= per_data_set:
             raise rules.quota_exceeded(
-                "Auto export event actions per data set",
-                rules.EVENT_ACTIONS_PER_DATA_SET,
+                rules.PER_DATA_SET_QUOTA,
+                per_data_set,
                 f"Data set {data_set_id} already has {on_data_set} auto-export event actions",
             )
-        if len(self._state.event_actions) >= rules.EVENT_ACTIONS_PER_ACCOUNT:
+        if len(self._state.event_actions) >= per_account:
             raise rules.quota_exceeded(
-                "Event actions per account",
-                rules.EVENT_ACTIONS_PER_ACCOUNT,
+                rules.PER_ACCOUNT_QUOTA,
+                per_account,
                 f"The account already has {len(self._state.event_actions)} event actions",
             )
         created = now()

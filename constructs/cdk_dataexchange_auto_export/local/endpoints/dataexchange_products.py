@@ -73,6 +73,19 @@ class Products:
         """The subscription to the data set's product ends: it is no longer entitled, nor listed."""
         self._state.data_sets[data_set_id]["Origin"] = "UNSUBSCRIBED"
 
+    def end_subscription(self, product_id: str) -> list[str]:
+        """The subscription to the product ends: every data set of it the account was entitled to leaves."""
+        ended = [
+            data_set["Id"]
+            for data_set in self._state.data_sets.values()
+            if data_set["Origin"] == "ENTITLED" and data_set.get("OriginDetails", {}).get("ProductId") == product_id
+        ]
+        if not ended:
+            raise ValueError(f"The account subscribes to no product {product_id}")
+        for data_set_id in ended:
+            self.end_entitlement(data_set_id)
+        return ended
+
     # --- the API ------------------------------------------------------------------------------
 
     def list_data_sets(self, params: dict[str, Any], request: Request) -> Item:

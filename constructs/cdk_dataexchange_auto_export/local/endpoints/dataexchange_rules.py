@@ -21,6 +21,11 @@ TAG_KEY_LENGTH = (1, 128)
 TAG_VALUE_LENGTH = (0, 256)
 EVENT_ACTIONS_PER_DATA_SET = 5
 EVENT_ACTIONS_PER_ACCOUNT = 50
+# The quotas an account may have raised (Service Quotas, AWS Data Exchange: both adjustable), by the LimitName the
+# service names them with, at their defaults.
+PER_DATA_SET_QUOTA = "Auto export event actions per data set"
+PER_ACCOUNT_QUOTA = "Event actions per account"
+ADJUSTABLE_QUOTAS = {PER_DATA_SET_QUOTA: EVENT_ACTIONS_PER_DATA_SET, PER_ACCOUNT_QUOTA: EVENT_ACTIONS_PER_ACCOUNT}
 
 DEFAULT_EVENT_ACTION_KEY_PATTERN = "${Revision.CreatedAt}/${Asset.Name}"
 # An export job's destination without a KeyPattern (a manual export) keys objects by asset name alone.
