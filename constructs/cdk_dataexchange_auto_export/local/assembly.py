@@ -31,6 +31,8 @@ class LambdaFunction:
     # (Lambda's default: twice), and where the record of one that failed for good goes (as in the template).
     retry_attempts: int = 2
     on_failure: Any = None
+    # Its RecursiveLoop: Lambda stops a recursive loop of the function unless it is "Allow".
+    recursive_loop: str = "Terminate"
 
 
 def stack_names(assembly_dir: Path) -> list[str]:
@@ -109,6 +111,7 @@ class SynthesizedStack:
             environment=properties.get("Environment", {}).get("Variables", {}),
             retry_attempts=int(invoke_config.get("MaximumRetryAttempts", 2)),
             on_failure=invoke_config.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination"),
+            recursive_loop=properties.get("RecursiveLoop", "Terminate"),
         )
 
 

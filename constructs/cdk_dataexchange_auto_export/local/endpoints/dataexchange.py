@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
 
@@ -62,13 +63,15 @@ class DataExchangeEndpoint(LocalEndpoint):
 
     An event action may name any well-formed data set id: the account is taken to be entitled to it.
     `s3_root` is where exports write objects (none: nowhere); `events` receives what Data Exchange
-    sends EventBridge; an export job runs for `job_ticks` requests (None: until `end_jobs`).
+    sends EventBridge; an export job runs for `job_ticks` requests (None: until `end_jobs`), or for
+    `job_seconds` on `clock` (a virtual clock the worker's sleeps move on, `lambda_bootstrap.VirtualClock`).
 
     Like a service under load, on request: `page_limit` answers every list with pages of at most that
     many items, whatever MaxResults asks; `list_lag` leaves a new event action out of ListEventActions
     for that many list calls (eventual consistency); faults (`inject`) lose answers after the work,
     throttle or conflict; `end_jobs` ends every running job in one go; `publish(in_progress=True)`
-    runs auto-export jobs that hold slots of the concurrent-export quota.
+    runs auto-export jobs that hold slots of the concurrent-export quota; `waiting_reads` makes a started job
+    read WAITING that many times; `deny_exports_for` plays a new IAM grant not seen yet.
     """
 
     def __init__(
@@ -81,12 +84,16 @@ class DataExchangeEndpoint(LocalEndpoint):
         job_ticks: int | None = JOB_TICKS,
         page_limit: int | None = None,
         list_lag: int = 0,
+        job_seconds: float | None = None,
+        clock: Callable[[], float] = time.time,
+        waiting_reads: int = 0,
     ) -> None:
         self._state_file = state_file
         self._state = State.load(state_file)
         self._account = account
         self._answers = answers
-        self._jobs = Jobs(self._state, account, s3_root, job_ticks)
+        self._jobs = Jobs(self._state, account, s3_root, job_ticks, job_seconds, clock)
+        self._jobs.waiting_reads = waiting_reads
         self.events = events
         self._revisions = Revisions(self._state, account, self._jobs, self._send)
         self._products = Products(self._state, account, self._send)
@@ -202,6 +209,12 @@ class DataExchangeEndpoint(LocalEndpoint):
     def job_ticks(self, ticks: int | None) -> None:
         with self.lock:
             self._jobs.job_ticks = ticks
+
+    def deny_exports_for(self, seconds: float) -> None:
+        """Export jobs started in the next `seconds` (on the jobs' clock) end in ACCESS_DENIED_EXCEPTION, as a
+        grant the caller was just given is not seen yet (IAM is eventually consistent)."""
+        with self.lock:
+            self._jobs.deny_exports_for(seconds)
 
     def end_jobs(self) -> int:
         """Every export job in progress ends now, as planned (so one poll round sees them all ended);

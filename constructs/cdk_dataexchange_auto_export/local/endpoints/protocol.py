@@ -332,11 +332,13 @@ class Authorization:
 
 @dataclass
 class Request:
-    """Who called, in which Region, and what the call needed authorizing (filled in by the operation)."""
+    """Who called, in which Region, and what the call needed authorizing (filled in by the operation); and the
+    X-Ray trace header the caller sent (`X-Amzn-Trace-Id`), by which Lambda follows a chain of invocations."""
 
     region: str
     caller: str
     authorizations: list[Authorization] = field(default_factory=list)
+    trace_header: str | None = None
 
     def authorize(self, action: str, resource: str, **context: str) -> None:
         self.authorizations.append(Authorization(action, resource, context))

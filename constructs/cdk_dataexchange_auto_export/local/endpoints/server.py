@@ -119,7 +119,7 @@ class LocalEndpoint:
         http = HttpRequest(method, url.path, parse_qs(url.query, keep_blank_values=True), headers, body)
         routed = self._router.match(http)
         name = routed[0].name if routed else _UNKNOWN_OPERATION
-        request = Request(*_credential_scope(headers.get("authorization")))
+        request = Request(*_credential_scope(headers.get("authorization")), trace_header=headers.get("x-amzn-trace-id"))
         failure: Fault | None = None
         try:
             if routed is None:
