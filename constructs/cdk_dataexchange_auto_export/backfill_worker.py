@@ -5,6 +5,10 @@ own and allows, per the sources named at each statement, what export jobs need o
 invocation that fails for good (an unhandled error, a timeout, running out of memory, after Lambda's
 two retries) goes to the default event bus as Lambda's invocation record; a rule hands it back to the
 worker, which reports it as `Backfill Failed`, so the failure reaches the same rules as any other.
+
+The worker hands over to a new invocation of itself until the backfill is done, which Lambda's recursive loop
+detection would stop at the 17th: it allows recursion (`RecursiveLoop: Allow`) and carries its own guard rails
+(`dataexchange_auto_export_handler.backfill`; CONTRIBUTING says why not Step Functions).
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ class BackfillWorker(Construct):
             role_description="Exports existing Data Exchange revisions for AutoExportEventAction",
             memory_size=256,
             timeout=WORKER_TIMEOUT,
+            recursive_loop=lambda_.RecursiveLoop.ALLOW,
             # A failed invocation is retried twice, with the same cursor: what it started is found running.
             retry_attempts=2,
             on_failure=destinations.EventBridgeDestination(),
@@ -80,9 +85,10 @@ class BackfillWorker(Construct):
             "dataexchange:ListJobs supports no resource-level permissions; this policy allows only that read-only "
             "action, which finds the revisions already exported.",
         )
-        # To read the destination from the event action, and to stop when it is gone.
+        # To read the destination from the event action, and to stop when it is gone; the event action's backfill
+        # tag holds the chain of invocations, which each invocation claims (backfill.Claim).
         event_actions = _arns.event_actions(stack)
-        self._allow(["dataexchange:GetEventAction"], [event_actions])
+        self._allow(["dataexchange:GetEventAction", "dataexchange:TagResource"], [event_actions])
         # The export reads the assets from Data Exchange's own buckets as the caller, through the service
         # (AWSDataExchangeSubscriberFullAccess; aws-samples/aws-dataexchange-api-samples tf-auto-export-to-s3).
         self._allow(
@@ -94,7 +100,10 @@ class BackfillWorker(Construct):
         self._allow(["events:PutEvents"], [_arns.default_event_bus(stack)])
         for resource, reason in (
             (jobs, "Job ids are assigned by the service at creation; the statement is limited to export jobs."),
-            (event_actions, "Event action ids are assigned at creation; the worker only reads them."),
+            (
+                event_actions,
+                "Event action ids are assigned at creation; the worker reads them and tags its backfill's progress.",
+            ),
             (data_exchange_assets, "Data Exchange's asset buckets, read only through the service (aws:CalledVia)."),
         ):
             acknowledge_wildcard(role, resource, reason)

@@ -157,6 +157,13 @@ class DataExchangeEndpoint(LocalEndpoint):
             self._save()
             return copy.deepcopy(revision)
 
+    def revoke(self, revision_id: str) -> None:
+        """The provider revokes a revision (RevokeRevision): it is listed as revoked, and no longer exported."""
+        with self.lock:
+            revision = self._state.revisions[revision_id]
+            revision.update(Revoked=True, RevokedAt=now(), RevocationComment="Revoked by the provider")
+            self._save()
+
     def publish(
         self, data_set_id: str, asset_names: Sequence[str], fail: str | None = None, *, in_progress: bool = False
     ) -> Publication:

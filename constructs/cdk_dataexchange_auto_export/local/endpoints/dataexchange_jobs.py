@@ -169,7 +169,7 @@ class Jobs:
         for job_id in sorted(job_ids):
             job = self._state.jobs[job_id]
             self._running.discard(job_id)
-            job["EndedTick"] = self._state.clock
+            job.update(EndedTick=self._state.clock, EndedAt=self.clock())
             self.run(job)
             self.on_end(job)
 
