@@ -105,7 +105,7 @@ def test_one_worker_per_stack_runs_the_same_asset_for_fifteen_minutes_and_may_in
         "Handler": "dataexchange_auto_export_handler.worker.handler",
         "Runtime": "python3.14",
         "Architectures": ["arm64"],
-        "MemorySize": 256,
+        "MemorySize": 128,
         "Timeout": 900,
         # Its hand-overs are a chain of invocations of itself, which Lambda would stop at the 17th
         "RecursiveLoop": "Allow",

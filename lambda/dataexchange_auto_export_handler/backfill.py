@@ -233,7 +233,7 @@ class Backfill:
         clients: Clients,
         cursor: Cursor,
         context: LambdaContext,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], object] = time.sleep,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.clients = clients
@@ -242,6 +242,8 @@ class Backfill:
         self.sleep = sleep
         self.clock = clock
         self.poll_seconds = float(os.environ.get("BACKFILL_POLL_SECONDS", "5"))
+        # No shorter than the first wait where that is shorter: the offline kit's jobs last requests, not seconds.
+        self.min_step = min(MIN_STEP_SECONDS, self.poll_seconds)
         self.margin_ms = min(HANDOVER_MARGIN_MS, context.get_remaining_time_in_millis() // 4)
         self.claim = Claim(cursor.chain, cursor.invocation, uuid.uuid4().hex[:12])
         self._dealt_with = cursor.dealt_with
@@ -367,7 +369,7 @@ class Backfill:
         return max(0.0, min([*waits, left]))
 
     def _step(self) -> float:
-        return max(MIN_STEP_SECONDS, (self.cursor.job_seconds or 0) / STEPS_PER_JOB)
+        return max(self.min_step, (self.cursor.job_seconds or 0) / STEPS_PER_JOB)
 
     def _due_at(self, job: dict[str, Any]) -> float | None:
         """When a running job is worth a read, by the job time seen so far: a step before it would end, so that
@@ -571,7 +573,7 @@ class Backfill:
 
 
 def report(
-    events: EventBridgeClient, cursor: Cursor, reason: str | None = None, sleep: Callable[[float], None] = time.sleep
+    events: EventBridgeClient, cursor: Cursor, reason: str | None = None, sleep: Callable[[float], object] = time.sleep
 ) -> str:
     """The backfill's end event on the default bus: `Backfill Completed`, or `Backfill Failed` when a revision
     failed or the backfill itself did (`reason`). It carries `DataSetIds` and `RevisionIds` as Data Exchange's
