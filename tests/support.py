@@ -121,7 +121,7 @@ class AuditedRuntime(LambdaRuntime):
         self, python: Path, aws: OfflineAws, audit: PermissionAudit, timeouts: Mapping[str, int] | None = None
     ) -> None:
         super().__init__(python, aws.environment(), timeouts)
-        self.endpoints = (aws.dataexchange, aws.lambda_, aws.eventbridge)
+        self.endpoints = aws.endpoints
         self.audit = audit
         self.cloudformation: OfflineCloudFormation | None = None
 

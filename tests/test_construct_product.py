@@ -101,9 +101,17 @@ def test_rules_reconcile_on_the_products_event_and_on_the_schedule_after_the_res
         assert rule["DependsOn"] == [resource_id]
         [target] = rule["Properties"]["Targets"]
         assert target["Arn"]["Fn::GetAtt"][0].startswith("AutoExportEventActionProviderHandler")
-        rendered = json.dumps(target["Input"])
-        assert f'\\"LogicalResourceId\\":\\"{resource_id}\\"' in rendered
-        assert '\\"ProductId\\":\\"prod-uexample0abc1d\\"' in rendered
+        # The resource, and nothing of what it deployed: the handler reads that from the stack
+        assert target["Input"] == {
+            "Fn::Join": [
+                "",
+                [
+                    '{"ProductReconcile":{"StackId":"',
+                    {"Ref": "AWS::StackId"},
+                    f'","LogicalResourceId":"{resource_id}"}}}}',
+                ],
+            ]
+        }
 
 
 def test_the_reconcile_may_list_data_sets_read_their_names_and_report(followed: Followed) -> None:

@@ -177,6 +177,7 @@ BAD_INPUT = [
         f"Stack {STACK} does not export data set {DATA_SET}: it exports ",
         id="not exported",
     ),
+    pytest.param(["publish"], f"Which data set? Stack {STACK} exports {PRICES}, ", id="which data set"),
     pytest.param(
         ["deploy", "--app", "{flagged}"],
         "Stack Flagged has 1 error(s), so nothing is deployed: [Error at /Flagged] every stack needs a cost centre",
@@ -223,6 +224,12 @@ def test_bad_input_is_a_one_line_error_and_changes_nothing(
     [line] = capsys.readouterr().err.splitlines()
     assert line.startswith("❌  ") and error in line
     assert local.status() == before
+
+
+def test_publishing_before_any_deploy_says_to_deploy_first(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["publish", "--data-set-id", PRICES, "--state-dir", str(tmp_path)]) == 1
+
+    assert capsys.readouterr().err == f"❌  No stack is deployed in {tmp_path}: deploy first, then publish to it\n"
 
 
 RECORDING_APP = """

@@ -4,6 +4,7 @@ the product or the schedule comes due; every call it makes is checked against it
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -248,3 +249,59 @@ def test_a_create_whose_answer_was_lost_leaves_one_event_action_per_data_set(
     # Then the reconcile's second look removed the extra one
     assert {data_set: len(ids) for data_set, ids in owned(endpoint).items()} == dict.fromkeys(exportable, 1)
     assert len(endpoint.event_actions()) == 3
+
+
+def test_tags_applied_with_tags_of_survive_every_reconcile_after_the_deploy(
+    new_cdk_app: Callable[..., cdk.App], aws: OfflineAws, endpoint: DataExchangeEndpoint, cloudformation: Runner
+) -> None:
+    # Given a product's construct tagged by its prop and by Tags.of, with 46 long tags (the most it accepts)
+    stack = cdk.Stack(new_cdk_app(), "Tagged")
+    long = {f"team-{n:02d}-{'k' * 100}": "v" * 256 for n in range(45)}
+    AutoExportProduct(stack, "Product", product_id=PRODUCT, bucket=s3.Bucket(stack, "Destination"), tags=long)
+    cdk.Tags.of(stack).add("CostCenter", "4242")
+    tagged = synthesized(stack)
+    subscribe(endpoint, count=2)
+    cloudformation(tagged).deploy()
+    added = endpoint.add_data_set(PRODUCT, "Prices 2")["Id"]
+
+    # When Data Exchange's event and the schedule run the reconcile after the deploy
+    endpoint.publish_data_sets(PRODUCT, [added])
+    aws.lambda_.wait()
+    aws.bus.run_schedules()
+    aws.lambda_.wait()
+
+    # Then every event action, the new one too, carries both kinds of tag
+    assert len(endpoint.event_actions()) == 3
+    for item in endpoint.event_actions():
+        assert item["Tags"]["CostCenter"] == "4242"
+        assert long.items() <= item["Tags"].items()
+    # ...and the rules' input names only the resource, far below EventBridge's 8,192 characters for a target input
+    inputs = [target["Input"] for rule in tagged.of_type("AWS::Events::Rule") for target in rule_targets(tagged, rule)]
+    assert inputs and all(len(json.dumps(value)) < 300 for value in inputs)
+
+
+def rule_targets(stack: SynthesizedStack, logical_id: str) -> list[dict[str, Any]]:
+    targets: list[dict[str, Any]] = stack.resources[logical_id]["Properties"]["Targets"]
+    return targets
+
+
+def test_a_reconcile_queued_before_the_delete_leaves_nothing_behind(
+    following: SynthesizedStack, aws: OfflineAws, endpoint: DataExchangeEndpoint, cloudformation: Runner
+) -> None:
+    subscribe(endpoint)
+    runner = cloudformation(following)
+    runner.deploy()
+    stack_id = runner.state().stack_id
+    (product_id,) = [key for key, resource in runner.state().resources.items()]
+    # Given a reconcile the schedule queued, which Lambda runs only once the stack is deleted
+    queued = {"ProductReconcile": {"StackId": stack_id, "LogicalResourceId": product_id}}
+    runner.destroy()
+    assert endpoint.event_actions() == []
+
+    handler = next(key for key in following.of_type("AWS::Lambda::Function") if "Handler" in key)
+    aws.lambda_.invoke_async(runner.function_arn(handler), queued)
+    aws.lambda_.wait()
+
+    # Then it makes nothing again and reports nothing
+    assert endpoint.event_actions() == []
+    assert product_events(aws) == []

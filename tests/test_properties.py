@@ -211,10 +211,10 @@ def test_tags_skipped_as_unresolved_are_counted_but_not_checked_and_the_others_a
     def token(text: str) -> bool:
         return text.startswith("${Token")
 
-    check_tags({unresolved: "v", "k": unresolved}, "Tags", skip=token)
+    check_tags({unresolved: "v", "k": unresolved}, "Tags", unknown=token)
     with pytest.raises(PropertyError, match=f"Tags value for '{re.escape(unresolved)}' must be a string of at most"):
-        check_tags({unresolved: "v" * 257}, "Tags", skip=token)
+        check_tags({unresolved: "v" * 257}, "Tags", unknown=token)
     with pytest.raises(PropertyError, match="Tags key 'AWS:k' is reserved"):
-        check_tags({unresolved: "v", "AWS:k": "v"}, "Tags", skip=token)
+        check_tags({unresolved: "v", "AWS:k": "v"}, "Tags", unknown=token)
     with pytest.raises(PropertyError, match=f"Tags has {MAX_USER_TAGS + 1} tags"):
-        check_tags({f"{unresolved}{n}": "v" for n in range(MAX_USER_TAGS + 1)}, "Tags", skip=token)
+        check_tags({f"{unresolved}{n}": "v" for n in range(MAX_USER_TAGS + 1)}, "Tags", unknown=token)

@@ -17,3 +17,8 @@ def data_set(stack: Stack, data_set_id: str) -> str:
 
 def default_event_bus(stack: Stack) -> str:
     return stack.format_arn(service="events", resource="event-bus", resource_name="default")
+
+
+def stack(of: Stack) -> str:
+    """The stack, whatever id CloudFormation gave it (arn:...:stack/NAME/ID)."""
+    return of.format_arn(service="cloudformation", resource="stack", resource_name=f"{of.stack_name}/*")

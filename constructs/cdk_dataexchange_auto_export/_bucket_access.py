@@ -10,7 +10,7 @@ from aws_cdk import CfnResource, Stack, Token
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from aws_cdk.region_info import RegionInfo
-from constructs import Construct
+from constructs import Construct, IConstruct
 
 from ._warnings import shown, warn_once
 
@@ -25,19 +25,19 @@ class BucketAccess:
     def __init__(self, stack: Stack) -> None:
         self._stack = stack
         # Bucket -> what an export to it depends on (its policy, or None), and the constructs of an imported one.
-        self._buckets: dict[s3.IBucket, tuple[CfnResource | None, list[str]]] = {}
+        self._buckets: dict[s3.IBucket, tuple[CfnResource | None, list[IConstruct]]] = {}
 
-    def allow(self, bucket: s3.IBucket, construct_path: str) -> CfnResource | None:
+    def allow(self, bucket: s3.IBucket, construct: IConstruct) -> CfnResource | None:
         """What an event action exporting to `bucket` must depend on: its policy with Data Exchange's statement,
-        or None for an imported bucket (whose warning then names `construct_path` too)."""
+        or None for an imported bucket (whose warning then names `construct` too)."""
         if bucket not in self._buckets:
             policy = self._allow_data_exchange_to_write(bucket)
-            constructs: list[str] = []
+            constructs: list[IConstruct] = []
             self._buckets[bucket] = (policy, constructs)
             if policy is None:
                 self._warn(bucket, constructs)
         policy, constructs = self._buckets[bucket]
-        constructs.append(construct_path)
+        constructs.append(construct)
         return policy
 
     def _allow_data_exchange_to_write(self, bucket: s3.IBucket) -> CfnResource | None:
@@ -55,7 +55,7 @@ class BucketAccess:
         child = policy.node.default_child if isinstance(policy, Construct) else None
         return child if isinstance(child, CfnResource) else None
 
-    def _warn(self, bucket: s3.IBucket, constructs: list[str]) -> None:
+    def _warn(self, bucket: s3.IBucket, constructs: list[IConstruct]) -> None:
         name, account = shown(bucket.bucket_name, "<bucket-name>"), shown(self._stack.account, "<account-id>")
         region = self._stack.region
         partition = None if Token.is_unresolved(region) else RegionInfo.get(region).partition

@@ -36,6 +36,7 @@ class HandlerPermissions:
             "ListEventActions finds the event actions a resource made, ListDataSets a product's data sets.",
         )
         self._data_sets: set[str] = set()
+        self._stacks: set[str] = set()
         self._follows_products = False
 
     def allow_data_set_name_lookup(self, data_set_id: str) -> None:
@@ -56,15 +57,31 @@ class HandlerPermissions:
             "it allows only dataexchange:GetDataSet.",
         )
 
-    def allow_product_reconciles(self) -> None:
-        """What following a product needs: listing the account's entitled data sets, and reporting a reconcile
-        after the deploy on the default event bus."""
+    def allow_product_reconciles(self, stack: Stack) -> None:
+        """What following a product of `stack` needs: listing the account's entitled data sets, reading what the
+        stack deployed (a reconcile after the deploy), and reporting it on the default event bus."""
+        self.allow_stack_reads(stack)
         if self._follows_products:
             return
         self._follows_products = True
         self._unscoped.add_statements(iam.PolicyStatement(actions=["dataexchange:ListDataSets"], resources=["*"]))
         self._role.add_to_principal_policy(
             iam.PolicyStatement(actions=["events:PutEvents"], resources=[_arns.default_event_bus(self._stack)])
+        )
+
+    def allow_stack_reads(self, stack: Stack) -> None:
+        """Reading what `stack` deployed: its resources' status and Metadata, and nothing of any other stack."""
+        if stack.stack_name in self._stacks:
+            return
+        self._stacks.add(stack.stack_name)
+        self._role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["cloudformation:DescribeStackResource"], resources=[_arns.stack(stack)])
+        )
+        acknowledge_wildcard(
+            self._role,
+            _arns.stack(stack),
+            "A stack's ARN ends in an id CloudFormation assigns when it creates the stack: the wildcard stands for "
+            "that id of this one stack's name.",
         )
 
     def _allow(self, actions: list[str], resource: str, wildcard_reason: str) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from constructs import IConstruct
 
 from ._warnings import shown, warn_once
 
@@ -27,9 +28,9 @@ class KeyAccess:
     def __init__(self, role: iam.IRole, roles: str) -> None:
         self._role, self._roles = role, roles
         self._granted: set[str] = set()
-        self._imported: dict[kms.IKey, list[str]] = {}
+        self._imported: dict[kms.IKey, list[IConstruct]] = {}
 
-    def allow(self, key: kms.IKey, construct_path: str) -> None:
+    def allow(self, key: kms.IKey, construct: IConstruct) -> None:
         key_arn = key.key_arn
         if key_arn not in self._granted:
             self._granted.add(key_arn)
@@ -43,7 +44,7 @@ class KeyAccess:
         if isinstance(key, kms.Key):
             return
         if key not in self._imported:
-            constructs: list[str] = []
+            constructs: list[IConstruct] = []
             self._imported[key] = constructs
             key_shown, roles = shown(key_arn, "<key-arn>"), self._roles
             warn_once(
@@ -55,4 +56,4 @@ class KeyAccess:
                     f"roles of {roles} use it, or the event actions of {names} fail: {KEY_USE}"
                 ),
             )
-        self._imported[key].append(construct_path)
+        self._imported[key].append(construct)

@@ -14,16 +14,16 @@ def shown(value: str, placeholder: str) -> str:
     return placeholder if Token.is_unresolved(value) else value
 
 
-def warn_once(scope: IConstruct, warning_id: str, constructs: list[str], message: Callable[[str], str]) -> None:
-    """A warning on `scope` that names every construct in `constructs`, added once they are all there (at synth,
-    when aspects run)."""
+def warn_once(scope: IConstruct, warning_id: str, constructs: list[IConstruct], message: Callable[[str], str]) -> None:
+    """A warning on `scope` that names the path of every construct in `constructs`, added once they are all there
+    (at synth, when aspects run)."""
     Aspects.of(scope).add(_Warning(scope, warning_id, constructs, message))
 
 
 @jsii.implements(IAspect)
 class _Warning:
     def __init__(
-        self, scope: IConstruct, warning_id: str, constructs: list[str], message: Callable[[str], str]
+        self, scope: IConstruct, warning_id: str, constructs: list[IConstruct], message: Callable[[str], str]
     ) -> None:
         self._scope, self._id, self._constructs, self._message = scope, warning_id, constructs, message
         self._warned = False
@@ -32,4 +32,5 @@ class _Warning:
         if self._warned:
             return
         self._warned = True
-        Annotations.of(self._scope).add_warning_v2(self._id, self._message(", ".join(self._constructs)))
+        paths = ", ".join(construct.node.path for construct in self._constructs)
+        Annotations.of(self._scope).add_warning_v2(self._id, self._message(paths))

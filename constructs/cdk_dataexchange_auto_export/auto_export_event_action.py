@@ -8,6 +8,7 @@ from aws_cdk import Token
 from constructs import Construct
 
 from dataexchange_auto_export_handler.contract import EVENT_ACTION_RESOURCE_TYPE, Attribute, Property
+from dataexchange_auto_export_handler.export_settings import check_known
 from dataexchange_auto_export_handler.rules import check_data_set_id
 
 from . import monitoring
@@ -35,8 +36,7 @@ class AutoExportEventAction(ExportConstruct):
         super().__init__(scope, id, data_set_id, props)
 
     def _check_subject(self, subject: str) -> None:
-        if not Token.is_unresolved(subject):
-            check_data_set_id(subject, "data_set_id")
+        check_known(check_data_set_id, subject, "data_set_id", Token.is_unresolved)
 
     def _data_set(self, subject: str) -> str:
         return subject

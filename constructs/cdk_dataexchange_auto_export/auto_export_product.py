@@ -19,6 +19,7 @@ from dataexchange_auto_export_handler.contract import (
     Property,
     ReconcileRequest,
 )
+from dataexchange_auto_export_handler.export_settings import check_known
 from dataexchange_auto_export_handler.rules import (
     DEFAULT_PRODUCT_KEY_PATTERN,
     check_product_id,
@@ -60,14 +61,12 @@ class AutoExportProduct(ExportConstruct):
             ``alert_topic``, ``provider``.
         """
         super().__init__(scope, id, product_id, props)
-        self._provider.permissions.allow_product_reconciles()
+        self._provider.permissions.allow_product_reconciles(Stack.of(self))
         self._follow(product_id, reconcile_schedule or events.Schedule.rate(Duration.days(1)))
 
     def _check_subject(self, subject: str) -> None:
-        if not Token.is_unresolved(subject):
-            check_product_id(subject, "product_id")
-        if not Token.is_unresolved(self.export.key_pattern):
-            check_product_key_pattern(str(self.export.key_pattern), "key_pattern")
+        check_known(check_product_id, subject, "product_id", Token.is_unresolved)
+        check_known(check_product_key_pattern, str(self.export.key_pattern), "key_pattern", Token.is_unresolved)
 
     def _data_set(self, subject: str) -> str:
         # The product's data sets are known only when the handler lists them: any data set of the product.
@@ -96,8 +95,8 @@ class AutoExportProduct(ExportConstruct):
 
     def _follow(self, product_id: str, schedule: events.Schedule) -> None:
         """Rules that run the deploy's reconcile again after it: when Data Exchange says the provider published
-        data sets to the product, and on the schedule. The handler gets the resource's properties and whom the
-        event actions belong to, as a request of CloudFormation's would carry them."""
+        data sets to the product, and on the schedule. They name the resource; the handler reads what the stack
+        deployed of it."""
         cfn = self.resource.node.default_child
         assert isinstance(cfn, CfnResource)
         request = events.RuleTargetInput.from_object(
@@ -105,7 +104,6 @@ class AutoExportProduct(ExportConstruct):
                 ReconcileRequest.KEY: {
                     ReconcileRequest.STACK_ID: Aws.STACK_ID,
                     ReconcileRequest.LOGICAL_ID: Stack.of(self).get_logical_id(cfn),
-                    ReconcileRequest.RESOURCE_PROPERTIES: {self._subject: product_id, **self.export.to_properties()},
                 }
             }
         )

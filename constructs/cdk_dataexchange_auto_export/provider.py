@@ -104,6 +104,8 @@ class AutoExportEventActionProvider(Construct):
             ),
         )
         self._handler = handler
+        self.service_token: str = handler.function_arn
+        """What a custom resource of this provider names as its ServiceToken: the handler's ARN."""
         self.function: lambda_.IFunction = handler
         """The custom resource handler (its ``node.default_child`` is the ``CfnFunction``)."""
         self.role: iam.IRole = role
@@ -115,11 +117,6 @@ class AutoExportEventActionProvider(Construct):
         self._buckets = BucketAccess(Stack.of(self))
         self._keys = KeyAccess(role, self.node.path)
         self._worker: BackfillWorker | None = None
-
-    @property
-    def service_token(self) -> str:
-        """What a custom resource of this provider names as its ServiceToken: the handler's ARN."""
-        return self._handler.function_arn
 
     @property
     def backfill_function(self) -> lambda_.IFunction | None:
@@ -138,11 +135,11 @@ class AutoExportEventActionProvider(Construct):
 
     def allow_bucket(self, bucket: s3.IBucket, construct: IConstruct) -> CfnResource | None:
         """Lets Data Exchange write to the bucket for `construct`; returns what its resource must depend on."""
-        return self._buckets.allow(bucket, construct.node.path)
+        return self._buckets.allow(bucket, construct)
 
     def allow_key(self, key: kms.IKey, construct: IConstruct) -> None:
         """Lets the handler have Data Exchange take and revoke its grant on the key for `construct`."""
-        self._keys.allow(key, construct.node.path)
+        self._keys.allow(key, construct)
 
     def backfill_worker(self) -> BackfillWorker:
         """The worker that exports existing revisions, with this provider's settings, made on first use."""

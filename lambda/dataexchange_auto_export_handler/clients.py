@@ -8,6 +8,7 @@ import boto3
 from botocore.config import Config
 
 if TYPE_CHECKING:
+    from mypy_boto3_cloudformation import CloudFormationClient
     from mypy_boto3_dataexchange import DataExchangeClient
     from mypy_boto3_events import EventBridgeClient
     from mypy_boto3_lambda import LambdaClient
@@ -32,12 +33,10 @@ class Clients:
         dataexchange: DataExchangeClient | None = None,
         lambda_: LambdaClient | None = None,
         events: EventBridgeClient | None = None,
+        cloudformation: CloudFormationClient | None = None,
     ) -> None:
-        self._clients: dict[str, Any] = {
-            name: client
-            for name, client in (("dataexchange", dataexchange), ("lambda", lambda_), ("events", events))
-            if client is not None
-        }
+        given = {"dataexchange": dataexchange, "lambda": lambda_, "events": events, "cloudformation": cloudformation}
+        self._clients: dict[str, Any] = {name: client for name, client in given.items() if client is not None}
 
     def _client(self, service: str) -> Any:
         if service not in self._clients:
@@ -55,3 +54,7 @@ class Clients:
     @property
     def events(self) -> EventBridgeClient:
         return cast("EventBridgeClient", self._client("events"))
+
+    @property
+    def cloudformation(self) -> CloudFormationClient:
+        return cast("CloudFormationClient", self._client("cloudformation"))

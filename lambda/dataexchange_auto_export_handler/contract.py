@@ -44,6 +44,18 @@ class Attribute:
     EVENT_ACTION_COUNT: Final = "EventActionCount"
 
 
+class Metadata:
+    """What the construct writes into its custom resource's Metadata: the resource's properties again (its tags
+    included, those of ``Tags.of`` too). CloudFormation resolves Metadata as it resolves properties, and answers it
+    to DescribeStackResource: it is how the handler reads what the stack deployed when no CloudFormation request
+    carries it (a reconcile after the deploy, a drift check)."""
+
+    KEY: Final = "cdk-dataexchange-auto-export"
+    PROPERTIES: Final = "ResourceProperties"
+    # The construct's path, which aws-cdk-lib writes into every resource's Metadata unless path metadata is off.
+    CDK_PATH: Final = "aws:cdk:path"
+
+
 # The value of ExportExistingRevisions that asks for every existing revision (otherwise: a number).
 ALL_REVISIONS: Final = "ALL"
 # A data set holds at most this many revisions (the service's quota), so no backfill asks for more.
@@ -108,12 +120,11 @@ INVOCATION_FAILED_DETAIL_TYPE: Final = "Lambda Function Invocation Result - Fail
 
 class ReconcileRequest:
     """The event the construct's rules send the handler to reconcile a product after the deploy:
-    ``{KEY: {STACK_ID: ..., LOGICAL_ID: ..., RESOURCE_PROPERTIES: {...}}}``."""
+    ``{KEY: {STACK_ID: ..., LOGICAL_ID: ...}}``. The handler reads the rest from the stack (`Metadata`)."""
 
     KEY: Final = "ProductReconcile"
     STACK_ID: Final = "StackId"
     LOGICAL_ID: Final = "LogicalResourceId"
-    RESOURCE_PROPERTIES: Final = "ResourceProperties"
 
 
 # The handler's environment variable that names the backfill worker (set when the stack has one).

@@ -37,6 +37,17 @@ def _never(_value: object) -> bool:
     return False
 
 
+def check_known(
+    rule: Callable[[str, str], None], value: str, name: str, unknown: Callable[[object], bool] = _never
+) -> None:
+    """Applies `rule`, unless the value breaks it only because it is not known yet (`unknown`, asked only then)."""
+    try:
+        rule(value, name)
+    except PropertyError:
+        if not unknown(value):
+            raise
+
+
 @dataclass(frozen=True)
 class ExportSettings:
     """The settings. `key_pattern` None is the service's default pattern for event actions, `kms_key_arn` None
@@ -62,20 +73,23 @@ class ExportSettings:
     )
 
     def check(
-        self, name: Callable[[str], str] = PROPERTIES.__getitem__, skip: Callable[[object], bool] = _never
+        self, name: Callable[[str], str] = PROPERTIES.__getitem__, unknown: Callable[[object], bool] = _never
     ) -> None:
         """Raises PropertyError for the first setting the service would refuse, named by `name` (a setting's
-        resource property unless told otherwise); a value `skip` says is not known yet (a token) is left to the
-        handler, which checks it at deploy time with these same rules."""
-        if not skip(self.bucket):
-            check_bucket_name(self.bucket, name("bucket"))
-        if self.key_pattern is not None and not skip(self.key_pattern):
-            check_key_pattern(self.key_pattern, name("key_pattern"))
-        if self.kms_key_arn is not None and not skip(self.kms_key_arn):
-            check_kms_key_arn(self.kms_key_arn, name("kms_key_arn"))
-        check_tags(self.tags, name("tags"), skip)
-        if self.existing_revisions is not None and not skip(self.existing_revisions):
-            check_existing_revisions(self.existing_revisions, name("existing_revisions"))
+        resource property unless told otherwise). A value that breaks a rule only because it is not known yet
+        (`unknown`: a token, asked only of what breaks a rule) is left to the handler, which checks it at deploy
+        time with these same rules."""
+        rules: list[tuple[str, str | None, Callable[[str, str], None]]] = [
+            ("bucket", self.bucket, check_bucket_name),
+            ("key_pattern", self.key_pattern, check_key_pattern),
+            ("kms_key_arn", self.kms_key_arn, check_kms_key_arn),
+        ]
+        for setting, value, rule in rules:
+            if value is not None:
+                check_known(rule, value, name(setting), unknown)
+        check_tags(self.tags, name("tags"), unknown)
+        if self.existing_revisions is not None:
+            check_known(check_existing_revisions, self.existing_revisions, name("existing_revisions"), unknown)
 
     # --- the template ----------------------------------------------------------------------------
 

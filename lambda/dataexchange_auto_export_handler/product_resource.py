@@ -10,7 +10,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from . import backfill, products
+from . import backfill, products, stack
 from .clients import Clients
 from .contract import Detail, DetailType, ReconcileRequest
 from .event_actions import EventActionError, Owner
@@ -83,14 +83,20 @@ def delete(clients: Clients, request: Request) -> None:
 
 
 def reconcile_after_deploy(clients: Clients, request: Mapping[str, Any]) -> None:
-    """A reconcile that a rule of the construct starts (Data Exchange's event or the schedule): its outcome goes
-    to the default event bus, as nobody waits for an answer."""
-    resource_properties = request.get(ReconcileRequest.RESOURCE_PROPERTIES, {})
-    product_id = str(resource_properties.get(ProductProperties.SUBJECT))
+    """A reconcile that a rule of the construct starts (Data Exchange's event or the schedule): it reads what the
+    stack deployed (the rule's input names only the resource, so it can neither drift from the stack nor outgrow
+    EventBridge's limit), and its outcome goes to the default event bus, as nobody waits for an answer. One queued
+    before the resource was deleted finds it gone and does nothing: it must not make again what the Delete removed."""
+    stack_id, logical_id = request[ReconcileRequest.STACK_ID], request[ReconcileRequest.LOGICAL_ID]
+    deployed = stack.deployed_resource(clients.cloudformation, stack_id, logical_id)
+    if deployed is None or deployed.going:
+        logger.info("%s of %s is gone: nothing to reconcile", logical_id, stack_id)
+        return
+    product_id = str(deployed.properties.get(ProductProperties.SUBJECT))
     detail: dict[str, Any]
     try:
-        properties = ProductProperties.from_properties(resource_properties)
-        owner = _owner(request[ReconcileRequest.STACK_ID], request[ReconcileRequest.LOGICAL_ID], product_id)
+        properties = ProductProperties.from_properties(deployed.properties)
+        owner = _owner(stack_id, logical_id, product_id)
         # The properties are the deployed ones: only a data set new to the product is new to the backfill.
         outcome = _reconcile(clients, owner, properties, properties)
     except (EventActionError, PropertyError, ClientError, BotoCoreError) as error:

@@ -82,8 +82,9 @@ MAX_TAG_KEY_LENGTH = 128
 MAX_TAG_VALUE_LENGTH = 256
 
 
-def check_tags(tags: Mapping[str, str], name: str, skip: Callable[[object], bool] = lambda _: False) -> None:
-    """Checks the count of all tags, and each key and each value that is not skipped (an unresolved token)."""
+def check_tags(tags: Mapping[str, str], name: str, unknown: Callable[[object], bool] = lambda _: False) -> None:
+    """Checks the count of all tags, and each key and each value, but one that breaks a rule only because it is not
+    known yet (`unknown`: an unresolved token, asked only of what breaks a rule)."""
     if len(tags) > MAX_USER_TAGS:
         raise PropertyError(
             f"{name} has {len(tags)} tags: at most {MAX_USER_TAGS} "
@@ -91,11 +92,11 @@ def check_tags(tags: Mapping[str, str], name: str, skip: Callable[[object], bool
             "and follow its backfill)"
         )
     for key, value in tags.items():
-        if not skip(key) and not 1 <= len(key) <= MAX_TAG_KEY_LENGTH:
+        if not 1 <= len(key) <= MAX_TAG_KEY_LENGTH and not unknown(key):
             raise PropertyError(f"{name} key {key!r} must be 1 to {MAX_TAG_KEY_LENGTH} characters long")
-        if not skip(key) and (key.lower().startswith("aws:") or key in PACKAGE_TAGS):
+        if (key.lower().startswith("aws:") or key in PACKAGE_TAGS) and not unknown(key):
             raise PropertyError(f"{name} key {key!r} is reserved")
-        if not skip(value) and (not isinstance(value, str) or len(value) > MAX_TAG_VALUE_LENGTH):
+        if (not isinstance(value, str) or len(value) > MAX_TAG_VALUE_LENGTH) and not unknown(value):
             raise PropertyError(
                 f"{name} value for {key!r} must be a string of at most {MAX_TAG_VALUE_LENGTH} characters"
             )

@@ -189,18 +189,21 @@ class LocalDataExchange:
         )
 
     def publish(
-        self, data_set_id: str, assets: Sequence[str] = DEFAULT_ASSETS, *, fail: str | None = None
+        self, data_set_id: str | None = None, assets: Sequence[str] = DEFAULT_ASSETS, *, fail: str | None = None
     ) -> Published:
-        """A provider publishes a revision of `assets` to a data set the stack exports: each event action exports
-        it (or fails to, for `fail`: S3AccessDenied, KmsKeyDisabled, QuotaExceeded or MalwareDetected), and Data
-        Exchange's events reach the stack's rules."""
+        """A provider publishes a revision of `assets` to a data set the stack exports (default: the only one): each
+        event action exports it (or fails to, for `fail`: S3AccessDenied, KmsKeyDisabled, QuotaExceeded or
+        MalwareDetected), and Data Exchange's events reach the stack's rules."""
+        _check_failure(fail)
         state = self._serve_deployed("publish to")
         exported = self.exported_data_sets()
+        listed = ", ".join(exported) or "none"
+        if data_set_id is None:
+            if len(exported) != 1:
+                raise LocalError(f"Which data set? Stack {state.stack_name} exports {listed}")
+            data_set_id = exported[0]
         if data_set_id not in exported:
-            raise LocalError(
-                f"Stack {state.stack_name} does not export data set {data_set_id}: it exports "
-                f"{', '.join(exported) or 'none'}"
-            )
+            raise LocalError(f"Stack {state.stack_name} does not export data set {data_set_id}: it exports {listed}")
         mark = self._mark()
         try:
             revision_id, jobs = self._publish(data_set_id, assets, fail)
@@ -213,6 +216,7 @@ class LocalDataExchange:
     ) -> Published:
         """The provider adds a data set to a product the stack follows and Data Exchange says so on the bus (the
         stack's rule reconciles the product); then a revision of `assets` is published to it."""
+        _check_failure(fail)
         aws = self._running()
         state = self._serve_deployed("publish to")
         followed = self.followed_products()
@@ -342,8 +346,6 @@ class LocalDataExchange:
         return state
 
     def _publish(self, data_set_id: str, assets: Sequence[str], fail: str | None) -> tuple[str, list[dict[str, Any]]]:
-        if fail is not None and fail not in FAILURES:
-            raise LocalError(f"Unknown failure {fail}: expected one of {', '.join(sorted(FAILURES))}")
         publication = self._running().dataexchange.publish(data_set_id, list(assets), fail)
         return publication.revision["Id"], [_job(job) for job in publication.jobs]
 
@@ -387,6 +389,11 @@ class LocalDataExchange:
         path = self.state_dir / EVENTS_FILE
         recorded: dict[str, list[Any]] = json.loads(path.read_text()) if path.is_file() else {}
         return {"events": recorded.get("events", []), "deliveries": recorded.get("deliveries", [])}
+
+
+def _check_failure(fail: str | None) -> None:
+    if fail is not None and fail not in FAILURES:
+        raise LocalError(f"Unknown failure {fail}: expected one of {', '.join(sorted(FAILURES))}")
 
 
 def _requests(invocations: Sequence[Invocation]) -> list[Request]:

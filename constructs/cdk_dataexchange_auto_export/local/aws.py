@@ -1,5 +1,5 @@
-"""The offline account's services, together: Data Exchange, Lambda's Invoke and EventBridge's default bus,
-served on loopback while a `with` block runs, and how a Lambda-like process reaches them."""
+"""The offline account's services, together: Data Exchange, Lambda's Invoke, EventBridge's default bus and
+CloudFormation's read API, served on loopback while a `with` block runs, and how a Lambda-like process reaches them."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from typing import Any, Self
 
 from .assembly import SynthesizedStack
 from .cloudformation import OfflineCloudFormation
+from .cloudformation_api import LocalCloudFormation
 from .endpoints import DataExchangeEndpoint
+from .endpoints.server import LocalEndpoint
 from .eventbridge import LocalEventBridge, LocalEventBus, envelope
 from .lambda_bootstrap import VIRTUAL_CLOCK, VirtualClock
 from .lambda_runtime import LambdaRuntime
@@ -43,12 +45,13 @@ class OfflineAws:
         self.dataexchange.events = self.bus.put
         self.lambda_ = LocalLambda()
         self.eventbridge = LocalEventBridge(self.bus)
+        self.cloudformation_api = LocalCloudFormation()
         # What connects them: rules invoke functions, and records of failed invocations reach their destination.
         self.bus.invoke = self.lambda_.invoke_async
         self.lambda_.destinations = self._deliver_failure
 
     def __enter__(self) -> Self:
-        for endpoint in (self.dataexchange, self.lambda_, self.eventbridge):
+        for endpoint in self.endpoints:
             if endpoint.running:
                 continue
             endpoint.start()
@@ -57,8 +60,13 @@ class OfflineAws:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
     ) -> None:
-        for endpoint in (self.eventbridge, self.lambda_, self.dataexchange):
+        for endpoint in reversed(self.endpoints):
             endpoint.stop()
+
+    @property
+    def endpoints(self) -> tuple[LocalEndpoint, ...]:
+        """Every service a function may call, in the order they start."""
+        return (self.dataexchange, self.lambda_, self.eventbridge, self.cloudformation_api)
 
     def _deliver_failure(self, destination: str, record: dict[str, Any]) -> None:
         """An on-failure destination: an event bus gets the record as Lambda's EventBridge destination sends it
@@ -80,6 +88,7 @@ class OfflineAws:
             "AWS_ENDPOINT_URL_DATAEXCHANGE": self.dataexchange.url,
             "AWS_ENDPOINT_URL_LAMBDA": self.lambda_.url,
             "AWS_ENDPOINT_URL_EVENTBRIDGE": self.eventbridge.url,
+            "AWS_ENDPOINT_URL_CLOUDFORMATION": self.cloudformation_api.url,
         }
         # On a virtual clock, time is what the functions' sleeps make it: they wait as long as in AWS.
         pace = {VIRTUAL_CLOCK: self.clock.path} if self.clock else {"BACKFILL_POLL_SECONDS": OFFLINE_POLL_SECONDS}
@@ -100,4 +109,5 @@ class OfflineAws:
         cloudformation = OfflineCloudFormation(stack, state_file, runtime, parameters)
         self.lambda_.serve(cloudformation.lambda_function, runtime, stack.stack_name)
         self.bus.serve(cloudformation)
+        self.cloudformation_api.serve(cloudformation)
         return cloudformation

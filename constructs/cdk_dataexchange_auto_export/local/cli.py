@@ -204,17 +204,8 @@ def _publish(local: LocalDataExchange, arguments: argparse.Namespace) -> None:
     else:
         if arguments.product_id:
             raise LocalError("--product-id goes with --new-data-set; to publish to a data set, pass --data-set-id")
-        published = local.publish(_data_set(local, arguments.data_set_id), assets, fail=arguments.fail)
+        published = local.publish(arguments.data_set_id, assets, fail=arguments.fail)
     _published(published, assets)
-
-
-def _data_set(local: LocalDataExchange, given: str | None) -> str:
-    exported = local.exported_data_sets()
-    if given is not None:
-        return given
-    if len(exported) != 1:
-        raise LocalError(f"Which data set? Pass --data-set-id: the stack exports {', '.join(exported) or 'none'}")
-    return exported[0]
 
 
 def _published(published: Published, assets: Sequence[str]) -> None:

@@ -53,6 +53,9 @@ class ResourceState:
     physical_id: str
     properties: dict[str, Any]
     data: dict[str, str] = field(default_factory=dict)
+    # As DescribeStackResource answers: the resource's status, and its Metadata with intrinsics resolved.
+    status: str = "CREATE_COMPLETE"
+    metadata: dict[str, Any] | None = None
 
 
 @dataclass
@@ -64,6 +67,7 @@ class StackState:
     resources: dict[str, ResourceState]
     functions: dict[str, dict[str, Any]] = field(default_factory=dict)  # logical id -> LambdaFunction's fields
     outputs: dict[str, str] = field(default_factory=dict)  # as the last deploy resolved them
+    status: str = "CREATE_COMPLETE"  # as DescribeStacks answers
 
     @property
     def stack_name(self) -> str:
@@ -76,7 +80,7 @@ class StackState:
             return None
         raw = json.loads(path.read_text())
         resources = {key: ResourceState(**value) for key, value in raw["resources"].items()}
-        return cls(raw["stack_id"], resources, raw.get("functions", {}), raw.get("outputs", {}))
+        return cls(raw["stack_id"], resources, raw.get("functions", {}), raw.get("outputs", {}), raw.get("status", ""))
 
     def save(self, path: Path) -> None:
         state = {
@@ -84,11 +88,12 @@ class StackState:
             "resources": {key: vars(value) for key, value in self.resources.items()},
             "functions": self.functions,
             "outputs": self.outputs,
+            "status": self.status,
         }
         write_atomically(path, json.dumps(state, indent=2))
 
 
-def _is_custom_resource(resource_type: str) -> bool:
+def is_custom_resource(resource_type: str) -> bool:
     return resource_type.startswith("Custom::") or resource_type == "AWS::CloudFormation::CustomResource"
 
 
@@ -111,6 +116,8 @@ class OfflineCloudFormation:
         self.parameters = dict(parameters or {})
         self.invocations: list[Invocation] = []
         self._responses: ResponseServer | None = None
+        # The stack this runner deleted: CloudFormation still describes a deleted stack by its id.
+        self.deleted: StackState | None = None
 
     def __enter__(self) -> Self:
         self._responses = ResponseServer().__enter__()
@@ -134,8 +141,22 @@ class OfflineCloudFormation:
     def deploy(self) -> dict[str, str]:
         """Creates the stack, or updates it to the synthesized template; returns the outputs."""
         state = self.state()
+        creating = not self.state_file.exists()
+        state.status = "CREATE_IN_PROGRESS" if creating else "UPDATE_IN_PROGRESS"
+        state.save(self.state_file)
+        try:
+            self._deploy(state, creating)
+        except LifecycleError:
+            state.status = "ROLLBACK_COMPLETE" if creating else "UPDATE_ROLLBACK_COMPLETE"
+            state.save(self.state_file)
+            raise
+        state.status = "CREATE_COMPLETE" if creating else "UPDATE_COMPLETE"
+        state.save(self.state_file)
+        return dict(state.outputs)
+
+    def _deploy(self, state: StackState, creating: bool) -> None:
         wanted = [
-            key for key in self.stack.in_dependency_order() if _is_custom_resource(self.stack.resources[key]["Type"])
+            key for key in self.stack.in_dependency_order() if is_custom_resource(self.stack.resources[key]["Type"])
         ]
         # CloudFormation creates and updates the functions first, and deletes those the template lost last.
         functions = self.stack.of_type("AWS::Lambda::Function")
@@ -146,38 +167,69 @@ class OfflineCloudFormation:
         replaced: list[tuple[str, ResourceState]] = []
         for logical_id in wanted:
             properties = self._resolve_properties(logical_id, state)
+            metadata = self._resolve(self.stack.resources[logical_id].get("Metadata"), state)
             current = state.resources.get(logical_id)
             if current is None:
-                state.resources[logical_id] = self._create(state, logical_id, properties)
+                # Listed, in progress, while its Create runs; gone again if it fails (the rollback deletes it).
+                pending = ResourceState(
+                    self.stack.resources[logical_id]["Type"], "", properties, {}, "CREATE_IN_PROGRESS"
+                )
+                state.resources[logical_id] = replace(pending, metadata=metadata)
+                state.save(self.state_file)
+                try:
+                    state.resources[logical_id] = replace(
+                        self._create(state, logical_id, properties), metadata=metadata
+                    )
+                except LifecycleError:
+                    del state.resources[logical_id]
+                    raise
             elif current.properties != properties:
+                current.status = "UPDATE_IN_PROGRESS"
+                state.save(self.state_file)
                 updated = self._update(state, logical_id, current, properties)
                 if updated.physical_id != current.physical_id:
                     replaced.append((logical_id, current))
-                state.resources[logical_id] = updated
+                state.resources[logical_id] = replace(updated, status="UPDATE_COMPLETE", metadata=metadata)
+            else:
+                current.metadata = metadata
             state.save(self.state_file)
         # Cleanup phase: replaced and removed resources are deleted once the update succeeded.
+        if not creating:
+            state.status = "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS"
+            state.save(self.state_file)
         for logical_id, old in replaced:
             self._delete(state, logical_id, old)
         for logical_id in [key for key in state.resources if key not in wanted]:
-            self._delete(state, logical_id, state.resources.pop(logical_id))
+            state.resources[logical_id].status = "DELETE_IN_PROGRESS"
+            state.save(self.state_file)
+            self._delete(state, logical_id, state.resources[logical_id])
+            del state.resources[logical_id]
         state.functions = {key: value for key, value in state.functions.items() if key in functions}
         state.outputs = {
             name: str(self._resolve(output["Value"], state))
             for name, output in self.stack.template.get("Outputs", {}).items()
         }
-        state.save(self.state_file)
-        return dict(state.outputs)
 
     def destroy(self) -> None:
         """Deletes every custom resource (in reverse order) and forgets the stack."""
         state = StackState.load(self.state_file)
         if state is None:
             return
+        state.status = "DELETE_IN_PROGRESS"
+        # CloudFormation describes a deleted stack's resources by the stack's id for 90 days more.
+        gone: dict[str, ResourceState] = {}
         for logical_id in reversed(list(state.resources)):
-            self._delete(state, logical_id, state.resources[logical_id])
+            resource = state.resources[logical_id]
+            resource.status = "DELETE_IN_PROGRESS"
+            state.save(self.state_file)
+            self._delete(state, logical_id, resource)
+            gone[logical_id] = replace(
+                resource, status="DELETE_SKIPPED" if self._retained(logical_id) else "DELETE_COMPLETE"
+            )
             del state.resources[logical_id]
             state.save(self.state_file)
         self.state_file.unlink()
+        self.deleted = replace(state, status="DELETE_COMPLETE", resources=gone)
 
     # --- one resource ---------------------------------------------------------------------
 
@@ -202,8 +254,11 @@ class OfflineCloudFormation:
             raise LifecycleError(f"UPDATE_FAILED {logical_id}: {response.get('Reason', 'no reason given')}")
         return ResourceState(current.resource_type, response["PhysicalResourceId"], properties, response["Data"])
 
+    def _retained(self, logical_id: str) -> bool:
+        return bool(self.stack.resources.get(logical_id, {}).get("DeletionPolicy") == "Retain")
+
     def _delete(self, state: StackState, logical_id: str, current: ResourceState) -> None:
-        if self.stack.resources.get(logical_id, {}).get("DeletionPolicy") == "Retain":
+        if self._retained(logical_id):
             return
         invocation = self.invoke(self._request("Delete", state, logical_id, current.properties, current))
         if not invocation.succeeded:

@@ -1,8 +1,9 @@
-"""AWS's JSON protocols, driven by a botocore service model: routing, parsing, validation, serializing.
+"""AWS's protocols, driven by a botocore service model: routing, parsing, validation, serializing.
 
 REST-JSON (Data Exchange, Lambda: the operation from the method and path, parameters from the path,
-query string, headers and a JSON or raw body) and JSON 1.1 (EventBridge: the operation from the
-X-Amz-Target header, parameters in a JSON body). Routes, parameter locations and shapes come from
+query string, headers and a JSON or raw body), JSON 1.1 (EventBridge: the operation from the
+X-Amz-Target header, parameters in a JSON body) and Query (CloudFormation: the operation and its
+parameters form-encoded in the body, answers in XML). Routes, parameter locations and shapes come from
 botocore's own model, so requests are read exactly as boto3 serialises them and answers are parsed
 exactly as boto3 expects. Nothing here knows a particular service: each endpoint supplies operations.
 """
@@ -17,7 +18,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import format_datetime
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import parse_qs, unquote
+from xml.sax.saxutils import escape
 
 import botocore.session
 from botocore.model import ListShape, MapShape, OperationModel, ServiceModel, Shape, StringShape, StructureShape
@@ -109,6 +111,9 @@ class Router:
         return _Route(operation.http["method"], re.compile(f"^{pattern}$"), operation)
 
     def match(self, request: HttpRequest) -> tuple[OperationModel, dict[str, str]] | None:
+        if self._model.metadata["protocol"] == "query":
+            action = _form(request).get("Action", [""])[0]
+            return (self._model.operation_model(action), {}) if action in self._names else None
         if self._model.metadata["protocol"] == "json":
             prefix, _, name = request.headers.get("x-amz-target", "").partition(".")
             if prefix == self._model.metadata["targetPrefix"] and name in self._names:
@@ -239,6 +244,10 @@ def read_input(operation: OperationModel, labels: Mapping[str, str], request: Ht
     shape = operation.input_shape
     if shape is None:
         return {}
+    if operation.service_model.metadata["protocol"] == "query":
+        members: dict[str, Any] = _from_form(shape, {key: values[0] for key, values in _form(request).items()}, "")
+        _check(shape, members, "")
+        return members
     raw_payload = shape.serialization.get("payload")
     params: dict[str, Any] = {}
     if raw_payload is not None and shape.members[raw_payload].type_name == "blob":
@@ -295,12 +304,31 @@ def success_response(operation: OperationModel, output: Mapping[str, Any] | None
     if raw_payload is not None and shape.members[raw_payload].type_name == "blob":
         body = output.get(raw_payload) or b""
         return Response(status, headers, body.encode() if isinstance(body, str) else body)
+    if operation.service_model.metadata["protocol"] == "query":
+        headers["Content-Type"] = "text/xml"
+        wrapper = shape.serialization.get("resultWrapper", f"{operation.name}Result")
+        xml = (
+            f'<{operation.name}Response xmlns="{_xml_namespace(operation.service_model)}">'
+            f"<{wrapper}>{_to_xml(shape, output)}</{wrapper}>"
+            f"<ResponseMetadata><RequestId>{request_id}</RequestId></ResponseMetadata></{operation.name}Response>"
+        )
+        return Response(status, headers, xml.encode())
     json_1_1 = operation.service_model.metadata["protocol"] == "json"
     headers["Content-Type"] = "application/x-amz-json-1.1" if json_1_1 else "application/json"
     return Response(status, headers, json.dumps(to_wire(shape, output)).encode())
 
 
 def error_response(model: ServiceModel, error: ServiceError, request_id: str) -> Response:
+    if model.metadata["protocol"] == "query":
+        # Query services answer 400 for a caller's mistake (CloudFormation's ValidationError among them).
+        shape = model.shape_for(error.code) if error.code in model.shape_names else None
+        status = int(shape.metadata.get("error", {}).get("httpStatusCode", 400)) if shape else 400
+        kind = "Receiver" if status >= 500 else "Sender"
+        xml = (
+            f'<ErrorResponse xmlns="{_xml_namespace(model)}"><Error><Type>{kind}</Type><Code>{error.code}</Code>'
+            f"<Message>{escape(error.message)}</Message></Error><RequestId>{request_id}</RequestId></ErrorResponse>"
+        )
+        return Response(status, {"Content-Type": "text/xml", "x-amzn-RequestId": request_id}, xml.encode())
     if model.metadata["protocol"] == "json":
         # JSON 1.1 names the error in the body; botocore reads `__type` and `message`.
         shape = model.shape_for(error.code) if error.code in model.shape_names else None
@@ -318,6 +346,51 @@ def error_response(model: ServiceModel, error: ServiceError, request_id: str) ->
         {"Content-Type": "application/json", "x-amzn-ErrorType": error.code, "x-amzn-RequestId": request_id},
         json.dumps(body).encode(),
     )
+
+
+def _form(request: HttpRequest) -> dict[str, list[str]]:
+    """A Query request's form-encoded parameters (boto3 sends them in the body of a POST)."""
+    return parse_qs(request.body.decode(), keep_blank_values=True)
+
+
+def _from_form(shape: Shape, form: Mapping[str, str], prefix: str) -> Any:
+    """Query parameters -> members: a structure's members by name, a list's as `Name.member.N` (1-based)."""
+    if isinstance(shape, StructureShape):
+        members = {}
+        for name, member in shape.members.items():
+            key = _join(prefix, member.serialization.get("name", name))
+            if key in form or any(field.startswith(f"{key}.") for field in form):
+                members[name] = _from_form(member, form, key)
+        return members
+    if isinstance(shape, ListShape):
+        items: list[Any] = []
+        while True:
+            key = f"{prefix}.member.{len(items) + 1}"
+            if key not in form and not any(field.startswith(f"{key}.") for field in form):
+                return items
+            items.append(_from_form(shape.member, form, key))
+    return _from_text(shape, form[prefix], prefix)
+
+
+def _xml_namespace(model: ServiceModel) -> str:
+    return f"http://{model.endpoint_prefix}.amazonaws.com/doc/{model.api_version}/"
+
+
+def _to_xml(shape: Shape, value: Any) -> str:
+    """Members -> the XML of a Query answer: a structure's members as elements, a list's items as <member>."""
+    if isinstance(shape, StructureShape):
+        return "".join(
+            f"<{name}>{_to_xml(member, value[name])}</{name}>"
+            for name, member in shape.members.items()
+            if value.get(name) is not None
+        )
+    if isinstance(shape, ListShape):
+        return "".join(f"<member>{_to_xml(shape.member, item)}</member>" for item in value)
+    if shape.type_name == "timestamp":
+        return iso8601_milliseconds(datetime.fromisoformat(value))
+    if shape.type_name == "boolean":
+        return "true" if value else "false"
+    return escape(str(value))
 
 
 @dataclass(frozen=True)
