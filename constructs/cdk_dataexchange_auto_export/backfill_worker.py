@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from aws_cdk import Duration
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -25,7 +25,7 @@ from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from dataexchange_auto_export_handler.contract import INVOCATION_FAILED_DETAIL_TYPE
+from dataexchange_auto_export_handler.contract import INVOCATION_FAILED_DETAIL_TYPE, WORKER_STACK_VARIABLE
 
 from . import _arns
 from ._findings import acknowledge_wildcard, skip_checkov
@@ -56,6 +56,7 @@ class BackfillWorker(Construct):
             memory_size=128,
             timeout=WORKER_TIMEOUT,
             recursive_loop=lambda_.RecursiveLoop.ALLOW,
+            environment={WORKER_STACK_VARIABLE: Stack.of(scope).stack_id},
             # A failed invocation is retried twice, with the same cursor: what it started is found running.
             retry_attempts=2,
             on_failure=destinations.EventBridgeDestination(),
@@ -66,6 +67,11 @@ class BackfillWorker(Construct):
                 "CKV_AWS_116",
                 "An invocation that fails for good goes to the on-failure destination, which keeps Lambda's error "
                 "(a dead-letter queue would keep only the payload), and is reported as Backfill Failed.",
+            ),
+            (
+                "CKV_AWS_173",
+                "The one variable is the stack's id, no secret and in the template anyway; Lambda encrypts environment "
+                "variables at rest with its AWS managed key.",
             ),
             (
                 "CKV_AWS_115",
@@ -100,6 +106,8 @@ class BackfillWorker(Construct):
         )
         # The end event (the failure destination's grant is the same statement).
         self._allow(["events:PutEvents"], [_arns.default_event_bus(stack)])
+        # A backfill ends with its stack: the worker reads its own stack's status, by the stack's exact ARN.
+        self._allow(["cloudformation:DescribeStacks"], [stack.stack_id])
         for resource, reason in (
             (jobs, "Job ids are assigned by the service at creation; the statement is limited to export jobs."),
             (

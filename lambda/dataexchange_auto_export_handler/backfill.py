@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .clients import Clients
-from .contract import BACKFILL_FUNCTION_VARIABLE, BACKFILL_TAG, Detail, DetailType
+from .contract import BACKFILL_FUNCTION_VARIABLE, BACKFILL_TAG, WORKER_STACK_VARIABLE, Detail, DetailType
 from .event_bus import put_event
 from .export_settings import ExportSettings
 
@@ -259,7 +259,7 @@ class Backfill:
         event_action = self._event_action()
         if event_action is None:
             return self._stop(f"event action {cursor.event_action_arn} no longer exists")
-        ended = self._ended_by(Claim.read(event_action), starting=True)
+        ended = self._stack_gone() or self._ended_by(Claim.read(event_action), starting=True)
         if ended is not None:
             return self._stop(ended)
         destination = ExportSettings.of_action(event_action["Action"])
@@ -521,11 +521,29 @@ class Backfill:
         self.clients.dataexchange.tag_resource(ResourceArn=self.cursor.event_action_arn, Tags=claim.tag())
 
     def _standing(self) -> str | None:
-        """Why the chain must end now (its event action gone, or its claim taken), or None."""
+        """Why the chain must end now (its stack or event action gone, or its claim taken), or None."""
         event_action = self._event_action()
         if event_action is None:
             return f"event action {self.cursor.event_action_arn} no longer exists"
-        return self._ended_by(Claim.read(event_action))
+        return self._stack_gone() or self._ended_by(Claim.read(event_action))
+
+    def _stack_gone(self) -> str | None:
+        """Why the chain must end with its stack (being) deleted, or None. An event action the stack retains
+        (RemovalPolicy.RETAIN) outlives it, and so would the backfill. A worker deployed before it knew its stack
+        has no variable and goes on."""
+        stack_id = os.environ.get(WORKER_STACK_VARIABLE)
+        if stack_id is None:
+            return None
+        try:
+            [stack] = self.clients.cloudformation.describe_stacks(StackName=stack_id)["Stacks"]
+        except ClientError as error:
+            # What CloudFormation answers for a stack that does not exist (it describes a deleted one by its id for
+            # a while, then no more).
+            if error.response["Error"]["Code"] != "ValidationError":
+                raise
+            return f"its stack {stack_id} no longer exists"
+        status = stack["StackStatus"]
+        return f"its stack {stack_id} is {status}" if status.startswith("DELETE") else None
 
     def _hand_over(self) -> str:
         cursor = self.cursor

@@ -129,3 +129,5 @@ class ReconcileRequest:
 
 # The handler's environment variable that names the backfill worker (set when the stack has one).
 BACKFILL_FUNCTION_VARIABLE: Final = "BACKFILL_FUNCTION"
+# The worker's environment variable that names its stack (the stack's id): a backfill ends with its stack.
+WORKER_STACK_VARIABLE: Final = "BACKFILL_STACK_ID"
