@@ -35,6 +35,7 @@ from dataexchange_auto_export_handler.backfill import (
     revisions_in_scope,
 )
 from dataexchange_auto_export_handler.clients import RETRY_CONFIG, Clients
+from dataexchange_auto_export_handler.contract import BACKFILL_TAG
 from dataexchange_auto_export_handler.export_settings import ExportSettings
 
 DATA_SET = "8d494cba5e4720172a1e69a6e1b8fed5"
@@ -1163,12 +1164,14 @@ def started(clients: WorkerClients, hand_overs: HandOvers, monkeypatch: pytest.M
     return start
 
 
+@pytest.mark.parametrize("ends", [True, False], ids=["first-delivery-ends-it", "first-delivery-hands-over"])
 def test_a_hand_over_delivered_twice_does_not_fork_the_backfill(
     clients: WorkerClients,
     aws: OfflineAws,
     endpoint: DataExchangeEndpoint,
     hand_overs: HandOvers,
     started: Callable[..., Cursor],
+    ends: bool,
 ) -> None:
     revisions = published(endpoint, 4)
     first = started(event_action(endpoint))
@@ -1178,11 +1181,15 @@ def test_a_hand_over_delivered_twice_does_not_fork_the_backfill(
     *_, delivered, again = hand_overs.payloads
     assert delivered == again
 
-    # When the first delivery runs to the end, then the copy
-    outcomes = [run(clients, Cursor.from_payload(payload)) for payload in (delivered, again)]
+    # When the first delivery runs to the end of the backfill, or hands over in turn, and then the copy runs
+    out_of_time = None if ends else Context(clients.clock, out_of_time=lambda: jobs_created(endpoint) >= 3)
+    first_outcome = run(clients, Cursor.from_payload(delivered), out_of_time)
+    outcomes = [first_outcome, run(clients, Cursor.from_payload(again))]
+    if not ends:
+        outcomes.append(run(clients, Cursor.from_payload(hand_overs.payloads[-1])))
 
     # Then the copy stops at once: one chain, one end event, each revision exported once
-    assert outcomes == ["completed", "stopped"]
+    assert outcomes == (["completed", "stopped"] if ends else ["handed over", "stopped", "completed"])
     assert end_event(aws)["detail"]["Exported"] == 4
     assert sorted(exports(endpoint)) == sorted((revision, "COMPLETED") for revision in revisions)
 
@@ -1233,6 +1240,24 @@ def test_a_newer_backfill_of_the_event_action_ends_the_older_chain(
     event = end_event(aws)
     assert (event["detail"]["Exported"], event["detail"]["Skipped"]) == (2, 1)
     assert sorted(exports(endpoint)) == sorted((revision, "COMPLETED") for revision in revisions)
+
+
+@pytest.mark.parametrize("endpoint", HELD, indirect=True)
+def test_an_older_chains_claim_written_late_does_not_stop_the_newer(
+    clients: WorkerClients, aws: OfflineAws, endpoint: DataExchangeEndpoint, started: Callable[..., Cursor]
+) -> None:
+    published(endpoint, 2)
+    arn = event_action(endpoint)
+    older = started(arn)
+    newer = started(arn)
+    # Given the older chain's invocation claiming the tag just after the newer backfill started (it read the tag
+    # before): the tag names the older chain
+    clients.dataexchange.tag_resource(ResourceArn=arn, Tags={BACKFILL_TAG: f"{older.chain}:1:late"})
+
+    # Then the newer chain goes on, and the older one stops at its next look
+    assert run(clients, newer, wait=endpoint.end_jobs) == "completed"
+    assert run(clients, older, wait=endpoint.end_jobs) == "stopped"
+    assert end_event(aws)["detail"]["Exported"] == 2
 
 
 @pytest.mark.parametrize("endpoint", HELD, indirect=True)

@@ -171,6 +171,8 @@ def test_the_workers_role_allows_exactly_what_export_jobs_need(backfilled: Backf
             "Resource": {"Fn::Join": ["", ["arn:", PARTITION, ":s3:::*aws-data-exchange*"]]},
             "Condition": {"ForAnyValue:StringEquals": {"aws:CalledVia": "dataexchange.amazonaws.com"}},
         },
+        # Its own stack's status, by the stack's exact ARN (no wildcard)
+        {"Effect": "Allow", "Action": "cloudformation:DescribeStacks", "Resource": {"Ref": "AWS::StackId"}},
         # For the first construct: its data set, bucket, ${DataSet.Name} and key
         {
             "Effect": "Allow",
