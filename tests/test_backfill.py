@@ -355,7 +355,7 @@ def test_hand_overs_carry_a_small_cursor_and_export_nothing_twice(
             break
         payload = hand_overs.payloads[-1]
         # The revisions it carries from the listing are a page's worth at most, the rest a few fields
-        assert len(payload["ahead"]) <= AHEAD and len(json.dumps({**payload, "ahead": []})) < 1024
+        assert len(payload["ahead"]) <= AHEAD and len(json.dumps({**payload, "ahead": []})) < 1536
 
     assert len(outcomes) > 2 and outcomes[-1] == "completed"
     assert exports(endpoint) == [(revision, "COMPLETED") for revision in revisions]

@@ -120,6 +120,7 @@ class Cursor:
     oldest: tuple[str, str] | None = None  # (CreatedAt, Id) of the oldest revision in scope, fixed at the start
     after: tuple[str, str] | None = None  # (CreatedAt, Id) of the newest revision listed into `ahead` so far
     ahead: list[str] = field(default_factory=list)  # listed, in scope, not dealt with yet: oldest first
+    checked: str | None = None  # the first of `ahead`, known not to be exported already
     in_flight: list[dict[str, Any]] = field(default_factory=list)  # {JobId, RevisionId, Attempt, Started, ...}
     retry: list[dict[str, Any]] = field(default_factory=list)  # {RevisionId, Attempt, NotBefore}
     exported: int = 0
@@ -248,7 +249,6 @@ class Backfill:
         self.claim = Claim(cursor.chain, cursor.invocation, uuid.uuid4().hex[:12])
         self._dealt_with = cursor.dealt_with
         self._listed_all = False  # the listing has nothing more in scope
-        self._checked: str | None = None  # the next fresh revision, known not to be exported already
 
     def run(self) -> str:
         """Works until the backfill is done ("completed" or "failed", with its event sent), the invocation
@@ -282,7 +282,6 @@ class Backfill:
                 cursor.retry.remove(retry)
                 self._start(retry["RevisionId"], retry["Attempt"], destination)
             elif cursor.ahead:
-                self._checked = None
                 self._start(cursor.ahead.pop(0), 1, destination)
 
     # --- what to export next --------------------------------------------------------------------
@@ -306,10 +305,10 @@ class Backfill:
                     cursor.after = _position(listed[-1])
                 continue
             head = cursor.ahead[0]
-            if head == self._checked:
+            if head == cursor.checked:
                 return head
             if not exported_before(self.clients.dataexchange, cursor.data_set_id, head, destination):
-                self._checked = head
+                cursor.checked = head
                 return head
             cursor.ahead.pop(0)
             cursor.skipped += 1
