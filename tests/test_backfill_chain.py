@@ -21,9 +21,9 @@ from dataexchange_auto_export_handler.contract import EVENT_SOURCE
 from tools.toolchain import LAMBDA_VENVS
 
 # Fifteen minutes per export job, two at a time: each invocation of the worker (15 minutes, of which it hands
-# over with 2 left) sees about two jobs end, so 40 revisions take some 23 invocations.
+# over with 2 left) sees about two jobs end, so 32 revisions take some 19 invocations.
 JOB_SECONDS = 900
-REVISIONS = 40
+REVISIONS = 32
 
 
 @pytest.fixture(scope="module")
