@@ -1146,6 +1146,8 @@ def test_a_revision_revoked_since_it_was_listed_fails_alone(
     assert exports(endpoint) == [(first, "COMPLETED"), (last, "COMPLETED")]
     [failure] = end_event(aws)["detail"]["Failures"]
     assert (failure["RevisionId"], failure["Errors"][0]["Code"]) == (revoked, "ValidationException")
+    # the service's own words, not botocore's wrapping of them
+    assert revoked in failure["Errors"][0]["Message"] and "An error occurred" not in failure["Errors"][0]["Message"]
 
 
 # --- the chain's guard rails --------------------------------------------------------------------------

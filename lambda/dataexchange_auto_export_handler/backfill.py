@@ -326,7 +326,8 @@ class Backfill:
             if error.response["Error"]["Code"] not in _REVISION_GONE:
                 raise
             # Revoked, or gone, since the listing: the revision's failure, not the backfill's.
-            self._failed(revision_id, [{"Code": error.response["Error"]["Code"], "Message": str(error)}], "refused")
+            code, message = error.response["Error"]["Code"], error.response["Error"]["Message"]
+            self._failed(revision_id, [{"Code": code, "Message": message[:MESSAGE_LENGTH]}], "CreateJob refused")
             return
         self.cursor.in_flight.append(
             {"JobId": job["Id"], "RevisionId": revision_id, "Attempt": attempt, "Started": False}
