@@ -22,6 +22,7 @@ from tools.toolchain import LAMBDA_PYTHON, REPO, cdk_command, cdk_environment
 
 from . import BenchmarkError
 from .backfill import QUICK_SEEDED, SEEDED, run_backfill_benchmark
+from .backfill_time import QUICK_RUNS, RUNS
 from .measure import run_handler_benchmark, run_synth_benchmark
 from .report import render, write_chart
 from .targets import SuiteResult, evaluate
@@ -38,7 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--quick",
         action="store_true",
         help=f"one run per cell, N = 1 and 10 only (overrides --runs), a backfill of {QUICK_SEEDED:,} revisions, "
-        f"not {SEEDED:,}",
+        f"not {SEEDED:,}, and backfills in virtual time of {QUICK_RUNS[0][0]:,} revisions only",
     )
     parser.add_argument("--with-tests", action="store_true", help="also time the test suite (python -m pytest -q)")
     arguments = parser.parse_args(argv)
@@ -57,7 +58,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="benchmarks-") as workdir:
             synth = run_synth_benchmark(counts, runs, Path(workdir), progress)
             handler = run_handler_benchmark(synth.ours_assembly, runs, progress)
-            backfill = run_backfill_benchmark(seeded, runs, Path(workdir), progress)
+            chains = QUICK_RUNS if arguments.quick else RUNS
+            backfill = run_backfill_benchmark(seeded, runs, chains, Path(workdir), progress)
         suite = run_test_suite(progress) if arguments.with_tests else None
     except FAILURES as error:
         print(f"benchmark failed: {error}", file=sys.stderr)

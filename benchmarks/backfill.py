@@ -17,11 +17,11 @@ from cdk_dataexchange_auto_export.local.assembly import SynthesizedStack
 from cdk_dataexchange_auto_export.local.aws import OfflineAws
 from cdk_dataexchange_auto_export.local.endpoints import DataExchangeEndpoint
 from cdk_dataexchange_auto_export.local.lambda_runtime import access_key_of
-from dataexchange_auto_export_handler.backfill import PAGE
 from dataexchange_auto_export_handler.contract import EVENT_SOURCE as BACKFILL_SOURCE
 from tools.toolchain import LAMBDA_PYTHON
 
 from . import BenchmarkError
+from .backfill_time import ChainResults, run_time_benchmark
 from .measure import SAMPLE_SECONDS, STACK_NAME, Progress, Sampler, high_water_kb, synthesize
 
 DATA_SET_ID = "8d494cba5e4720172a1e69a6e1b8fed5"  # as stacks.py names it
@@ -50,6 +50,7 @@ class BackfillResults:
     outcome: str  # the end event's detail-type
     counts: dict[str, int]  # Exported, Skipped and Failed, from the end event's detail
     create_seconds: list[float]  # each Create with CREATE_SEEDED revisions seeded, process start to response
+    chains: list[ChainResults]  # backfills in virtual time, with export jobs as long as in AWS
 
     @property
     def exported(self) -> int:
@@ -68,10 +69,6 @@ class BackfillResults:
     def per_revision(self, *operations: str) -> float:
         """Calls of these operations (default: all) per exported revision."""
         return sum(self.calls.get(name, 0) for name in operations or self.calls) / max(self.exported, 1)
-
-    def job_reads_bound(self) -> int:
-        """ListJobs calls if every invocation read all the data set's jobs once, the most there can be by the end."""
-        return len(self.payload_bytes) * max(1, -(-self.calls.get("CreateJob", 0) // PAGE))
 
 
 def _seeded(count: int) -> OfflineAws:
@@ -96,9 +93,12 @@ def _create_seconds(stack: SynthesizedStack, state_file: Path) -> float:
     return create.execution.seconds
 
 
-def run_backfill_benchmark(seeded: int, runs: int, workdir: Path, progress: Progress) -> BackfillResults:
+def run_backfill_benchmark(
+    seeded: int, runs: int, chain_runs: tuple[tuple[int, int], ...], workdir: Path, progress: Progress
+) -> BackfillResults:
     """`runs` Creates with CREATE_SEEDED revisions seeded, each destroyed at once (which stops its worker); then one
-    backfill of `seeded` revisions to its end, with the worker's memory sampled."""
+    backfill of `seeded` revisions to its end, with the worker's memory sampled; then the backfills of `chain_runs`
+    (revisions, seconds per job) in virtual time (`backfill_time`)."""
     progress("backfill: synth of stacks.py backfill N=1")
     outdir = workdir / "backfill"
     synthesize("backfill", 1, outdir)
@@ -143,4 +143,5 @@ def run_backfill_benchmark(seeded: int, runs: int, workdir: Path, progress: Prog
         outcome=event["detail-type"],
         counts={key: int(event["detail"][key]) for key in COUNTED},
         create_seconds=creates,
+        chains=run_time_benchmark(chain_runs, stack.function(worker).memory_mb, workdir, progress),
     )

@@ -13,8 +13,10 @@ matplotlib.use("Agg")  # no display here, and none wanted: the chart is a file
 import matplotlib.pyplot as plt
 import numpy as np
 
+from dataexchange_auto_export_handler.backfill import MAX_IN_FLIGHT
+
 from . import backfill as bf
-from . import measure
+from . import measure, prices
 from .backfill import BackfillResults
 from .measure import (
     BASELINE,
@@ -263,4 +265,55 @@ in the template.""",
         f"""The Create with {bf.CREATE_SEEDED:,} revisions seeded, a fresh local Data Exchange each time (process start
 to response, as for the handler above); each stack is destroyed right after, which stops its worker:""",
         _table("Request|Samples|Median s|Min s|Max s", [f"Create|{_stats(backfill.create_seconds, 2)}"]),
+        *_backfill_time_blocks(backfill),
+    ]
+
+
+def _duration(seconds: float) -> str:
+    """A duration as a person reads it: minutes, hours or days."""
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
+
+
+def backfill_time_rows(backfill: BackfillResults) -> list[str]:
+    """The table of a backfill's time and cost, one row per run (the README quotes rows of it)."""
+    return [
+        f"{chain.revisions:,}|{chain.job_seconds / 60:g} min|{_duration(chain.floor_seconds)}|"
+        f"{_duration(chain.seconds)}|{chain.over_floor:+.1%}|{chain.invocations:,}|{chain.calls_per_revision:.2f}|"
+        f"{chain.gb_seconds:,.0f}|${chain.cost:,.2f}"
+        for chain in backfill.chains
+    ]
+
+
+def _backfill_time_blocks(backfill: BackfillResults) -> list[str]:
+    chains = backfill.chains
+    memory = chains[0].memory_mb
+    calls = [
+        f"{chain.revisions:,} x {chain.job_seconds} s|"
+        + ", ".join(f"{name} {count / chain.revisions:.2f}" for name, count in chain.calls.items())
+        for chain in chains
+    ]
+    return [
+        "## Backfill time and cost",
+        f"""The same worker in virtual time (`benchmarks/backfill_time.py`): export jobs last 30 s, 2 or 10 minutes on a
+clock that the worker's waits move on and its 15-minute Lambda context counts down on, so that weeks of job time run
+in minutes of real time ({sum(chain.real_seconds for chain in chains) / 60:.1f} min here for all of them). Each
+invocation runs in this process against the local Data Exchange, hands over through the local Lambda's Invoke and ends
+with the local EventBridge; the floor is the time the jobs take with the worker's {MAX_IN_FLIGHT} of the account's
+5 concurrent export jobs busy all the time (revisions x job time / {MAX_IN_FLIGHT}). The cost is the worker's
+Lambda requests and duration (GB-seconds at its {memory} MB, arm64; it is billed while it waits) and its end event, at
+AWS's public prices for us-east-1 read on {prices.READ} (`benchmarks/prices.py`): ${prices.LAMBDA_PER_REQUEST * 1e6:.2f}
+per million requests, ${prices.LAMBDA_ARM_PER_GB_SECOND} per GB-second, ${prices.EVENTBRIDGE_PER_EVENT * 1e6:.2f} per
+million events; before the free tier, without the S3 requests and storage of the exported objects (the same however
+they get there); Data Exchange's API calls are free.""",
+        _table(
+            "Revisions|Per job|Floor|Wall time|Over the floor|Invocations|Data Exchange calls per revision|"
+            "GB-seconds|Cost (USD)",
+            backfill_time_rows(backfill),
+        ),
+        "Data Exchange calls per revision, by operation:",
+        _table("Run|Calls per revision", calls),
     ]

@@ -228,16 +228,17 @@ def nag_app(new_cdk_app: Callable[..., cdk.App]) -> cdk.App:
     return app
 
 
-def readme_table(heading: str) -> list[dict[str, str]]:
-    """The rows of the first table under `heading` in README.md, by column: the README is where the
-    compliance tests read which findings to expect, so that users see the same list."""
-    lines = (REPO / "README.md").read_text().splitlines()
-    assert heading in lines, f"README.md has no heading {heading!r}"
+def readme_table(heading: str, document: str = "README.md") -> list[dict[str, str]]:
+    """The rows of the first table under `heading` in README.md (or another of the repository's documents), by
+    column: the README is where the compliance tests read which findings to expect, so that users see the same
+    list."""
+    lines = (REPO / document).read_text().splitlines()
+    assert heading in lines, f"{document} has no heading {heading!r}"
     section = takewhile(lambda line: not line.startswith("#"), lines[lines.index(heading) + 1 :])
     table = list(
         takewhile(lambda line: line.startswith("|"), dropwhile(lambda line: not line.startswith("|"), section))
     )
-    assert table, f"README.md has no table under {heading!r}"
+    assert table, f"{document} has no table under {heading!r}"
     header, _, *rows = ([cell.strip() for cell in line.strip().strip("|").split("|")] for line in table)
     return [dict(zip(header, row, strict=True)) for row in rows]
 

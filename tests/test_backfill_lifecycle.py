@@ -129,6 +129,43 @@ def test_delete_during_a_backfill_stops_it(
     assert sorted(destination["RevisionId"] for destination in exported) == sorted([first, second])
 
 
+@pytest.fixture(scope="module")
+def retained(new_cdk_app: Callable[..., cdk.App]) -> SynthesizedStack:
+    """An event action the stack keeps when it is deleted (RemovalPolicy.RETAIN), exporting every existing revision."""
+    stack = cdk.Stack(new_cdk_app(), "Retained")
+    AutoExportEventAction(
+        stack,
+        "Export",
+        data_set_id=DATA_SET,
+        bucket=cdk.aws_s3.Bucket(stack, "Bucket"),
+        removal_policy=cdk.RemovalPolicy.RETAIN,
+        export_existing_revisions=ExistingRevisions.ALL,
+    )
+    return synthesized(stack)
+
+
+@pytest.mark.parametrize("endpoint", HELD, indirect=True)
+def test_a_backfill_ends_with_its_stack_though_the_event_action_is_retained(
+    retained: SynthesizedStack, aws: OfflineAws, endpoint: DataExchangeEndpoint, cloudformation: Runner
+) -> None:
+    first, second, *_ = published(endpoint, 6)
+    runner = cloudformation(retained)
+    runner.deploy()
+    eventually(lambda: running(endpoint) == 2, "the worker runs two jobs")
+
+    # When the stack is deleted, keeping its event action, and the jobs end
+    runner.destroy()
+    endpoint.job_ticks = 1
+
+    # Then the worker starts no third job: it stops with its stack, without an end event
+    [invocation] = aws.lambda_.wait()
+    assert invocation.execution is not None
+    assert "Stopped: its stack" in invocation.execution.output
+    assert (backfill_events(aws), len(endpoint.event_actions())) == ([], 1)
+    exported = [job["Details"]["ExportRevisionsToS3"]["RevisionDestinations"][0] for job in endpoint.jobs()]
+    assert sorted(destination["RevisionId"] for destination in exported) == sorted([first, second])
+
+
 def test_an_update_that_widens_the_backfill_exports_the_rest_and_one_that_does_not_starts_nothing(
     latest: dict[int, SynthesizedStack], aws: OfflineAws, endpoint: DataExchangeEndpoint, cloudformation: Runner
 ) -> None:

@@ -90,20 +90,25 @@ def test_the_property_says_which_existing_revisions(backfilled: Backfilled) -> N
     }
 
 
-def test_one_worker_per_stack_runs_the_same_asset_for_fifteen_minutes(backfilled: Backfilled) -> None:
+def test_one_worker_per_stack_runs_the_same_asset_for_fifteen_minutes_and_may_invoke_itself(
+    backfilled: Backfilled,
+) -> None:
     _, worker = worker_of(backfilled)
     handler = only(
         {k: v for k, v in backfilled.template.find_resources("AWS::Lambda::Function").items() if "Handler" in k}
     )[1]
     assert worker["Properties"]["Code"] == handler["Properties"]["Code"]
     assert {
-        key: worker["Properties"][key] for key in ("Handler", "Runtime", "Architectures", "MemorySize", "Timeout")
+        key: worker["Properties"][key]
+        for key in ("Handler", "Runtime", "Architectures", "MemorySize", "Timeout", "RecursiveLoop")
     } == {
         "Handler": "dataexchange_auto_export_handler.worker.handler",
         "Runtime": "python3.14",
         "Architectures": ["arm64"],
-        "MemorySize": 256,
+        "MemorySize": 128,
         "Timeout": 900,
+        # Its hand-overs are a chain of invocations of itself, which Lambda would stop at the 17th
+        "RecursiveLoop": "Allow",
     }
     backfilled.template.has_resource_properties("AWS::Lambda::EventInvokeConfig", {"MaximumRetryAttempts": 2})
 
@@ -157,7 +162,7 @@ def test_the_workers_role_allows_exactly_what_export_jobs_need(backfilled: Backf
         {"Effect": "Allow", "Action": "dataexchange:GetJob", "Resource": arn("dataexchange", "jobs/*")},
         {
             "Effect": "Allow",
-            "Action": "dataexchange:GetEventAction",
+            "Action": ["dataexchange:GetEventAction", "dataexchange:TagResource"],
             "Resource": arn("dataexchange", "event-actions/*"),
         },
         {
@@ -166,6 +171,8 @@ def test_the_workers_role_allows_exactly_what_export_jobs_need(backfilled: Backf
             "Resource": {"Fn::Join": ["", ["arn:", PARTITION, ":s3:::*aws-data-exchange*"]]},
             "Condition": {"ForAnyValue:StringEquals": {"aws:CalledVia": "dataexchange.amazonaws.com"}},
         },
+        # Its own stack's status, by the stack's exact ARN (no wildcard)
+        {"Effect": "Allow", "Action": "cloudformation:DescribeStacks", "Resource": {"Ref": "AWS::StackId"}},
         # For the first construct: its data set, bucket, ${DataSet.Name} and key
         {
             "Effect": "Allow",

@@ -258,9 +258,9 @@ def test_a_create_whose_answer_was_lost_leaves_one_event_action_per_data_set(
 def test_tags_applied_with_tags_of_survive_every_reconcile_after_the_deploy(
     new_cdk_app: Callable[..., cdk.App], aws: OfflineAws, endpoint: DataExchangeEndpoint, cloudformation: Runner
 ) -> None:
-    # Given a product's construct tagged by its prop and by Tags.of, with 47 long tags (the most it accepts)
+    # Given a product's construct tagged by its prop and by Tags.of, with 46 long tags (the most it accepts)
     stack = cdk.Stack(new_cdk_app(), "Tagged")
-    long = {f"team-{n:02d}-{'k' * 100}": "v" * 256 for n in range(46)}
+    long = {f"team-{n:02d}-{'k' * 100}": "v" * 256 for n in range(45)}
     AutoExportProduct(stack, "Product", product_id=PRODUCT, bucket=s3.Bucket(stack, "Destination"), tags=long)
     cdk.Tags.of(stack).add("CostCenter", "4242")
     tagged = synthesized(stack)

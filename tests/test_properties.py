@@ -78,7 +78,7 @@ def test_to_properties_is_the_inverse_of_from_properties(overrides: dict[str, An
         ({"Tags": {"cdk-dataexchange-auto-export:stack-id": "x"}}, r"is reserved"),
         ({"Tags": {"k": "v" * 257}}, r"Tags value for 'k' must be a string of at most 256"),
         ({"Tags": {"k" * 129: "v"}}, r"Tags key 'k+' must be 1 to 128"),
-        ({"Tags": {f"k{i}": "v" for i in range(MAX_USER_TAGS + 1)}}, r"Tags has 48 tags: at most 47"),
+        ({"Tags": {f"k{i}": "v" for i in range(MAX_USER_TAGS + 1)}}, r"Tags has 47 tags: at most 46"),
         ({"Tags": "team=data"}, r"Tags must be a map of strings"),
         ({"Colour": "blue"}, r"Unknown property 'Colour'"),
         ({"AdoptExisting": "yes"}, r"AdoptExisting must be true or false, got 'yes'"),

@@ -13,6 +13,7 @@ import pytest
 from botocore.config import Config
 
 from cdk_dataexchange_auto_export.local.endpoints import DataExchangeEndpoint, local_client
+from dataexchange_auto_export_handler.contract import BACKFILL_TAG
 from dataexchange_auto_export_handler.event_actions import Owner
 from dataexchange_auto_export_handler.properties import EventActionProperties
 from dataexchange_auto_export_handler.rules import PropertyError
@@ -61,9 +62,10 @@ CASES: list[tuple[str, dict[str, Any], bool]] = [
         {"KmsKeyArn": KEY.replace("1234abcd-12ab-34cd-56ef-1234567890ab", "abc")},
         False,
     ),
-    # Tags: 50 per resource (the handler keeps 3 for ownership), keys 1-128, values 0-256, aws: reserved.
-    ("47 user tags", {"Tags": {f"k{i}": "v" for i in range(47)}}, True),
-    ("48 user tags", {"Tags": {f"k{i}": "v" for i in range(48)}}, False),
+    # Tags: 50 per resource (the package keeps 4: 3 for ownership, 1 for the backfill), keys 1-128, values 0-256,
+    # aws: reserved.
+    ("46 user tags", {"Tags": {f"k{i}": "v" for i in range(46)}}, True),
+    ("47 user tags", {"Tags": {f"k{i}": "v" for i in range(47)}}, False),
     ("tag key of 128", {"Tags": {"k" * 128: "v"}}, True),
     ("tag key of 129", {"Tags": {"k" * 129: "v"}}, False),
     ("tag value of 256", {"Tags": {"k": "v" * 256}}, True),
@@ -95,7 +97,7 @@ def endpoint_accepts(endpoint: DataExchangeEndpoint, properties: dict[str, Any])
         client.create_event_action(
             Action=action,
             Event={"RevisionPublished": {"DataSetId": properties["DataSetId"]}},
-            Tags={**properties.get("Tags", {}), **OWNER.tags()},
+            Tags={**properties.get("Tags", {}), **OWNER.tags(), BACKFILL_TAG: "chain:1:"},
         )
     except client.exceptions.ValidationException:
         return False

@@ -5,13 +5,17 @@ own and allows, per the sources named at each statement, what export jobs need o
 invocation that fails for good (an unhandled error, a timeout, running out of memory, after Lambda's
 two retries) goes to the default event bus as Lambda's invocation record; a rule hands it back to the
 worker, which reports it as `Backfill Failed`, so the failure reaches the same rules as any other.
+
+The worker hands over to a new invocation of itself until the backfill is done, which Lambda's recursive loop
+detection would stop at the 17th: it allows recursion (`RecursiveLoop: Allow`) and carries its own guard rails
+(`dataexchange_auto_export_handler.backfill`; CONTRIBUTING says why not Step Functions).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from aws_cdk import Duration
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -21,7 +25,7 @@ from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from dataexchange_auto_export_handler.contract import INVOCATION_FAILED_DETAIL_TYPE
+from dataexchange_auto_export_handler.contract import INVOCATION_FAILED_DETAIL_TYPE, WORKER_STACK_VARIABLE
 
 from . import _arns
 from ._findings import acknowledge_wildcard, skip_checkov
@@ -47,8 +51,12 @@ class BackfillWorker(Construct):
             handler="dataexchange_auto_export_handler.worker.handler",
             description="Exports revisions published before an AutoExportEventAction's event action existed",
             role_description="Exports existing Data Exchange revisions for AutoExportEventAction",
-            memory_size=256,
+            # It waits for export jobs most of the time, and is billed for it: 128 MB holds it (BENCHMARKS.md: its
+            # peak) at half the cost of 256.
+            memory_size=128,
             timeout=WORKER_TIMEOUT,
+            recursive_loop=lambda_.RecursiveLoop.ALLOW,
+            environment={WORKER_STACK_VARIABLE: Stack.of(scope).stack_id},
             # A failed invocation is retried twice, with the same cursor: what it started is found running.
             retry_attempts=2,
             on_failure=destinations.EventBridgeDestination(),
@@ -59,6 +67,11 @@ class BackfillWorker(Construct):
                 "CKV_AWS_116",
                 "An invocation that fails for good goes to the on-failure destination, which keeps Lambda's error "
                 "(a dead-letter queue would keep only the payload), and is reported as Backfill Failed.",
+            ),
+            (
+                "CKV_AWS_173",
+                "The one variable is the stack's id, no secret and in the template anyway; Lambda encrypts environment "
+                "variables at rest with its AWS managed key.",
             ),
             (
                 "CKV_AWS_115",
@@ -80,9 +93,10 @@ class BackfillWorker(Construct):
             "dataexchange:ListJobs supports no resource-level permissions; this policy allows only that read-only "
             "action, which finds the revisions already exported.",
         )
-        # To read the destination from the event action, and to stop when it is gone.
+        # To read the destination from the event action, and to stop when it is gone; the event action's backfill
+        # tag holds the chain of invocations, which each invocation claims (backfill.Claim).
         event_actions = _arns.event_actions(stack)
-        self._allow(["dataexchange:GetEventAction"], [event_actions])
+        self._allow(["dataexchange:GetEventAction", "dataexchange:TagResource"], [event_actions])
         # The export reads the assets from Data Exchange's own buckets as the caller, through the service
         # (AWSDataExchangeSubscriberFullAccess; aws-samples/aws-dataexchange-api-samples tf-auto-export-to-s3).
         self._allow(
@@ -92,9 +106,14 @@ class BackfillWorker(Construct):
         )
         # The end event (the failure destination's grant is the same statement).
         self._allow(["events:PutEvents"], [_arns.default_event_bus(stack)])
+        # A backfill ends with its stack: the worker reads its own stack's status, by the stack's exact ARN.
+        self._allow(["cloudformation:DescribeStacks"], [stack.stack_id])
         for resource, reason in (
             (jobs, "Job ids are assigned by the service at creation; the statement is limited to export jobs."),
-            (event_actions, "Event action ids are assigned at creation; the worker only reads them."),
+            (
+                event_actions,
+                "Event action ids are assigned at creation; the worker reads them and tags its backfill's progress.",
+            ),
             (data_exchange_assets, "Data Exchange's asset buckets, read only through the service (aws:CalledVia)."),
         ):
             acknowledge_wildcard(role, resource, reason)

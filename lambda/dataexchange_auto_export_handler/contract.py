@@ -78,6 +78,11 @@ LOGICAL_ID_TAG: Final = "cdk-dataexchange-auto-export:logical-id"
 # A product's event actions carry a third: the product they export a data set of.
 PRODUCT_ID_TAG: Final = "cdk-dataexchange-auto-export:product-id"
 OWNER_TAGS: Final = (STACK_ID_TAG, LOGICAL_ID_TAG, PRODUCT_ID_TAG)
+# Not an owner's: the backfill that exports an event action's existing revisions follows its chain of invocations
+# in this tag of the event action (`backfill.Claim`). The handler's reconciles keep it.
+BACKFILL_TAG: Final = "cdk-dataexchange-auto-export:backfill"
+# Every tag the package keeps on an event action: they take that many of the service's 50.
+PACKAGE_TAGS: Final = (*OWNER_TAGS, BACKFILL_TAG)
 
 # --- what the handler and the worker tell EventBridge ------------------------------------------------
 
@@ -177,3 +182,5 @@ class DriftCheckRequest:
 
 # The handler's environment variable that names the backfill worker (set when the stack has one).
 BACKFILL_FUNCTION_VARIABLE: Final = "BACKFILL_FUNCTION"
+# The worker's environment variable that names its stack (the stack's id): a backfill ends with its stack.
+WORKER_STACK_VARIABLE: Final = "BACKFILL_STACK_ID"

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from botocore.exceptions import ClientError
 
-from .contract import LOGICAL_ID_TAG, PRODUCT_ID_TAG, STACK_ID_TAG, Attribute
+from .contract import BACKFILL_TAG, LOGICAL_ID_TAG, PRODUCT_ID_TAG, STACK_ID_TAG, Attribute
 from .properties import EventActionProperties
 from .rules import ID_PATTERN
 
@@ -269,7 +269,8 @@ def reconcile_event_action(
 
     wanted = {**properties.export.tags, **owner.tags()}
     present = current.get("Tags", {})
-    stale = sorted(key for key in present if key not in wanted)
+    # The backfill's tag is the worker's to keep: without it, a chain still running could not tell a newer one.
+    stale = sorted(key for key in present if key not in wanted and key != BACKFILL_TAG)
     changed = {key: value for key, value in wanted.items() if present.get(key) != value}
     if stale:
         _call(client, "UntagResource", None, lambda: client.untag_resource(ResourceArn=event_action.arn, TagKeys=stale))

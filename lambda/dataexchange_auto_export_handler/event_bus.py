@@ -30,7 +30,7 @@ def put_event(
     detail_type: str,
     detail: Mapping[str, Any],
     resources: Sequence[str],
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], object] = time.sleep,
 ) -> bool:
     """Puts one event of the package's source; False, with an error logged, when EventBridge kept refusing it."""
     entry: PutEventsRequestEntryTypeDef = {

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 
-from .contract import ALL_REVISIONS, MAX_REVISIONS, OWNER_TAGS
+from .contract import ALL_REVISIONS, MAX_REVISIONS, PACKAGE_TAGS
 
 
 class PropertyError(ValueError):
@@ -77,7 +77,7 @@ def names_data_set(key_pattern: str) -> bool:
 # --- tags ------------------------------------------------------------------------------------------
 
 MAX_TAGS_PER_RESOURCE = 50
-MAX_USER_TAGS = MAX_TAGS_PER_RESOURCE - len(OWNER_TAGS)
+MAX_USER_TAGS = MAX_TAGS_PER_RESOURCE - len(PACKAGE_TAGS)
 MAX_TAG_KEY_LENGTH = 128
 MAX_TAG_VALUE_LENGTH = 256
 
@@ -88,12 +88,13 @@ def check_tags(tags: Mapping[str, str], name: str, unknown: Callable[[object], b
     if len(tags) > MAX_USER_TAGS:
         raise PropertyError(
             f"{name} has {len(tags)} tags: at most {MAX_USER_TAGS} "
-            f"(the service allows {MAX_TAGS_PER_RESOURCE}, {len(OWNER_TAGS)} are kept to recognise the event action)"
+            f"(the service allows {MAX_TAGS_PER_RESOURCE}, {len(PACKAGE_TAGS)} are kept to recognise the event action "
+            "and follow its backfill)"
         )
     for key, value in tags.items():
         if not 1 <= len(key) <= MAX_TAG_KEY_LENGTH and not unknown(key):
             raise PropertyError(f"{name} key {key!r} must be 1 to {MAX_TAG_KEY_LENGTH} characters long")
-        if (key.lower().startswith("aws:") or key in OWNER_TAGS) and not unknown(key):
+        if (key.lower().startswith("aws:") or key in PACKAGE_TAGS) and not unknown(key):
             raise PropertyError(f"{name} key {key!r} is reserved")
         if (not isinstance(value, str) or len(value) > MAX_TAG_VALUE_LENGTH) and not unknown(value):
             raise PropertyError(

@@ -33,6 +33,8 @@ class LambdaFunction:
     on_failure: Any = None
     # How long Lambda keeps an asynchronous invocation it has not run yet (Lambda's default: 6 hours).
     max_event_age_seconds: int = 21600
+    # Its RecursiveLoop: Lambda stops a recursive loop of the function unless it is "Allow".
+    recursive_loop: str = "Terminate"
 
 
 def stack_names(assembly_dir: Path) -> list[str]:
@@ -112,6 +114,7 @@ class SynthesizedStack:
             retry_attempts=int(invoke_config.get("MaximumRetryAttempts", 2)),
             on_failure=invoke_config.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination"),
             max_event_age_seconds=int(invoke_config.get("MaximumEventAgeInSeconds", 21600)),
+            recursive_loop=properties.get("RecursiveLoop", "Terminate"),
         )
 
 

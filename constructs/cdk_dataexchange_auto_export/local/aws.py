@@ -15,6 +15,7 @@ from .endpoints import DataExchangeEndpoint
 from .endpoints.server import LocalEndpoint
 from .eventbridge import LocalEventBridge, LocalEventBus, envelope
 from .iam import LocalIam
+from .lambda_bootstrap import VIRTUAL_CLOCK, VirtualClock
 from .lambda_runtime import LambdaRuntime
 from .lambda_service import LocalLambda
 
@@ -28,15 +29,19 @@ S3_DIR = "s3"
 
 class OfflineAws:
     """With `iam`, IAM decides every call a function makes when it is made (the role's policies as deployed, with
-    the delay a change takes to be seen); without, calls are only recorded, for the permission audit."""
+    the delay a change takes to be seen); without, calls are only recorded, for the permission audit. `clock`, when
+    given, is the virtual clock the functions run on (`lambda_bootstrap`); a Data Exchange endpoint given too should
+    run its jobs on it (`job_seconds`, `clock=clock.now`)."""
 
     def __init__(
         self,
         dataexchange: DataExchangeEndpoint | None = None,
         state_dir: Path | None = None,
         iam: LocalIam | None = None,
+        clock: VirtualClock | None = None,
     ) -> None:
         self.iam = iam
+        self.clock = clock
         self.bus = LocalEventBus()
         self.dataexchange = dataexchange or DataExchangeEndpoint(
             state_file=state_dir / DATAEXCHANGE_STATE_FILE if state_dir else None,
@@ -87,13 +92,15 @@ class OfflineAws:
 
     def environment(self) -> dict[str, str]:
         """What a Lambda-like process needs to reach these services instead of AWS."""
-        return {
+        endpoints = {
             "AWS_ENDPOINT_URL_DATAEXCHANGE": self.dataexchange.url,
             "AWS_ENDPOINT_URL_LAMBDA": self.lambda_.url,
             "AWS_ENDPOINT_URL_EVENTBRIDGE": self.eventbridge.url,
             "AWS_ENDPOINT_URL_CLOUDFORMATION": self.cloudformation_api.url,
-            "BACKFILL_POLL_SECONDS": OFFLINE_POLL_SECONDS,
         }
+        # On a virtual clock, time is what the functions' sleeps make it: they wait as long as in AWS.
+        pace = {VIRTUAL_CLOCK: self.clock.path} if self.clock else {"BACKFILL_POLL_SECONDS": OFFLINE_POLL_SECONDS}
+        return {**endpoints, **pace}
 
     def runtime(self, python: Path, timeouts: Mapping[str, int] | None = None) -> LambdaRuntime:
         return LambdaRuntime(python, self.environment(), timeouts)

@@ -582,8 +582,9 @@ class OfflineCloudFormation:
         return {key: _stringify(value) for key, value in resolved.items()}
 
     def resolve(self, node: Any) -> Any:
-        """A template fragment with its intrinsic functions resolved against the stack as it stands."""
-        return self._resolve(node, self.state())
+        """A template fragment with its intrinsic functions resolved against the stack as it stands, or as it stood
+        when it was deleted: what its resources were deployed with (a role's policy naming the stack's id)."""
+        return self._resolve(node, StackState.load(self.state_file) or self.deleted or self.state())
 
     def _resolve(self, node: Any, state: StackState) -> Any:
         if isinstance(node, list):

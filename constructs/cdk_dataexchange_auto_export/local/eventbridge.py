@@ -164,25 +164,41 @@ def _rules_of(cloudformation: OfflineCloudFormation) -> list[Rule]:
 
 
 class LocalEventBridge(LocalEndpoint):
-    """PutEvents onto the default bus: each entry becomes an event in the shape EventBridge delivers."""
+    """PutEvents onto the default bus: each entry becomes an event in the shape EventBridge delivers.
+
+    As the PutEvents API reference describes, the call can succeed (HTTP 200) while some entries fail: the
+    answer counts them in `FailedEntryCount` and gives each an `ErrorCode` and `ErrorMessage` in place of an
+    `EventId`. `refuse_next(count, code)` refuses the next `count` entries so, with a code of the reference
+    (`ThrottlingException` and `InternalFailure` are the passing kinds)."""
 
     def __init__(self, bus: LocalEventBus) -> None:
         operations: dict[str, Operation] = {"PutEvents": self._put_events}
         super().__init__("events", operations)
         self.bus = bus
+        self._refusals: list[str] = []  # the error codes of the next entries to refuse, in turn
+        self.refused: list[dict[str, Any]] = []  # every entry refused, with its error
+
+    def refuse_next(self, count: int = 1, code: str = "ThrottlingException") -> None:
+        with self.lock:
+            self._refusals += [code] * count
 
     def _put_events(self, params: dict[str, Any], request: Request) -> dict[str, Any]:
-        entries = []
+        entries: list[dict[str, Any]] = []
         for entry in params["Entries"]:
             bus_name = entry.get("EventBusName", "default")
             request.authorize(
                 "events:PutEvents", f"arn:{PARTITION}:events:{request.region}:{ACCOUNT}:event-bus/{bus_name}"
             )
+            if self._refusals:
+                error = {"ErrorCode": self._refusals.pop(0), "ErrorMessage": "The entry was not put on the bus"}
+                self.refused.append({**entry, **error})
+                entries.append(error)
+                continue
             detail = json.loads(entry.get("Detail") or "{}")
             event = envelope(entry["Source"], entry["DetailType"], detail, entry.get("Resources", []), request.region)
             self.bus.put(event)
             entries.append({"EventId": event["id"]})
-        return {"FailedEntryCount": 0, "Entries": entries}
+        return {"FailedEntryCount": sum("ErrorCode" in entry for entry in entries), "Entries": entries}
 
 
 def _value_at(event: Any, path: str) -> Any:

@@ -8,6 +8,19 @@ says (twice by default, at once here rather than after a minute or two), and the
 every attempt goes to its on-failure destination. `crash_next` kills the next invocations of a function as
 an out-of-memory kill would. `wait` lets a caller see the asynchronous invocations through, those they start
 included.
+
+Recursive loop detection, as the Lambda developer guide's "Lambda recursive loop detection" describes it: an
+Invoke carries the caller's trace header (`lambda_runtime`: botocore copies the `_X_AMZN_TRACE_ID` Lambda
+sets into every request a function makes), whose Lineage counts the function's invocations in the chain;
+Lambda stops an invocation that would be the function's 17th in its chain ("more than 16 times") unless the
+function's `RecursiveLoop` is `Allow`, and an asynchronous one's event goes to the on-failure destination.
+Invocations from EventBridge rules start a chain of their own (the guide does not list EventBridge among
+the services whose chains it follows). The record's `condition` for a stopped event is undocumented:
+`RecursiveInvocationException` here, Lambda's error for a synchronous caller.
+
+Lambda may deliver an asynchronous event more than once (the guide, "How Lambda handles errors and retries
+with asynchronous invocation"): `deliver_twice` makes the next invocation of a function run twice, the copy
+once the first delivery has ended, as a duplicate that arrives late.
 """
 
 from __future__ import annotations
@@ -24,12 +37,15 @@ from .assembly import LambdaFunction
 from .endpoints.protocol import Operation, Request, ServiceError
 from .endpoints.server import LocalEndpoint
 from .lambda_bootstrap import CRASH
-from .lambda_runtime import Execution, InvocationTimeoutError, LambdaRuntime
+from .lambda_runtime import Execution, InvocationTimeoutError, LambdaRuntime, chain_count, trace_header
 
 # A function's ARN or name -> the function and its ARN (the CloudFormation player knows them).
 Resolver = Callable[[str], tuple[LambdaFunction, str] | None]
 # Where the record of an invocation that failed for good goes: (destination ARN, record).
 DestinationSink = Callable[[str, dict[str, Any]], None]
+# Lambda stops the invocation that would be a function's next after this many in one chain.
+RECURSION_LIMIT = 16
+RECURSION_STOPPED = "RecursiveInvocationException"
 
 
 @dataclass(frozen=True)
@@ -38,13 +54,18 @@ class AsyncInvocation:
 
     function_arn: str
     payload: dict[str, Any]
-    execution: Execution | None  # None: it ran past its timeout
+    execution: Execution | None  # None: it ran past its timeout, or Lambda stopped it before it ran
     error: str | None = None  # why the attempt failed, as Lambda reports it
-    attempt: int = 1
+    attempt: int = 1  # 0: stopped as a recursive loop, never attempted
+    chain_count: int = 1  # which invocation of the function in its chain of requests (its Lineage)
 
 
 def failure_record(
-    function_arn: str, payload: Mapping[str, Any], error: Mapping[str, Any], attempts: int
+    function_arn: str,
+    payload: Mapping[str, Any],
+    error: Mapping[str, Any],
+    attempts: int,
+    condition: str = "RetriesExhausted",
 ) -> dict[str, Any]:
     """The invocation record Lambda sends an on-failure destination ("Capturing records of Lambda asynchronous
     invocations"): the request and the last attempt's error."""
@@ -54,7 +75,7 @@ def failure_record(
         "requestContext": {
             "requestId": str(uuid.uuid4()),
             "functionArn": f"{function_arn}:$LATEST",
-            "condition": "RetriesExhausted",
+            "condition": condition,
             "approximateInvokeCount": attempts,
         },
         "requestPayload": dict(payload),
@@ -71,6 +92,7 @@ class LocalLambda(LocalEndpoint):
         self._stacks: dict[str, tuple[Resolver, LambdaRuntime]] = {}
         self._threads: list[threading.Thread] = []
         self._crashes: dict[str, int] = {}  # logical id -> invocations still to kill
+        self._duplicates: dict[str, int] = {}  # logical id -> invocations still to deliver twice
         self.invocations: list[AsyncInvocation] = []
         self.destinations: DestinationSink | None = None
 
@@ -85,6 +107,11 @@ class LocalLambda(LocalEndpoint):
         with self.lock:
             self._crashes[logical_id] = self._crashes.get(logical_id, 0) + count
 
+    def deliver_twice(self, logical_id: str, count: int = 1) -> None:
+        """The next `count` asynchronous invocations of the function are each delivered twice."""
+        with self.lock:
+            self._duplicates[logical_id] = self._duplicates.get(logical_id, 0) + count
+
     def wait(self, timeout: float = 300) -> list[AsyncInvocation]:
         """Waits until no asynchronous invocation is running (those they started too); returns them all."""
         while True:
@@ -98,13 +125,33 @@ class LocalLambda(LocalEndpoint):
                 if thread.is_alive():
                     raise TimeoutError(f"an asynchronous invocation is still running after {timeout} s")
 
-    def invoke_async(self, name: str, payload: dict[str, Any]) -> None:
-        """Queues an invocation of the function with this name or ARN, as Lambda does for an Event invoke."""
+    def invoke_async(self, name: str, payload: dict[str, Any], trace: str | None = None) -> None:
+        """Queues an invocation of the function with this name or ARN, as Lambda does for an Event invoke; `trace`
+        is the caller's trace header, whose Lineage says which invocation of the function in its chain this is."""
         function, arn, runtime = self._function(name)
-        thread = threading.Thread(target=self._run, args=(runtime, function, arn, payload), daemon=True)
+        count, root = chain_count(trace, arn)
+        if count > RECURSION_LIMIT and function.recursive_loop != "Allow":
+            self._stop_recursion(function, arn, payload, count)
+            return
+        with self.lock:
+            twice = self._duplicates.get(function.logical_id, 0) > 0
+            if twice:
+                self._duplicates[function.logical_id] -= 1
+        header = trace_header(arn, count, root)
+        thread = threading.Thread(
+            target=self._deliver, args=(runtime, function, arn, payload, header, count, twice), daemon=True
+        )
         with self.lock:
             self._threads.append(thread)
         thread.start()
+
+    def _stop_recursion(self, function: LambdaFunction, arn: str, payload: dict[str, Any], count: int) -> None:
+        message = f"Lambda stopped invocation {count} of {arn} in a chain of requests: a recursive loop"
+        with self.lock:
+            self.invocations.append(AsyncInvocation(arn, payload, None, message, 0, count))
+        if function.on_failure and self.destinations is not None:
+            error = {"errorType": RECURSION_STOPPED, "errorMessage": message}
+            self.destinations(str(function.on_failure), failure_record(arn, payload, error, 0, RECURSION_STOPPED))
 
     def _function(self, name: str) -> tuple[LambdaFunction, str, LambdaRuntime]:
         for resolver, runtime in self._stacks.values():
@@ -118,7 +165,7 @@ class LocalLambda(LocalEndpoint):
             raise ServiceError("InvalidParameterValueException", "Only InvocationType=Event is served offline")
         _, arn, _ = self._function(params["FunctionName"])
         request.authorize("lambda:InvokeFunction", arn)
-        self.invoke_async(arn, json.loads(params.get("Payload") or b"{}"))
+        self.invoke_async(arn, json.loads(params.get("Payload") or b"{}"), request.trace_header)
         return {"StatusCode": 202}
 
     def _crashes_now(self, function: LambdaFunction) -> bool:
@@ -128,21 +175,42 @@ class LocalLambda(LocalEndpoint):
                 self._crashes[function.logical_id] = left - 1
             return bool(left)
 
-    def _run(self, runtime: LambdaRuntime, function: LambdaFunction, arn: str, payload: dict[str, Any]) -> None:
+    def _deliver(
+        self,
+        runtime: LambdaRuntime,
+        function: LambdaFunction,
+        arn: str,
+        payload: dict[str, Any],
+        trace: str,
+        count: int,
+        twice: bool,
+    ) -> None:
+        for _ in range(2 if twice else 1):
+            self._run(runtime, function, arn, payload, trace, count)
+
+    def _run(
+        self,
+        runtime: LambdaRuntime,
+        function: LambdaFunction,
+        arn: str,
+        payload: dict[str, Any],
+        trace: str,
+        count: int,
+    ) -> None:
         attempts = 1 + function.retry_attempts
         error: dict[str, Any] = {}
         for attempt in range(1, attempts + 1):
-            crash = {CRASH: "1"} if self._crashes_now(function) else None
+            environment = {"_X_AMZN_TRACE_ID": trace, **({CRASH: "1"} if self._crashes_now(function) else {})}
             execution: Execution | None
             try:
-                execution = runtime.invoke(function, arn, payload, crash)
+                execution = runtime.invoke(function, arn, payload, environment)
                 failed = execution.error
             except InvocationTimeoutError:
                 execution = None
                 failed = {"errorMessage": f"Task timed out after {function.timeout_seconds:.2f} seconds"}
             with self.lock:
                 self.invocations.append(
-                    AsyncInvocation(arn, payload, execution, failed["errorMessage"] if failed else None, attempt)
+                    AsyncInvocation(arn, payload, execution, failed["errorMessage"] if failed else None, attempt, count)
                 )
             if failed is None:
                 return

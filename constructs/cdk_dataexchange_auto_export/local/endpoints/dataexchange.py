@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
 
@@ -74,15 +74,18 @@ class DataExchangeEndpoint(LocalEndpoint):
 
     An event action may name any well-formed data set id: the account is taken to be entitled to it.
     `s3_root` is where exports write objects (none: nowhere); `events` receives what Data Exchange
-    sends EventBridge; an export job runs for `job_ticks` requests (None: until `end_jobs`).
+    sends EventBridge; an export job runs for `job_ticks` requests (None: until `end_jobs`), or for
+    `job_seconds` on `clock` (a virtual clock the worker's sleeps move on, `lambda_bootstrap.VirtualClock`).
 
     Like a service under load, on request: `page_limit` answers every list with pages of at most that
     many items, whatever MaxResults asks; `list_lag` leaves a new event action out of ListEventActions
     for that many list calls (eventual consistency); `latency` (seconds) is how long every call takes, the
     service's pace (calls made at once overlap, as they do at the service); faults (`inject`) lose answers
     after the work, throttle or conflict; `end_jobs` ends every running job in one go;
-    `publish(in_progress=True)` runs auto-export jobs that hold slots of the concurrent-export quota.
-    `quotas` are the account's applied values of the adjustable quotas, by name, once Service Quotas raised them.
+    `publish(in_progress=True)` runs auto-export jobs that hold slots of the concurrent-export quota;
+    `waiting_reads` makes a started job read WAITING that many times; `deny_exports_for` plays a new IAM grant
+    not seen yet. `quotas` are the account's applied values of the adjustable quotas, by name, once Service
+    Quotas raised them.
 
     Behind the stack's back, as another caller (the console, a script, a colleague) or the end of a
     subscription would: `change_event_action`, `delete_event_action`, `end_entitlement`, `end_subscription`.
@@ -100,6 +103,9 @@ class DataExchangeEndpoint(LocalEndpoint):
         list_lag: int = 0,
         latency: float = 0.0,
         quotas: Mapping[str, int] | None = None,
+        job_seconds: float | None = None,
+        clock: Callable[[], float] = time.time,
+        waiting_reads: int = 0,
     ) -> None:
         if latency < 0:
             raise ValueError(f"latency must not be negative, got {latency}")
@@ -109,7 +115,8 @@ class DataExchangeEndpoint(LocalEndpoint):
         self._state = State.load(state_file)
         self._account = account
         self._answers = answers
-        self._jobs = Jobs(self._state, account, s3_root, job_ticks)
+        self._jobs = Jobs(self._state, account, s3_root, job_ticks, job_seconds, clock)
+        self._jobs.waiting_reads = waiting_reads
         self.events = events
         self._revisions = Revisions(self._state, account, self._jobs, self._send)
         self._products = Products(self._state, account, self._send)
@@ -172,6 +179,13 @@ class DataExchangeEndpoint(LocalEndpoint):
             revision = self._revisions.add_revision(data_set_id, asset_names, finalized=finalized, revoked=revoked)
             self._save()
             return copy.deepcopy(revision)
+
+    def revoke(self, revision_id: str) -> None:
+        """The provider revokes a revision (RevokeRevision): it is listed as revoked, and no longer exported."""
+        with self.lock:
+            revision = self._state.revisions[revision_id]
+            revision.update(Revoked=True, RevokedAt=now(), RevocationComment="Revoked by the provider")
+            self._save()
 
     def publish(
         self, data_set_id: str, asset_names: Sequence[str], fail: str | None = None, *, in_progress: bool = False
@@ -258,6 +272,12 @@ class DataExchangeEndpoint(LocalEndpoint):
     def job_ticks(self, ticks: int | None) -> None:
         with self.lock:
             self._jobs.job_ticks = ticks
+
+    def deny_exports_for(self, seconds: float) -> None:
+        """Export jobs started in the next `seconds` (on the jobs' clock) end in ACCESS_DENIED_EXCEPTION, as a
+        grant the caller was just given is not seen yet (IAM is eventually consistent)."""
+        with self.lock:
+            self._jobs.deny_exports_for(seconds)
 
     def end_jobs(self) -> int:
         """Every export job in progress ends now, as planned (so one poll round sees them all ended);

@@ -1,16 +1,29 @@
 """Export jobs of the local Data Exchange, made by CreateJob or by an event action, run over simulated time.
 
-Time is the endpoint's own clock, which every request moves on by one tick: a started job is
-IN_PROGRESS for `job_ticks` ticks (JOB_TICKS unless told otherwise), then COMPLETED (each asset
-written to `S3_ROOT/BUCKET/KEY`) or in ERROR (a failure planned for its revision). With `job_ticks`
-None the clock is the caller's: jobs run until `end_running` ends them all at once. At most
-CONCURRENT_EXPORTS export jobs run at once in the account (the service's quota, not adjustable); a
-StartJob beyond it is refused with ServiceLimitExceededException, one of the three ways the quota
-may show (undocumented). Job error codes are the service's; their messages are illustrative.
+Time is either the endpoint's own clock, which every request moves on by one tick (a started job is
+IN_PROGRESS for `job_ticks` ticks, JOB_TICKS unless told otherwise), or, with `job_seconds`, a clock of
+seconds the caller owns (a virtual clock that the worker's sleeps move on): a started job then runs that
+many seconds. It ends COMPLETED (each asset written to `S3_ROOT/BUCKET/KEY`) or in ERROR (a failure
+planned for its revision). With `job_ticks` None and no `job_seconds`, jobs run until `end_running` ends
+them all at once. At most CONCURRENT_EXPORTS export jobs run at once in the account (the service's
+quota, not adjustable); a StartJob beyond it is refused with ServiceLimitExceededException, one of the
+three ways the quota may show (undocumented). Job error codes are the service's; their messages are
+illustrative.
+
+Rules of the service played on request, each from its documentation:
+- StartJob answers 202 and the job leaves WAITING asynchronously (the API reference; AWS's export samples
+  poll through WAITING): with `waiting_reads` N, a started job reads WAITING N times before IN_PROGRESS.
+- A JobError names the quota it met in `LimitName` and `LimitValue` (the API reference's JobError): a
+  per-revision quota (`AssetsPerRevision`) as well as the concurrency quota (`ConcurrentExports`), or
+  none (`QuotaExceeded`), since which the service sends is undocumented.
+- IAM is eventually consistent (the IAM user guide, "Troubleshooting IAM": a change can take a while to be
+  visible everywhere): `deny_exports_for(seconds)` ends in ACCESS_DENIED_EXCEPTION every export started in
+  the next `seconds`, as the caller's new s3:PutObject grant is not seen yet.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -24,12 +37,33 @@ EXPORT_REVISIONS_TO_S3 = "EXPORT_REVISIONS_TO_S3"
 JOB_TICKS = 10
 CONCURRENT_EXPORTS = 5
 CONCURRENCY_LIMIT_NAME = "Concurrent in progress jobs to export revisions to Amazon S3"
-# What makes an export fail -> JobError Code and an illustrative Message.
-FAILURES: Mapping[str, tuple[str, str]] = {
-    "S3AccessDenied": ("ACCESS_DENIED_EXCEPTION", "Access denied writing to bucket {bucket}"),
-    "KmsKeyDisabled": ("ACCESS_DENIED_EXCEPTION", "The KMS key used to encrypt objects in {bucket} is disabled"),
-    "QuotaExceeded": ("SERVICE_QUOTA_EXCEEDED_EXCEPTION", "Too many concurrent export jobs in this account"),
-    "MalwareDetected": ("MALWARE_DETECTED", "Malware was detected in an asset of the revision"),
+# The service's quota of assets in one revision (Service Quotas, AWS Data Exchange), named as JobError's
+# LimitName enum names it.
+ASSETS_PER_REVISION = ("Assets per revision", 10_000)
+
+
+class Failure(NamedTuple):
+    """What a failed export's JobError says: its Code, an illustrative Message, and the quota it met, if any."""
+
+    code: str
+    message: str
+    limit: tuple[str, float] | None = None
+
+
+# What makes an export fail -> its JobError.
+FAILURES: Mapping[str, Failure] = {
+    "S3AccessDenied": Failure("ACCESS_DENIED_EXCEPTION", "Access denied writing to bucket {bucket}"),
+    "KmsKeyDisabled": Failure("ACCESS_DENIED_EXCEPTION", "The KMS key used to encrypt objects in {bucket} is disabled"),
+    "QuotaExceeded": Failure("SERVICE_QUOTA_EXCEEDED_EXCEPTION", "Too many concurrent export jobs in this account"),
+    "ConcurrentExports": Failure(
+        "SERVICE_QUOTA_EXCEEDED_EXCEPTION",
+        "Too many concurrent export jobs in this account",
+        (CONCURRENCY_LIMIT_NAME, CONCURRENT_EXPORTS),
+    ),
+    "AssetsPerRevision": Failure(
+        "SERVICE_QUOTA_EXCEEDED_EXCEPTION", "The revision has more assets than an export takes", ASSETS_PER_REVISION
+    ),
+    "MalwareDetected": Failure("MALWARE_DETECTED", "Malware was detected in an asset of the revision"),
 }
 
 
@@ -54,8 +88,12 @@ def render_key(pattern: str, data_set: Item, revision: Item, asset: Item) -> str
 
 def _answered(job: Mapping[str, Any]) -> Item:
     """A job as the API answers it. Errors is an optional member of the answers (API model): a job without
-    errors comes without it, so no client here can count on finding it."""
-    return {key: value for key, value in job.items() if key != "Errors" or value}
+    errors comes without it, so no client here can count on finding it. A started job that has not left
+    WAITING yet reads WAITING."""
+    answer = {key: value for key, value in job.items() if key != "Errors" or value}
+    if job.get("WaitingReads"):
+        answer["State"] = "WAITING"
+    return answer
 
 
 def details(job: Mapping[str, Any]) -> Item:
@@ -74,11 +112,23 @@ class _Destination(NamedTuple):
 
 
 class Jobs:
-    def __init__(self, state: State, account: str, s3_root: Path | None, job_ticks: int | None = JOB_TICKS) -> None:
+    def __init__(
+        self,
+        state: State,
+        account: str,
+        s3_root: Path | None,
+        job_ticks: int | None = JOB_TICKS,
+        job_seconds: float | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._state = state
         self._account = account
         self._s3_root = s3_root
         self.job_ticks = job_ticks
+        self.job_seconds = job_seconds
+        self.clock = clock
+        self.waiting_reads = 0
+        self._denied_until = float("-inf")  # exports started before this time are denied
         # Revision id -> the FAILURES causes of its next exports, in turn.
         self._failures: dict[str, list[str]] = {}
         self._running = {job["Id"] for job in state.jobs.values() if job["State"] == "IN_PROGRESS"}
@@ -90,10 +140,18 @@ class Jobs:
             raise ValueError(f"Unknown failure {cause!r}: expected one of {', '.join(FAILURES)}")
         self._failures.setdefault(revision_id, []).extend([cause] * times)
 
+    def deny_exports_for(self, seconds: float) -> None:
+        """Exports started in the next `seconds` end in ACCESS_DENIED_EXCEPTION: the caller's new grant is not
+        seen yet."""
+        self._denied_until = self.clock() + seconds
+
     def tick(self) -> None:
         """One request's worth of time: running jobs whose time is up finish."""
         self._state.clock += 1
-        if self.job_ticks is not None:
+        if self.job_seconds is not None:
+            now, seconds = self.clock(), self.job_seconds
+            self._end([job_id for job_id in self._running if now - self._state.jobs[job_id]["StartedAt"] >= seconds])
+        elif self.job_ticks is not None:
             ticks = self.job_ticks
             self._end([job_id for job_id in self._running if self._state.clock - self._started(job_id) >= ticks])
 
@@ -111,12 +169,13 @@ class Jobs:
         for job_id in sorted(job_ids):
             job = self._state.jobs[job_id]
             self._running.discard(job_id)
-            job["EndedTick"] = self._state.clock
+            job.update(EndedTick=self._state.clock, EndedAt=self.clock())
             self.run(job)
             self.on_end(job)
 
     def start(self, job: Item) -> None:
-        job.update(State="IN_PROGRESS", UpdatedAt=now(), StartedTick=self._state.clock)
+        job.update(State="IN_PROGRESS", UpdatedAt=now(), StartedTick=self._state.clock, StartedAt=self.clock())
+        job["WaitingReads"] = self.waiting_reads
         self._running.add(job["Id"])
 
     @property
@@ -146,9 +205,13 @@ class Jobs:
             revision = destination.revision
             planned = self._failures.get(revision["Id"])
             cause = fail or (planned.pop(0) if planned else None)
+            if cause is None and job.get("StartedAt", self._denied_until) < self._denied_until:
+                cause = "S3AccessDenied"
             if cause is not None:
-                code, message = FAILURES[cause]
-                error = {"Code": code, "Message": message.format(bucket=destination.bucket)}
+                failure = FAILURES[cause]
+                error: Item = {"Code": failure.code, "Message": failure.message.format(bucket=destination.bucket)}
+                if failure.limit is not None:
+                    error.update(LimitName=failure.limit[0], LimitValue=failure.limit[1])
                 job.update(State="ERROR", UpdatedAt=now())
                 job["Errors"] = [{**error, "ResourceId": revision["Id"], "ResourceType": "REVISION"}]
                 return []
@@ -272,7 +335,11 @@ class Jobs:
         job.update(State="CANCELLED", UpdatedAt=now())
 
     def get_job(self, params: dict[str, Any], request: Request) -> Item:
-        return _answered(self._job(params, request, "dataexchange:GetJob"))
+        job = self._job(params, request, "dataexchange:GetJob")
+        answer = _answered(job)
+        if job.get("WaitingReads"):
+            job["WaitingReads"] -= 1
+        return answer
 
     def list_jobs(self, params: dict[str, Any], request: Request) -> Item:
         # No resource-level permissions: "*" is the only resource the action accepts.

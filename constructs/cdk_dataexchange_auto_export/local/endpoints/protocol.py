@@ -411,13 +411,15 @@ class Authorization:
 
 @dataclass
 class Request:
-    """Who called, in which Region, and what the call needed authorizing (filled in by the operation). With
+    """Who called, in which Region, and what the call needed authorizing (filled in by the operation); and the
+    X-Ray trace header the caller sent (`X-Amzn-Trace-Id`), by which Lambda follows a chain of invocations. With
     `enforce`, IAM decides at once: it raises the service's refusal of a call IAM denies, before the work."""
 
     region: str
     caller: str
     authorizations: list[Authorization] = field(default_factory=list)
     enforce: Callable[[str, Authorization], None] | None = None
+    trace_header: str | None = None
 
     def authorize(self, action: str, resource: str, **context: str) -> None:
         authorization = Authorization(action, resource, context)

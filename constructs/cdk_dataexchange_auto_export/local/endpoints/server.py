@@ -130,7 +130,11 @@ class LocalEndpoint:
         http = HttpRequest(method, url.path, parse_qs(url.query, keep_blank_values=True), headers, body)
         routed = self._router.match(http)
         name = routed[0].name if routed else _UNKNOWN_OPERATION
-        request = Request(*_credential_scope(headers.get("authorization")), enforce=self._enforce if self.iam else None)
+        request = Request(
+            *_credential_scope(headers.get("authorization")),
+            enforce=self._enforce if self.iam else None,
+            trace_header=headers.get("x-amzn-trace-id"),
+        )
         failure: Fault | None = None
         try:
             if routed is None:
