@@ -34,7 +34,7 @@ from cdk_dataexchange_auto_export._checks import (
 )
 from cdk_dataexchange_auto_export._export_construct import SERVICE_TIMEOUT
 from cdk_dataexchange_auto_export._findings import ACKNOWLEDGING_RELEASE
-from dataexchange_auto_export_handler.contract import MAX_REVISIONS, OWNER_TAGS, Property
+from dataexchange_auto_export_handler.contract import MAX_REVISIONS, OWNER_TAGS, PACKAGE_TAGS, Property
 from dataexchange_auto_export_handler.rules import ID_PATTERN, MAX_TAGS_PER_RESOURCE, MAX_USER_TAGS
 from tools.toolchain import REPO
 
@@ -163,8 +163,12 @@ FACTS: dict[str, tuple[str, Callable[[Template], set[str]]]] = {
         lambda t: {str(MAX_TAGS_PER_RESOURCE)},
     ),
     "the construct's own tags": (
-        r"up to (\w+) tags of its own|less the (\w+) the construct keeps|one of the construct's (\w+)\)",
+        r"up to (\w+) tags of its own|less the (\w+) the construct keeps",
         lambda t: {("one", "two", "three", "four")[len(OWNER_TAGS) - 1]},
+    ),
+    "the tag keys reserved": (
+        r"one of the construct's (\w+)\)",
+        lambda t: {("one", "two", "three", "four", "five")[len(PACKAGE_TAGS) - 1]},
     ),
     "a data set id's length": (
         r"(\d+\u2013\d+) letters or digits",
