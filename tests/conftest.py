@@ -120,9 +120,18 @@ def permission_audit() -> PermissionAudit:
     return PermissionAudit()
 
 
-@pytest.fixture(scope="module", params=list(LAMBDA_VENVS))
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test that runs functions runs them on the pinned runtime; one marked `every_runtime` (those that make
+    every kind of call the functions make, or lean on botocore's retries) on the oldest boto3 too."""
+    if "lambda_python" in metafunc.fixturenames:
+        every = metafunc.definition.get_closest_marker("every_runtime") is not None
+        runtimes = list(LAMBDA_VENVS) if every else ["pinned"]
+        metafunc.parametrize("lambda_python", runtimes, indirect=True, scope="module")
+
+
+@pytest.fixture(scope="module")
 def lambda_python(request: pytest.FixtureRequest) -> Path:
-    """Each Lambda-like runtime in turn: a module that runs functions runs once per runtime."""
+    """The Lambda-like runtime a test's functions run on (`pytest_generate_tests` says which)."""
     python = LAMBDA_VENVS[request.param][0] / "bin" / "python"
     if not python.exists():
         pytest.fail(f"{python} is missing: run `make setup` (the README's test command does)")

@@ -201,6 +201,7 @@ def test_a_delete_sent_before_the_create_made_its_event_action_leaves_nothing(
     assert endpoint.event_actions() == []
 
 
+@pytest.mark.every_runtime
 def test_a_delete_sent_after_the_create_made_its_event_action_leaves_nothing(
     backfilling: SynthesizedStack, aws: OfflineAws, endpoint: DataExchangeEndpoint, cloudformation: Runner
 ) -> None:
@@ -250,6 +251,7 @@ def test_a_construct_removed_from_a_stack_that_keeps_others_is_deleted_after_its
 
 
 @pytest.mark.parametrize("aws", [{"propagation_seconds": 2}], indirect=True, ids=["seen-after-2s"])
+@pytest.mark.every_runtime
 def test_statements_the_deploy_added_are_retried_until_iam_sees_them(
     two_keys: tuple[SynthesizedStack, SynthesizedStack],
     aws: OfflineAws,

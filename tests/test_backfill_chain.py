@@ -54,6 +54,7 @@ def backfilling(new_cdk_app: Callable[..., cdk.App]) -> SynthesizedStack:
     return synthesize_example(new_cdk_app, data_set_id=DATA_SET, export_existing=ExistingRevisions.ALL)
 
 
+@pytest.mark.every_runtime
 def test_a_backfill_longer_than_sixteen_invocations_completes(
     backfilling: SynthesizedStack,
     aws: OfflineAws,

@@ -187,6 +187,7 @@ def test_an_update_that_widens_the_backfill_exports_the_rest_and_one_that_does_n
 
 
 @pytest.mark.parametrize("endpoint", HELD, indirect=True)
+@pytest.mark.every_runtime
 def test_a_whole_backfill_uses_every_grant_of_the_workers_role(
     keyed: SynthesizedStack,
     aws: OfflineAws,

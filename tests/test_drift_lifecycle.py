@@ -68,6 +68,7 @@ def behind_the_stacks_back(endpoint: DataExchangeEndpoint, runner: Any) -> tuple
     return prices, reference
 
 
+@pytest.mark.every_runtime
 def test_the_daily_check_reports_a_deleted_and_a_changed_event_action_to_the_alert_topic(
     watched: SynthesizedStack, aws: OfflineAws, endpoint: DataExchangeEndpoint, cloudformation: Runner
 ) -> None:

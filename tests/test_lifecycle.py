@@ -100,6 +100,7 @@ def handler_calls(endpoint: DataExchangeEndpoint, operation: str) -> int:
     return sum(1 for call in endpoint.calls if call.operation == operation and call.caller != "testing")
 
 
+@pytest.mark.every_runtime
 def test_create_reports_the_event_action_as_stack_outputs(
     example_app: SynthesizedStack, endpoint: DataExchangeEndpoint, cloudformation: Runner
 ) -> None:
@@ -245,6 +246,7 @@ def test_the_same_create_delivered_twice_makes_one_event_action(
     assert [call.operation for call in endpoint.calls].count("CreateEventAction") == 1
 
 
+@pytest.mark.every_runtime
 def test_throttling_on_the_first_calls_is_ridden_out(
     example_app: SynthesizedStack, endpoint: DataExchangeEndpoint, cloudformation: Runner
 ) -> None:
@@ -276,6 +278,7 @@ def test_throttling_on_the_first_calls_is_ridden_out(
     ],
     ids=["access-denied", "bucket-policy", "s3-access-denied", "internal-error"],
 )
+@pytest.mark.every_runtime
 def test_a_service_error_fails_the_create_with_its_cause(
     example_app: SynthesizedStack,
     endpoint: DataExchangeEndpoint,
@@ -417,6 +420,7 @@ def test_two_stacks_with_the_same_logical_id_get_an_event_action_each(
     assert buckets == {out["BucketName"] for out in outputs}
 
 
+@pytest.mark.every_runtime
 def test_a_whole_lifecycle_uses_every_grant_of_the_role(
     keyed: tuple[SynthesizedStack, SynthesizedStack],
     aws: OfflineAws,

@@ -223,6 +223,7 @@ def test_twenty_five_data_sets_are_followed(
 
 
 @pytest.mark.parametrize("endpoint", [{"page_limit": 2}], indirect=True, ids=["pages-of-2"])
+@pytest.mark.every_runtime
 def test_every_page_of_data_sets_and_event_actions_is_read(
     following: SynthesizedStack, endpoint: DataExchangeEndpoint, cloudformation: Runner
 ) -> None:
@@ -255,6 +256,7 @@ def test_a_create_whose_answer_was_lost_leaves_one_event_action_per_data_set(
     assert len(endpoint.event_actions()) == 3
 
 
+@pytest.mark.every_runtime
 def test_tags_applied_with_tags_of_survive_every_reconcile_after_the_deploy(
     new_cdk_app: Callable[..., cdk.App], aws: OfflineAws, endpoint: DataExchangeEndpoint, cloudformation: Runner
 ) -> None:
