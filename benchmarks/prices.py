@@ -18,3 +18,7 @@ EVENTBRIDGE_PER_EVENT: Final = 1.00 / 1_000_000
 STEP_FUNCTIONS_PER_TRANSITION: Final = 0.025 / 1_000
 # Data Exchange charges nothing for its API calls; the S3 requests and storage of the exported objects are the
 # same however the revisions get there, so neither is counted.
+# aws.amazon.com/cloudwatch/pricing: Logs, Standard class: ingestion, and storage per GB-month (a log group's
+# retention keeps about a month's logs when it is 30 days).
+LOGS_PER_GB_INGESTED: Final = 0.50
+LOGS_PER_GB_MONTH_STORED: Final = 0.03

@@ -1,9 +1,9 @@
-"""README.md's code blocks, as the tests that run them read them.
+"""The code blocks of README.md (and of the user documentation in docs/), as the tests that run them read them.
 
 A block's info string says what it is: its language, then, for some, a label:
 
 - ```` ```python ```` (no label): lines for a stack's `__init__` (`self` is the stack), which run alone, imports
-  included: tests/test_readme.py synthesizes each, in a stack of its own.
+  included: tests/test_readme.py synthesizes each, in a stack of its own (the README's and those in docs/).
 - ```` ```python app ````: lines for the minimal app's `app.py`, right after `app = cdk.App()` (the cdk-nag wirings).
 - ```` ```LANGUAGE FILE ````: a whole file (`app.py`, `cdk.json`, `requirements.txt` of the minimal app; a user's
   test file), which the test named in `FILES` runs.
@@ -19,6 +19,8 @@ from pathlib import Path
 from tools.toolchain import REPO
 
 README = REPO / "README.md"
+# What a user reads: the README, and docs/ for what it leaves out.
+USER_DOCUMENTS = (README, *sorted((REPO / "docs").glob("*.md")))
 APP_SNIPPET = "app"
 # Each whole file the README holds, by name, and the test that runs it.
 FILES = {
@@ -37,10 +39,11 @@ class Block:
     heading: str  # the nearest heading above, without its #s
     line: int  # of the opening fence, from 1
     code: str
+    document: str = "README.md"  # its path in the repository
 
     @property
     def where(self) -> str:
-        return f"README.md:{self.line} (under {self.heading!r})"
+        return f"{self.document}:{self.line} (under {self.heading!r})"
 
 
 def blocks(path: Path = README) -> list[Block]:
@@ -56,16 +59,23 @@ def blocks(path: Path = README) -> list[Block]:
                 opened, body = (fence.group(1), fence.group(2), number), []
         elif line == "```":
             language, label, start = opened
-            found.append(Block(language, label, heading, start, "\n".join(body) + "\n"))
+            document = str(path.relative_to(REPO))
+            found.append(Block(language, label, heading, start, "\n".join(body) + "\n", document))
             opened = None
         else:
             body.append(line)
-    assert opened is None, f"README.md:{opened[2]}: a code block is never closed"
+    assert opened is None, f"{path.name}:{opened[2]}: a code block is never closed"
     return found
 
 
 def stack_examples() -> list[Block]:
-    return [block for block in blocks() if block.language == "python" and block.label is None]
+    """The stack-body examples of every user document."""
+    return [
+        block
+        for document in USER_DOCUMENTS
+        for block in blocks(document)
+        if block.language == "python" and block.label is None
+    ]
 
 
 def app_snippet(containing: str) -> Block:

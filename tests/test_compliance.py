@@ -112,7 +112,7 @@ def documented(handling: str) -> set[tuple[str, str]]:
     """(check id, resource name) for each resource of each README row handled so: "reported" or "skipped"."""
     return {
         (check, name.strip())
-        for row in readme_table(CHECKOV_TABLE)
+        for row in readme_table(CHECKOV_TABLE, "docs/iam.md")
         if row["in the template"] == handling
         for check in re.findall(r"CKV2?_AWS_\d+", row["check"])[:1]
         for name in row["on"].split(",")

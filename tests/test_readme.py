@@ -21,7 +21,7 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Annotations, Match, Template
 from packaging.requirements import Requirement
-from readme import APP_SNIPPET, FILES, README, Block, blocks, file, stack_examples
+from readme import APP_SNIPPET, FILES, USER_DOCUMENTS, Block, blocks, file, stack_examples
 from support import DATA_SET, REGION, code_spans, readme_table
 
 import cdk_dataexchange_auto_export
@@ -44,9 +44,11 @@ from tools.toolchain import REPO
 def test_every_python_block_is_a_stack_example_app_lines_or_a_file_a_test_runs() -> None:
     python = [block for block in blocks() if block.language == "python"]
     assert [block.where for block in python if block.label not in (None, APP_SNIPPET, *FILES)] == []
+    in_docs = [block for document in USER_DOCUMENTS[1:] for block in blocks(document) if block.language == "python"]
+    assert [block.where for block in in_docs if block.label is not None] == [], "docs/ holds stack examples only"
     named = sorted(block.label for block in blocks() if block.label in FILES)
     assert named == sorted(FILES), "each whole file the README holds once, each run by the test FILES names"
-    assert len(stack_examples()) >= 8
+    assert len(stack_examples()) >= 7
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +59,7 @@ def examples(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Block,
     made: dict[str, tuple[Block, cdk.Stack]] = {}
     for number, block in enumerate(stack_examples(), start=1):
         stack = cdk.Stack(app, f"Example{number}", env=cdk.Environment(account=f"{number:012d}", region=REGION))
-        code = compile(block.code, f"README.md:{block.line}", "exec")
+        code = compile(block.code, f"{block.document}:{block.line}", "exec")
         try:
             exec(code, {"self": stack})
         except Exception as error:
@@ -81,7 +83,8 @@ def test_every_stack_example_uses_the_construct(examples: dict[str, tuple[Block,
 
 # --- versions, limits and defaults --------------------------------------------------------------------------------
 
-TEXT = README.read_text()
+# What the user documents state, the README and docs/ alike.
+TEXT = "\n".join(document.read_text() for document in USER_DOCUMENTS)
 
 
 def lower_bound(name: str) -> str:
