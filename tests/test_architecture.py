@@ -122,6 +122,13 @@ def test_no_module_of_the_construct_or_the_handler_imports_itself_back() -> None
 def test_the_layout_table_names_every_module() -> None:
     # CONTRIBUTING's layout is where a newcomer looks a module up: one left out is one nobody finds
     layout = (REPO / "CONTRIBUTING.md").read_text().split("## Layout", 1)[1]
-    roots = (HANDLER, CONSTRUCT, CONSTRUCT / "local", CONSTRUCT / "local" / "endpoints", REPO / "tools", REPO / "benchmarks")
+    roots = (
+        HANDLER,
+        CONSTRUCT,
+        CONSTRUCT / "local",
+        CONSTRUCT / "local" / "endpoints",
+        REPO / "tools",
+        REPO / "benchmarks",
+    )
     modules = {path.name for root in roots for path in root.glob("*.py") if path.name != "__init__.py"}
     assert sorted(name for name in modules if f"`{name}`" not in layout) == []
