@@ -29,9 +29,8 @@ class AutoExportEventAction(ExportConstruct):
     def __init__(self, scope: Construct, id: str, *, data_set_id: str, **props: Unpack[ExportProps]) -> None:
         """
         :param data_set_id: id of the entitled data set whose new revisions are exported.
-        :param props: the props both constructs share (``ExportProps``): ``bucket`` (required), ``key_pattern``,
-            ``encryption_key``, ``tags``, ``removal_policy``, ``adopt_existing``, ``export_existing_revisions``,
-            ``alert_topic``, ``provider``.
+        :param props: the props both constructs share, each typed, documented and given its default in
+            ``ExportProps`` (``bucket`` is required).
         """
         super().__init__(scope, id, data_set_id, props)
 

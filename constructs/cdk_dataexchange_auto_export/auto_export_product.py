@@ -58,9 +58,8 @@ class AutoExportProduct(ExportConstruct):
         :param product_id: id of the subscribed product (``prod-...``) whose data sets are exported.
         :param reconcile_schedule: when to reconcile besides Data Exchange's events, which are delivered on a
             best-effort basis. Default: - once a day
-        :param props: the props both constructs share (``ExportProps``): ``bucket`` (required), ``key_pattern``,
-            ``encryption_key``, ``tags``, ``removal_policy``, ``adopt_existing``, ``export_existing_revisions``,
-            ``alert_topic``, ``provider``.
+        :param props: the props both constructs share, each typed, documented and given its default in
+            ``ExportProps`` (``bucket`` is required).
         """
         super().__init__(scope, id, product_id, props)
         check_prop_types(self, type_hints(AutoExportProduct.__init__), {"reconcile_schedule": reconcile_schedule})
