@@ -158,13 +158,15 @@ def test_the_alert_topic_gets_every_failure_with_the_failure_notification(monito
         for r in monitored.template.find_resources("AWS::Events::Rule").values()
         if r["Properties"].get("Targets", [{}])[0].get("Arn") == {"Ref": topic_id}
     ]
-    # Failed exports, and drift reports of the construct's event action, with the same message
+    # Failed exports, and drift reports of the construct's event action, each with its own message: a report's is
+    # its own sentence, with nothing of a failed export's revision or job
     alert, drift = alert_rules
     assert alert["Properties"]["EventPattern"]["detail-type"] == FAILED
     assert drift["Properties"]["EventPattern"]["detail-type"] == ["Export Drift Detected"]
-    assert (
-        drift["Properties"]["Targets"][0]["InputTransformer"] == alert["Properties"]["Targets"][0]["InputTransformer"]
-    )
+    assert drift["Properties"]["Targets"][0]["InputTransformer"] == {
+        "InputPathsMap": {"detail-type": "$.detail-type", "time": "$.time", "detail-Reason": "$.detail.Reason"},
+        "InputTemplate": '"Data Exchange <detail-type> at <time>: <detail-Reason>"',
+    }
     transformer = alert["Properties"]["Targets"][0]["InputTransformer"]
     assert transformer["InputPathsMap"] == {
         "detail-type": "$.detail-type",

@@ -99,6 +99,8 @@ def test_the_daily_check_reports_a_deleted_and_a_changed_event_action_to_the_ale
         [message] = [text for text in messages if report["ConstructPath"] in text]
         assert message.startswith("Data Exchange Export Drift Detected at ")
         assert report["Reason"] in message and report["RepairCommand"] in message
+        # and nothing of a failed export's: a report names no revision and no job
+        assert message.endswith(report["Reason"]) and "list-jobs" not in message
 
 
 def repair_context(report: dict[str, Any]) -> dict[str, str]:

@@ -260,6 +260,8 @@ def test_the_app_runs_as_the_cdk_cli_runs_it_with_the_context_of_every_source(tm
 
     seen = json.loads((out / "seen.json").read_text())
     assert seen["context"] == {
+        "aws:cdk:enable-path-metadata": True,  # the CLI's defaults: a drift report names the resource's path
+        "aws:cdk:enable-asset-metadata": True,
         "cached": "vpc-1",
         "fromCdkJson": "1",
         "inBothFiles": "cdk.json",

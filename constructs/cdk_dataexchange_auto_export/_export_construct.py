@@ -371,7 +371,7 @@ class ExportConstruct(Construct):
 
     def _alert(self, topic: sns.ITopic) -> None:
         self._events_rule("failed").add_target(targets.SnsTopic(topic, message=self.failure_notification()))
-        self.on_drift("DriftDetected", target=targets.SnsTopic(topic, message=self.failure_notification()))
+        self.on_drift("DriftDetected", target=targets.SnsTopic(topic, message=monitoring.drift_notification()))
         if topic.master_key is not None:
             # EventBridge publishes as itself: an encrypted topic's key must let it (a key of another app is
             # left to its owner; grant_* changes nothing there).

@@ -91,9 +91,8 @@ def failure_notification(bucket_name: str, subject: str, subject_value: str) -> 
     """A message a person can act on, from the documented fields only, about a data set's exports or a
     product's: a data set's name is in `detail.DataSets`, next to its id (an event may name several data
     sets); the command's revision is the event's first, as an auto-export job exports one revision; our own
-    failure events (a backfill that died, a product reconcile) and drift reports say why in `detail.Reason` (a drift
-    report names no revision: the job's command is for failed exports only). `subject` is the resource property that
-    names what is exported, a data set's id or a product's."""
+    failure events (a backfill that died, a product reconcile) say why in `detail.Reason`. `subject` is the resource
+    property that names what is exported, a data set's id or a product's."""
 
     def field(name: str) -> str:
         return events.EventField.from_path(f"$.detail.{name}")
@@ -111,4 +110,14 @@ def failure_notification(bucket_name: str, subject: str, subject_value: str) -> 
         f"Data Exchange {when}: {what}, revisions {revisions}, to s3://{bucket_name}. {field(Detail.REASON)} For a "
         f"failed export, its job holds the errors: aws dataexchange list-jobs --data-set-id {data_set} --revision-id "
         f"{field(f'{Detail.REVISION_IDS}[0]')}, then aws dataexchange get-job --job-id <its Id>."
+    )
+
+
+def drift_notification() -> events.RuleTargetInput:
+    """A drift report's message: the report's own sentence (which construct of which stack, what it deployed, what was
+    found, the deploy that repairs it). A report names no revision and no job, so the failed export's hint of
+    `failure_notification` would only mislead."""
+    when = f"{events.EventField.from_path('$.detail-type')} at {events.EventField.from_path('$.time')}"
+    return events.RuleTargetInput.from_text(
+        f"Data Exchange {when}: {events.EventField.from_path(f'$.detail.{Detail.REASON}')}"
     )

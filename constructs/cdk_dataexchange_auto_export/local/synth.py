@@ -43,9 +43,15 @@ def app_of(app_dir: Path, app: str | None) -> str:
     return str(configured)
 
 
+# What the CDK CLI adds to every app's context unless told otherwise (its `--path-metadata` and `--asset-metadata`,
+# both on by default): the path of each resource (`aws:cdk:path`, which a drift report names) and its assets'.
+CLI_DEFAULT_CONTEXT: Mapping[str, Any] = {"aws:cdk:enable-path-metadata": True, "aws:cdk:enable-asset-metadata": True}
+
+
 def context_of(app_dir: Path, overrides: Mapping[str, Any]) -> dict[str, Any]:
-    """The context the CDK CLI would pass: cdk.context.json's, then cdk.json's, then the command line's."""
-    context: dict[str, Any] = {}
+    """The context the CDK CLI would pass: its defaults, cdk.context.json's, then cdk.json's, then the command
+    line's."""
+    context: dict[str, Any] = dict(CLI_DEFAULT_CONTEXT)
     for name in (CDK_CONTEXT_JSON, CDK_JSON):
         path = app_dir / name
         if path.is_file():
