@@ -208,6 +208,13 @@ def test_defaults_spelled_out_or_left_out_are_no_drift(deployed: Deployed) -> No
     assert deployed.check() == []
 
 
+@pytest.mark.parametrize("deployed", [{"page_limit": 1}], indirect=True)
+def test_an_account_whose_entitled_data_sets_take_many_pages_has_every_page_read(deployed: Deployed) -> None:
+    # Given ListDataSets answers one data set a page: the stack's data sets are on three pages
+    # When the check runs, Then no data set on a later page is taken for one no longer entitled
+    assert deployed.check() == []
+
+
 def test_an_event_action_on_another_data_set_is_reported_and_its_repair_deletes_it_before_the_update(
     deployed: Deployed,
 ) -> None:
@@ -241,6 +248,21 @@ def test_a_data_set_no_longer_entitled_is_reported_with_what_can_repair_it(
     assert report.event_action_id == deployed.event_action("Keyed")
     assert report.found == "it is not among the account's entitled data sets"
     assert "subscribe again" in report.repair and "cdk deploy Drifting" in report.repair
+
+
+def test_a_deleted_event_action_of_a_data_set_no_longer_entitled_is_reported_as_both(deployed: Deployed) -> None:
+    # Given the subscription to the keyed construct's data set ended and its event action is gone too
+    endpoint = deployed.endpoint
+    endpoint.end_entitlement(DATA_SET)
+    local_client(endpoint.url).delete_event_action(EventActionId=deployed.event_action("Keyed"))
+
+    reports = deployed.check()
+
+    # Then both are reported: the repair deploy alone cannot make an event action on a data set not entitled
+    assert sorted((report.kind, report.data_set_id) for report in reports) == [
+        ("DataSetNotEntitled", DATA_SET),
+        ("EventActionDeleted", DATA_SET),
+    ]
 
 
 def test_each_provider_checks_the_resources_it_serves_and_neither_checks_a_products(
