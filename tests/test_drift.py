@@ -7,6 +7,7 @@ check's code under test runs here; test_drift_lifecycle.py runs it in the functi
 from __future__ import annotations
 
 import shutil
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,7 @@ from dataexchange_auto_export_handler.contract import (
     DriftCheckRequest,
     ReconcileRequest,
 )
+from dataexchange_auto_export_handler.request import Request
 from tools.toolchain import LAMBDA_PYTHON
 
 PRODUCT = "prod-uexample0abc1d"
@@ -469,3 +471,43 @@ def test_a_continuation_goes_on_with_the_properties_its_deploy_began_with(deploy
         for i in products_event_actions(deployed.endpoint).values()
     }
     assert buckets == {"new-bucket"}
+
+
+def test_an_update_that_leaves_work_for_a_continuation_hands_it_the_updates_properties(
+    deployed: Deployed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the product gained more data sets than one round of calls makes, and an Update moves it to another
+    # bucket with no time left to make them all
+    for n in range(20):
+        deployed.endpoint.add_data_set(PRODUCT, f"Added {n}")
+    product = deployed.runner.state().resources[deployed.logical_id("Product")]
+    moving = {**product.properties, "Bucket": "new-bucket"}
+    # (a deadline already passed: one round of calls, the rest for the continuation)
+    update = Request(
+        "Update",
+        deployed.stack_id,
+        deployed.logical_id("Product"),
+        moving,
+        product.physical_id,
+        product.properties,
+        deadline=time.monotonic(),
+    )
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", product.properties["ServiceToken"])
+    clients = Clients(
+        dataexchange=deployed.clients.dataexchange,
+        events=deployed.clients.events,
+        cloudformation=deployed.clients.cloudformation,
+        lambda_=client("lambda", deployed.aws.lambda_.url),
+    )
+
+    answer = product_resource.update(clients, update)
+    deployed.aws.lambda_.wait()
+
+    # When the continuation (the function, invoked at once) makes the rest, while the stack's Metadata still says
+    # what was deployed before: Then every event action exports to the Update's bucket
+    assert int(answer.data["EventActionCount"]) < int(answer.data["DataSetCount"]) == 22
+    buckets = [
+        item["Action"]["ExportRevisionToS3"]["RevisionDestination"]["Bucket"]
+        for item in products_event_actions(deployed.endpoint).values()
+    ]
+    assert (len(buckets), set(buckets)) == (22, {"new-bucket"})
