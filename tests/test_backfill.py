@@ -29,6 +29,7 @@ from dataexchange_auto_export_handler.backfill import (
     LISTED_FAILURES,
     PAGE,
     Backfill,
+    Claim,
     Cursor,
     exported_before,
     report_failed_invocation,
@@ -1194,6 +1195,27 @@ def test_a_hand_over_delivered_twice_does_not_fork_the_backfill(
     assert outcomes == (["completed", "stopped"] if ends else ["handed over", "stopped", "completed"])
     assert end_event(aws)["detail"]["Exported"] == 4
     assert sorted(exports(endpoint)) == sorted((revision, "COMPLETED") for revision in revisions)
+
+
+@pytest.mark.parametrize("endpoint", HELD, indirect=True)
+def test_of_two_deliveries_of_one_invocation_running_at_once_the_one_claimed_over_stops_before_its_next_job(
+    clients: WorkerClients, endpoint: DataExchangeEndpoint, started: Callable[..., Cursor]
+) -> None:
+    published(endpoint, 4)
+    arn = event_action(endpoint)
+    cursor = started(arn)
+
+    # Given a delivery of the first invocation whose two jobs run when another delivery of it starts and claims the
+    # chain with a token of its own
+    def other_delivery_claims_then_jobs_end() -> None:
+        clients.dataexchange.tag_resource(ResourceArn=arn, Tags=Claim(cursor.chain, cursor.invocation, "other").tag())
+        endpoint.end_jobs()
+
+    outcome = run(clients, Cursor.from_payload(cursor.to_payload()), wait=other_delivery_claims_then_jobs_end)
+
+    # Then the first stops before its next job, leaving the rest to the other: no revision exported twice
+    assert outcome == "stopped"
+    assert len(exports(endpoint)) == 2
 
 
 @pytest.mark.parametrize("endpoint", HELD, indirect=True)
