@@ -1314,6 +1314,25 @@ def test_a_chain_that_deals_with_no_revision_for_many_invocations_ends_failed(
     assert event["detail"]["RevisionIds"] == revisions[:2]
 
 
+@pytest.mark.parametrize("endpoint", HELD, indirect=True)
+def test_an_invocation_that_only_skipped_a_revision_dealt_with_one_and_does_not_count_as_idle(
+    clients: WorkerClients, endpoint: DataExchangeEndpoint, hand_overs: HandOvers
+) -> None:
+    # Given two revisions, the older already exported to the destination, and a chain one idle invocation short of
+    # the limit
+    exported, _ = published(endpoint, 2)
+    earlier_export(endpoint, exported, KeyPattern="${Revision.CreatedAt}/${Asset.Name}")
+    arn = event_action(endpoint)
+    cursor = Cursor(DATA_SET, arn, idle=backfill.IDLE_INVOCATIONS - 1)
+
+    # When an invocation skips the older, makes the newer's job and runs out of time while it runs
+    outcome = run(clients, cursor, Context(clients.clock, out_of_time=lambda: jobs_created(endpoint) >= 2))
+
+    # Then it hands over with the count of idle invocations reset: a skipped revision is one dealt with
+    assert outcome == "handed over"
+    assert Cursor.from_payload(hand_overs.payloads[-1]).idle == 0
+
+
 @pytest.mark.parametrize(
     ("endpoint", "job_seconds"), [({"job_seconds": 30}, 30), ({"job_seconds": 600}, 600)], indirect=["endpoint"]
 )
