@@ -1068,6 +1068,32 @@ def test_an_export_still_denied_after_the_grace_is_reported(
     assert [error["Code"] for error in failure["Errors"]] == ["ACCESS_DENIED_EXCEPTION"]
 
 
+@pytest.mark.parametrize("endpoint", [{"job_seconds": 30}], indirect=True)
+def test_the_grace_for_a_denied_export_runs_from_the_chains_start_across_hand_overs(
+    clients: WorkerClients, aws: OfflineAws, endpoint: DataExchangeEndpoint, clock: VirtualClock, hand_overs: HandOvers
+) -> None:
+    published(endpoint, 1)
+    arn = event_action(endpoint)
+    endpoint.deny_exports_for(3600)
+    started = clock.now()
+    # Given invocations short enough to hand over several times within the grace
+    cursor, outcomes = Cursor(DATA_SET, arn), []
+    for _ in range(30):
+        outcomes.append(run(clients, cursor, Context(clients.clock, remaining_ms=200_000)))
+        if outcomes[-1] != "handed over":
+            break
+        cursor = Cursor.from_payload(hand_overs.payloads[-1])
+
+    # Then the chain reports the export denied once the grace since its first invocation has passed, not the grace
+    # of each invocation anew
+    assert outcomes[-1] == "failed" and len(outcomes) > 1
+    assert clock.now() - started < backfill.ACCESS_DENIED_GRACE_SECONDS + 2 * (
+        30 + backfill.ACCESS_DENIED_RETRY_SECONDS
+    )
+    [failure] = end_event(aws)["detail"]["Failures"]
+    assert [error["Code"] for error in failure["Errors"]] == ["ACCESS_DENIED_EXCEPTION"]
+
+
 @pytest.mark.parametrize("endpoint", HELD, indirect=True)
 @pytest.mark.parametrize(
     ("cause", "attempts"),
