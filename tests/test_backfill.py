@@ -29,6 +29,7 @@ from dataexchange_auto_export_handler.backfill import (
     LISTED_FAILURES,
     PAGE,
     Backfill,
+    Claim,
     Cursor,
     exported_before,
     report_failed_invocation,
@@ -1067,6 +1068,32 @@ def test_an_export_still_denied_after_the_grace_is_reported(
     assert [error["Code"] for error in failure["Errors"]] == ["ACCESS_DENIED_EXCEPTION"]
 
 
+@pytest.mark.parametrize("endpoint", [{"job_seconds": 30}], indirect=True)
+def test_the_grace_for_a_denied_export_runs_from_the_chains_start_across_hand_overs(
+    clients: WorkerClients, aws: OfflineAws, endpoint: DataExchangeEndpoint, clock: VirtualClock, hand_overs: HandOvers
+) -> None:
+    published(endpoint, 1)
+    arn = event_action(endpoint)
+    endpoint.deny_exports_for(3600)
+    started = clock.now()
+    # Given invocations short enough to hand over several times within the grace
+    cursor, outcomes = Cursor(DATA_SET, arn), []
+    for _ in range(30):
+        outcomes.append(run(clients, cursor, Context(clients.clock, remaining_ms=200_000)))
+        if outcomes[-1] != "handed over":
+            break
+        cursor = Cursor.from_payload(hand_overs.payloads[-1])
+
+    # Then the chain reports the export denied once the grace since its first invocation has passed, not the grace
+    # of each invocation anew
+    assert outcomes[-1] == "failed" and len(outcomes) > 1
+    assert clock.now() - started < backfill.ACCESS_DENIED_GRACE_SECONDS + 2 * (
+        30 + backfill.ACCESS_DENIED_RETRY_SECONDS
+    )
+    [failure] = end_event(aws)["detail"]["Failures"]
+    assert [error["Code"] for error in failure["Errors"]] == ["ACCESS_DENIED_EXCEPTION"]
+
+
 @pytest.mark.parametrize("endpoint", HELD, indirect=True)
 @pytest.mark.parametrize(
     ("cause", "attempts"),
@@ -1197,6 +1224,27 @@ def test_a_hand_over_delivered_twice_does_not_fork_the_backfill(
 
 
 @pytest.mark.parametrize("endpoint", HELD, indirect=True)
+def test_of_two_deliveries_of_one_invocation_running_at_once_the_one_claimed_over_stops_before_its_next_job(
+    clients: WorkerClients, endpoint: DataExchangeEndpoint, started: Callable[..., Cursor]
+) -> None:
+    published(endpoint, 4)
+    arn = event_action(endpoint)
+    cursor = started(arn)
+
+    # Given a delivery of the first invocation whose two jobs run when another delivery of it starts and claims the
+    # chain with a token of its own
+    def other_delivery_claims_then_jobs_end() -> None:
+        clients.dataexchange.tag_resource(ResourceArn=arn, Tags=Claim(cursor.chain, cursor.invocation, "other").tag())
+        endpoint.end_jobs()
+
+    outcome = run(clients, Cursor.from_payload(cursor.to_payload()), wait=other_delivery_claims_then_jobs_end)
+
+    # Then the first stops before its next job, leaving the rest to the other: no revision exported twice
+    assert outcome == "stopped"
+    assert len(exports(endpoint)) == 2
+
+
+@pytest.mark.parametrize("endpoint", HELD, indirect=True)
 def test_a_retry_of_an_invocation_that_failed_after_its_claim_goes_on(
     clients: WorkerClients, aws: OfflineAws, endpoint: DataExchangeEndpoint, started: Callable[..., Cursor]
 ) -> None:
@@ -1290,6 +1338,25 @@ def test_a_chain_that_deals_with_no_revision_for_many_invocations_ends_failed(
         "(2 job(s) in flight, 0 revision(s) waiting to retry)"
     )
     assert event["detail"]["RevisionIds"] == revisions[:2]
+
+
+@pytest.mark.parametrize("endpoint", HELD, indirect=True)
+def test_an_invocation_that_only_skipped_a_revision_dealt_with_one_and_does_not_count_as_idle(
+    clients: WorkerClients, endpoint: DataExchangeEndpoint, hand_overs: HandOvers
+) -> None:
+    # Given two revisions, the older already exported to the destination, and a chain one idle invocation short of
+    # the limit
+    exported, _ = published(endpoint, 2)
+    earlier_export(endpoint, exported, KeyPattern="${Revision.CreatedAt}/${Asset.Name}")
+    arn = event_action(endpoint)
+    cursor = Cursor(DATA_SET, arn, idle=backfill.IDLE_INVOCATIONS - 1)
+
+    # When an invocation skips the older, makes the newer's job and runs out of time while it runs
+    outcome = run(clients, cursor, Context(clients.clock, out_of_time=lambda: jobs_created(endpoint) >= 2))
+
+    # Then it hands over with the count of idle invocations reset: a skipped revision is one dealt with
+    assert outcome == "handed over"
+    assert Cursor.from_payload(hand_overs.payloads[-1]).idle == 0
 
 
 @pytest.mark.parametrize(

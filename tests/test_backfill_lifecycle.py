@@ -166,6 +166,31 @@ def test_a_backfill_ends_with_its_stack_though_the_event_action_is_retained(
     assert sorted(destination["RevisionId"] for destination in exported) == sorted([first, second])
 
 
+@pytest.mark.parametrize("endpoint", HELD, indirect=True)
+def test_a_backfill_ends_as_soon_as_its_stack_is_being_deleted(
+    retained: SynthesizedStack, aws: OfflineAws, endpoint: DataExchangeEndpoint, cloudformation: Runner
+) -> None:
+    first, second, *_ = published(endpoint, 6)
+    runner = cloudformation(retained)
+    runner.deploy()
+    eventually(lambda: running(endpoint) == 2, "the worker runs two jobs")
+
+    # When the stack's delete is under way (CloudFormation still at its other resources), and the jobs end
+    state = runner.state()
+    state.status = "DELETE_IN_PROGRESS"
+    state.save(runner.state_file)
+    endpoint.job_ticks = 1
+
+    # Then the worker starts no third job: it stops with its stack, not once the delete is complete
+    [invocation] = aws.lambda_.wait()
+    assert invocation.execution is not None
+    assert "Stopped: its stack" in invocation.execution.output
+    assert "is DELETE_IN_PROGRESS" in invocation.execution.output
+    assert backfill_events(aws) == []
+    exported = [job["Details"]["ExportRevisionsToS3"]["RevisionDestinations"][0] for job in endpoint.jobs()]
+    assert sorted(destination["RevisionId"] for destination in exported) == sorted([first, second])
+
+
 def test_an_update_that_widens_the_backfill_exports_the_rest_and_one_that_does_not_starts_nothing(
     latest: dict[int, SynthesizedStack], aws: OfflineAws, endpoint: DataExchangeEndpoint, cloudformation: Runner
 ) -> None:

@@ -7,6 +7,7 @@ check's code under test runs here; test_drift_lifecycle.py runs it in the functi
 from __future__ import annotations
 
 import shutil
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,7 @@ from dataexchange_auto_export_handler.contract import (
     DriftCheckRequest,
     ReconcileRequest,
 )
+from dataexchange_auto_export_handler.request import Request
 from tools.toolchain import LAMBDA_PYTHON
 
 PRODUCT = "prod-uexample0abc1d"
@@ -208,6 +210,13 @@ def test_defaults_spelled_out_or_left_out_are_no_drift(deployed: Deployed) -> No
     assert deployed.check() == []
 
 
+@pytest.mark.parametrize("deployed", [{"page_limit": 1}], indirect=True)
+def test_an_account_whose_entitled_data_sets_take_many_pages_has_every_page_read(deployed: Deployed) -> None:
+    # Given ListDataSets answers one data set a page: the stack's data sets are on three pages
+    # When the check runs, Then no data set on a later page is taken for one no longer entitled
+    assert deployed.check() == []
+
+
 def test_an_event_action_on_another_data_set_is_reported_and_its_repair_deletes_it_before_the_update(
     deployed: Deployed,
 ) -> None:
@@ -241,6 +250,21 @@ def test_a_data_set_no_longer_entitled_is_reported_with_what_can_repair_it(
     assert report.event_action_id == deployed.event_action("Keyed")
     assert report.found == "it is not among the account's entitled data sets"
     assert "subscribe again" in report.repair and "cdk deploy Drifting" in report.repair
+
+
+def test_a_deleted_event_action_of_a_data_set_no_longer_entitled_is_reported_as_both(deployed: Deployed) -> None:
+    # Given the subscription to the keyed construct's data set ended and its event action is gone too
+    endpoint = deployed.endpoint
+    endpoint.end_entitlement(DATA_SET)
+    local_client(endpoint.url).delete_event_action(EventActionId=deployed.event_action("Keyed"))
+
+    reports = deployed.check()
+
+    # Then both are reported: the repair deploy alone cannot make an event action on a data set not entitled
+    assert sorted((report.kind, report.data_set_id) for report in reports) == [
+        ("DataSetNotEntitled", DATA_SET),
+        ("EventActionDeleted", DATA_SET),
+    ]
 
 
 def test_each_provider_checks_the_resources_it_serves_and_neither_checks_a_products(
@@ -447,3 +471,43 @@ def test_a_continuation_goes_on_with_the_properties_its_deploy_began_with(deploy
         for i in products_event_actions(deployed.endpoint).values()
     }
     assert buckets == {"new-bucket"}
+
+
+def test_an_update_that_leaves_work_for_a_continuation_hands_it_the_updates_properties(
+    deployed: Deployed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the product gained more data sets than one round of calls makes, and an Update moves it to another
+    # bucket with no time left to make them all
+    for n in range(20):
+        deployed.endpoint.add_data_set(PRODUCT, f"Added {n}")
+    product = deployed.runner.state().resources[deployed.logical_id("Product")]
+    moving = {**product.properties, "Bucket": "new-bucket"}
+    # (a deadline already passed: one round of calls, the rest for the continuation)
+    update = Request(
+        "Update",
+        deployed.stack_id,
+        deployed.logical_id("Product"),
+        moving,
+        product.physical_id,
+        product.properties,
+        deadline=time.monotonic(),
+    )
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", product.properties["ServiceToken"])
+    clients = Clients(
+        dataexchange=deployed.clients.dataexchange,
+        events=deployed.clients.events,
+        cloudformation=deployed.clients.cloudformation,
+        lambda_=client("lambda", deployed.aws.lambda_.url),
+    )
+
+    answer = product_resource.update(clients, update)
+    deployed.aws.lambda_.wait()
+
+    # When the continuation (the function, invoked at once) makes the rest, while the stack's Metadata still says
+    # what was deployed before: Then every event action exports to the Update's bucket
+    assert int(answer.data["EventActionCount"]) < int(answer.data["DataSetCount"]) == 22
+    buckets = [
+        item["Action"]["ExportRevisionToS3"]["RevisionDestination"]["Bucket"]
+        for item in products_event_actions(deployed.endpoint).values()
+    ]
+    assert (len(buckets), set(buckets)) == (22, {"new-bucket"})
