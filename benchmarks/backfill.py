@@ -1,7 +1,8 @@
 """The backfill at scale, offline. Revisions are seeded into a local Data Exchange (in memory: saving a state file
 on every request would dominate), and the stack of stacks.py's `backfill` kind (one construct, ExistingRevisions.ALL)
 is deployed through OfflineAws: the custom resource and the worker run from the same staged asset in the Lambda-like
-runtime, a fresh process per invocation, the worker handing over to itself through the local Lambda Invoke.
+runtime, a fresh process per invocation (`reuse=False`: every figure a cold start, as before warm reuse), the
+worker handing over to itself through the local Lambda Invoke.
 Measured: the worker's Data Exchange calls, its invocations and hand-over payloads, its peak memory and its end
 event; and how long the Create takes to answer with revisions waiting (it starts the worker, never waits for it)."""
 
@@ -84,7 +85,7 @@ def _create_seconds(stack: SynthesizedStack, state_file: Path) -> float:
     at once, which stops the worker (its event action is gone)."""
     with (
         _seeded(CREATE_SEEDED) as aws,
-        aws.cloudformation(stack, state_file, aws.runtime(LAMBDA_PYTHON)) as cloudformation,
+        aws.cloudformation(stack, state_file, aws.runtime(LAMBDA_PYTHON, reuse=False)) as cloudformation,
     ):
         cloudformation.deploy()
         cloudformation.destroy()
@@ -111,7 +112,7 @@ def run_backfill_benchmark(
         creates.append(_create_seconds(stack, workdir / f"create-{run}.json"))
     progress(f"backfill: {seeded} revisions, jobs of {JOB_TICKS} ticks, worker timeout {WORKER_TIMEOUT_SECONDS} s")
     with _seeded(seeded) as aws:
-        runtime = aws.runtime(LAMBDA_PYTHON, timeouts={worker: WORKER_TIMEOUT_SECONDS})
+        runtime = aws.runtime(LAMBDA_PYTHON, timeouts={worker: WORKER_TIMEOUT_SECONDS}, reuse=False)
         with (
             aws.cloudformation(stack, workdir / "backfill.json", runtime) as cloudformation,
             Sampler(lambda: high_water_kb(WORKER_HANDLER.encode()), SAMPLE_SECONDS) as sampler,

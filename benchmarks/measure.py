@@ -155,7 +155,7 @@ def baseline(kind: str) -> str:
 class HandlerResults:
     asset: dict[str, int]  # Files, Unzipped bytes, Zipped bytes (deflate, as the CDK CLI uploads it)
     memory_mb: int  # the function's, from the template
-    # Per "Floor" and request type; every invocation is a fresh process, so each is a cold start.
+    # Per "Floor" and request type; every invocation is a fresh process (reuse=False), so each is a cold start.
     executions: dict[str, list[Execution]] = field(default_factory=lambda: {"Floor": [], "Create": [], "Delete": []})
     peak_kb: dict[str, int] = field(default_factory=dict)  # VmHWM, sampled in one more, untimed invocation of each
 
@@ -251,7 +251,7 @@ def run_handler_benchmark(assembly: Path, runs: int, progress: Progress) -> Hand
     floor = replace(function, asset_dir=FLOOR.parent, handler=f"{FLOOR.stem}.handler", environment={})
     # The handler reads its resource's status from CloudFormation's read API too: the offline account serves both.
     with OfflineAws() as aws, tempfile.TemporaryDirectory(prefix="bench-handler-") as directory:
-        runtime = LambdaRuntime(LAMBDA_PYTHON, aws.environment())
+        runtime = LambdaRuntime(LAMBDA_PYTHON, aws.environment(), reuse=False)
 
         def invoke_floor() -> Execution:
             execution = runtime.invoke(floor, f"arn:{PARTITION}:lambda:{REGION}:{ACCOUNT}:function:floor", {})

@@ -124,7 +124,8 @@ class LocalDataExchange:
     """A local AWS account for one stack of the CDK app in `app_dir` (default: the working folder), its state in
     `state_dir` (relative to `app_dir`). Deploy, publish and destroy inside `with`, which serves the local
     endpoints; what it holds can be read outside too. Functions run in `lambda_python` (default: this
-    interpreter, whose environment has boto3 through the `local` extra), one fresh `python -I` process each."""
+    interpreter, whose environment has boto3 through the `local` extra), in `python -I` processes reused between
+    invocations as Lambda reuses warm execution environments; none outlives the `with` block."""
 
     def __init__(
         self,

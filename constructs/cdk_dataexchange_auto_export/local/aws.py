@@ -68,8 +68,12 @@ class OfflineAws:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
     ) -> None:
-        for endpoint in reversed(self.endpoints):
-            endpoint.stop()
+        try:
+            for endpoint in reversed(self.endpoints):
+                endpoint.stop()
+        finally:
+            # The functions' execution environments end with the account: no process outlives the `with` block.
+            self.lambda_.close_runtimes()
 
     @property
     def endpoints(self) -> tuple[LocalEndpoint, ...]:
@@ -102,8 +106,8 @@ class OfflineAws:
         pace = {VIRTUAL_CLOCK: self.clock.path} if self.clock else {"BACKFILL_POLL_SECONDS": OFFLINE_POLL_SECONDS}
         return {**endpoints, **pace}
 
-    def runtime(self, python: Path, timeouts: Mapping[str, int] | None = None) -> LambdaRuntime:
-        return LambdaRuntime(python, self.environment(), timeouts)
+    def runtime(self, python: Path, timeouts: Mapping[str, int] | None = None, reuse: bool = True) -> LambdaRuntime:
+        return LambdaRuntime(python, self.environment(), timeouts, reuse)
 
     def cloudformation(
         self,

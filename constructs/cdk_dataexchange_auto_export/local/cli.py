@@ -37,7 +37,7 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     common.add_argument(
         "--lambda-python",
         type=Path,
-        help="the Python the functions run in, one `python -I` process per invocation; it needs boto3 "
+        help="the Python the functions run in, `python -I` processes reused as Lambda reuses warm ones; it needs boto3 "
         "(default: this one)",
     )
     parser = argparse.ArgumentParser(

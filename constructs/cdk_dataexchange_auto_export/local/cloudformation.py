@@ -473,11 +473,9 @@ class OfflineCloudFormation:
                 {"SSL_CERT_FILE": str(self._responses.ca_file)},
             )
         except InvocationTimeoutError as error:
-            killed = error.__cause__
-            output = getattr(killed, "stdout", None) or ""
             timeout = delivery.function.timeout_seconds
             message = f"Task timed out after {timeout:.2f} seconds"
-            return Execution(output if isinstance(output, str) else "", {}, timeout, {"errorMessage": message})
+            return Execution(error.output, {}, timeout, {"errorMessage": message})
 
     def _await(self, delivery: Delivery, cancel: Callable[[], bool] | None = None) -> Invocation | None:
         """Waits as CloudFormation waits: for the first answer to the request's URL, or, when an attempt ends without

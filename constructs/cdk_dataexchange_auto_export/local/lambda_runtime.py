@@ -1,6 +1,13 @@
-"""Invokes a function from its staged asset the way the Lambda Python runtime would: a fresh process per
-invocation whose interpreter holds only boto3 (`python -I`: no PYTHONPATH, no user site), with the asset
-first on `sys.path`, Lambda's environment variables and a context object (`lambda_bootstrap.py`).
+"""Invokes a function from its staged asset the way the Lambda Python runtime would: in an execution environment, a
+process whose interpreter holds only boto3 (`python -I`: no PYTHONPATH, no user site), with the asset first on
+`sys.path`, Lambda's environment variables and a context object (`lambda_bootstrap.py`).
+
+Environments are reused as Lambda reuses them (the Lambda developer guide, "Lambda execution environment
+lifecycle"): after an invocation ends, its environment (process, module globals, /tmp) is kept, and the next
+invocation of the same function runs in it without a new Init, so the handler must survive warm starts as in AWS.
+One that crashed, timed out or ended in an error is ended instead (Lambda resets the environment after a crash or a
+timeout; after any error here, to be safe), and concurrent invocations each get an environment of their own.
+`close` is the Shutdown of them all.
 
 Among the variables, `_X_AMZN_TRACE_ID`, the X-Ray trace header Lambda sets for every invocation, active
 tracing or not. Its `Lineage` field is how Lambda's recursive loop detection counts the invocations of a
@@ -20,14 +27,18 @@ import json
 import os
 import re
 import secrets
+import select
+import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import IO, Any, Self
 
 from .account import REGION
 from .assembly import LambdaFunction
@@ -81,13 +92,17 @@ def chain_count(header: str | None, function_arn: str) -> tuple[int, str | None]
 
 
 class InvocationTimeoutError(Exception):
-    """The function ran past its timeout; Lambda would have stopped it."""
+    """The function ran past its timeout; Lambda would have stopped it. `output`: what it printed until then."""
+
+    def __init__(self, message: str, output: str = "") -> None:
+        super().__init__(message)
+        self.output = output
 
 
 @dataclass(frozen=True)
 class Execution:
-    """What one invocation printed, how long it took, and the bootstrap's init/invoke/memory figures; and,
-    if it failed, the error as Lambda reports it (errorMessage, errorType)."""
+    """What one invocation printed, how long it took, and the bootstrap's init (a cold start only), invoke and
+    memory figures; and, if it failed, the error as Lambda reports it (errorMessage, errorType)."""
 
     output: str
     stats: dict[str, float]
@@ -96,15 +111,109 @@ class Execution:
     virtual_seconds: float | None = None  # on a virtual clock: how long the invocation took on it
 
 
+class _Environment:
+    """One execution environment: a `lambda_bootstrap.py` process for one function, which runs the invocations it is
+    sent one at a time, each one's output in a file of its own."""
+
+    def __init__(
+        self, python: Path, function: LambdaFunction, function_arn: str, environment: Mapping[str, str]
+    ) -> None:
+        self.directory = Path(tempfile.mkdtemp(prefix="offline-lambda-"))
+        # -B: /var/task is read-only in Lambda, so no __pycache__ lands in the asset here either.
+        command = [str(python), "-I", "-B", str(BOOTSTRAP), str(function.asset_dir), function.handler, function_arn]
+        self.process = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=dict(environment), text=True
+        )
+
+    def run(
+        self, event: Mapping[str, Any], timeout_seconds: int, environment: Mapping[str, str]
+    ) -> tuple[dict[str, Any] | None, str]:
+        """Runs one invocation: its result (None: the process died) and its output. Waits a little longer than the
+        timeout for it (Lambda's runtime ends it on time; a virtual clock's does) before it kills the process."""
+        output = self.directory / "output"
+        request = {"event": event, "timeout_ms": timeout_seconds * 1000, "environment": environment}
+        request["output"] = str(output)
+        stdin, stdout = self._pipes()
+        try:
+            stdin.write(json.dumps(request) + "\n")
+            stdin.flush()
+        except BrokenPipeError:
+            pass  # it died before: its exit status says how
+        ready, _, _ = select.select([stdout], [], [], timeout_seconds + 5)
+        if not ready:
+            printed = output.read_text(errors="replace") if output.exists() else ""
+            raise InvocationTimeoutError(f"ran past its {timeout_seconds} s timeout", printed)
+        line = stdout.readline()
+        printed = output.read_text(errors="replace") if output.exists() else ""
+        try:
+            return (json.loads(line) if line else None), printed
+        except json.JSONDecodeError:
+            return None, printed + line
+
+    def _pipes(self) -> tuple[IO[str], IO[str]]:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        return self.process.stdin, self.process.stdout
+
+    def kill(self) -> None:
+        """Ends the process (Shutdown), at once: an invocation it was running fails as a crash."""
+        if self.process.poll() is None:
+            self.process.kill()
+
+    def close(self) -> int:
+        """Ends the process and what it leaves; returns its exit status."""
+        self.kill()
+        returncode = self.process.wait()
+        for pipe in self._pipes():
+            pipe.close()
+        shutil.rmtree(self.directory, ignore_errors=True)
+        return returncode
+
+
 class LambdaRuntime:
     """`python` is the interpreter of an environment that holds boto3 and nothing of ours; `environment`
     is added to every invocation's (endpoint URLs, a CA file), under the function's own variables.
-    `timeouts` (seconds, by logical id) shorten a function's timeout, to see what it does near it."""
+    `timeouts` (seconds, by logical id) shorten a function's timeout, to see what it does near it. With `reuse`
+    (the default), idle environments are reused as Lambda reuses them; without, every invocation is a cold start.
+    `close` (or the end of `with`) ends every environment."""
 
-    def __init__(self, python: Path, environment: Mapping[str, str], timeouts: Mapping[str, int] | None = None) -> None:
+    def __init__(
+        self,
+        python: Path,
+        environment: Mapping[str, str],
+        timeouts: Mapping[str, int] | None = None,
+        reuse: bool = True,
+    ) -> None:
         self.python = python
         self.environment = dict(environment)
         self.timeouts = dict(timeouts or {})
+        self.reuse = reuse
+        self._lock = threading.Lock()
+        # What makes one environment differ from another -> its idle environments; and every environment alive.
+        self._idle: dict[tuple[Any, ...], list[_Environment]] = {}
+        self._alive: set[_Environment] = set()
+        self._closed = False
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Ends every environment, idle or running an invocation (which then fails as a crash; its thread cleans
+        up). Invocations after this still run, each in an environment of its own that ends with it."""
+        with self._lock:
+            self._closed = True
+            idle = [environment for environments in self._idle.values() for environment in environments]
+            self._idle = {}
+            self._alive.difference_update(idle)
+            running = list(self._alive)
+        for environment in idle:
+            environment.close()
+        for environment in running:
+            environment.kill()
 
     def invoke(
         self,
@@ -114,43 +223,65 @@ class LambdaRuntime:
         environment: Mapping[str, str] | None = None,
     ) -> Execution:
         """Runs one invocation to its end; `environment` is added for this invocation only."""
-        environment = {
+        static = {
             **LAMBDA_BASE_ENVIRONMENT,
-            "_X_AMZN_TRACE_ID": trace_header(function_arn),
             "AWS_LAMBDA_FUNCTION_NAME": function_arn.rsplit(":", 1)[-1],
             "AWS_ACCESS_KEY_ID": access_key_of(function_arn),
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_mb),
             "LAMBDA_TASK_ROOT": str(function.asset_dir),
             **self.environment,
-            **(environment or {}),
             **function.environment,
         }
-        function = replace(function, timeout_seconds=self.timeouts.get(function.logical_id, function.timeout_seconds))
+        # Set by Lambda for each invocation, under the function's own variables, as before.
+        per_invocation = {"_X_AMZN_TRACE_ID": trace_header(function_arn), **(environment or {})}
+        per_invocation = {name: value for name, value in per_invocation.items() if name not in function.environment}
+        timeout_seconds = self.timeouts.get(function.logical_id, function.timeout_seconds)
+        key = (self.python, function.asset_dir, function.handler, function_arn, tuple(sorted(static.items())))
         started = time.perf_counter()
-        with tempfile.TemporaryDirectory(prefix="offline-lambda-") as directory:
-            stats_file = Path(directory) / "stats.json"
-            stats_file.touch()
-            # -B: /var/task is read-only in Lambda, so no __pycache__ lands in the asset here either.
-            command = [str(self.python), "-I", "-B", str(BOOTSTRAP), str(function.asset_dir), function.handler]
-            command += [str(function.timeout_seconds * 1000), str(stats_file), function_arn]
-            try:
-                result = subprocess.run(
-                    command,
-                    input=json.dumps(event),
-                    env=environment,
-                    capture_output=True,
-                    text=True,
-                    timeout=function.timeout_seconds + 5,
-                    check=False,
-                )
-            except subprocess.TimeoutExpired as error:
-                raise InvocationTimeoutError(f"ran past its {function.timeout_seconds} s timeout") from error
-            stats = json.loads(stats_file.read_text()) if stats_file.stat().st_size else {}
-        failure: dict[str, Any] | None = stats.pop("error", None)
-        virtual_seconds = stats.pop("virtual_seconds", None)
-        if failure is None and result.returncode != 0:
+        execution_environment = self._take(key, function, function_arn, static)
+        try:
+            result, output = execution_environment.run(event, timeout_seconds, per_invocation)
+        except InvocationTimeoutError:
+            self._discard(execution_environment)
+            raise
+        if result is None:
             # What Lambda reports when the runtime process dies: a signal (an out-of-memory kill) or an exit.
-            how = "signal: killed" if result.returncode == -signal.SIGKILL else f"exit status {result.returncode}"
+            returncode = self._discard(execution_environment)
+            how = "signal: killed" if returncode == -signal.SIGKILL else f"exit status {returncode}"
             failure = {"errorType": "Runtime.ExitError", "errorMessage": f"Runtime exited with error: {how}"}
-        output = result.stdout + result.stderr
-        return Execution(output, stats, time.perf_counter() - started, failure, virtual_seconds)
+            return Execution(output, {}, time.perf_counter() - started, failure)
+        failure = result.pop("error", None)
+        virtual_seconds = result.pop("virtual_seconds", None)
+        if failure is None:
+            self._give_back(key, execution_environment)
+        else:
+            self._discard(execution_environment)
+        return Execution(output, result, time.perf_counter() - started, failure, virtual_seconds)
+
+    def _take(
+        self, key: tuple[Any, ...], function: LambdaFunction, function_arn: str, static: Mapping[str, str]
+    ) -> _Environment:
+        """An idle environment of this function, or a new one (a cold start)."""
+        with self._lock:
+            idle = self._idle.get(key, [])
+            while idle:
+                environment = idle.pop()
+                if environment.process.poll() is None:
+                    return environment
+                self._alive.discard(environment)
+                environment.close()
+            environment = _Environment(self.python, function, function_arn, static)
+            self._alive.add(environment)
+            return environment
+
+    def _give_back(self, key: tuple[Any, ...], environment: _Environment) -> None:
+        with self._lock:
+            if self.reuse and not self._closed:
+                self._idle.setdefault(key, []).append(environment)
+                return
+        self._discard(environment)
+
+    def _discard(self, environment: _Environment) -> int:
+        with self._lock:
+            self._alive.discard(environment)
+        return environment.close()

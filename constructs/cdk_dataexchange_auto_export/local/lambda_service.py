@@ -90,6 +90,7 @@ class LocalLambda(LocalEndpoint):
         super().__init__("lambda", operations)
         # Stack name -> its functions: a runner made again for a stack replaces the one before it.
         self._stacks: dict[str, tuple[Resolver, LambdaRuntime]] = {}
+        self._runtimes: list[LambdaRuntime] = []  # every runtime served, whose environments end with this service
         self._threads: list[threading.Thread] = []
         self._crashes: dict[str, int] = {}  # logical id -> invocations still to kill
         self._duplicates: dict[str, int] = {}  # logical id -> invocations still to deliver twice
@@ -101,6 +102,15 @@ class LocalLambda(LocalEndpoint):
         served for the stack before."""
         with self.lock:
             self._stacks[stack_name] = (resolver, runtime)
+            if all(served is not runtime for served in self._runtimes):
+                self._runtimes.append(runtime)
+
+    def close_runtimes(self) -> None:
+        """Ends the execution environments of every runtime served so far (those replaced since too)."""
+        with self.lock:
+            runtimes, self._runtimes = self._runtimes, []
+        for runtime in runtimes:
+            runtime.close()
 
     def crash_next(self, logical_id: str, count: int = 1) -> None:
         """The next `count` invocations of the function are killed once its handler is loaded."""
