@@ -24,8 +24,10 @@ from tools.toolchain import LAMBDA_PYTHON
 from . import BenchmarkError
 from .backfill_time import ChainResults, run_time_benchmark
 from .measure import SAMPLE_SECONDS, STACK_NAME, Progress, Sampler, high_water_kb, synthesize
+from .stacks import data_set_id
 
-DATA_SET_ID = "8d494cba5e4720172a1e69a6e1b8fed5"  # as stacks.py names it
+# The data set the backfill stack's one construct exports (stacks.py gives each construct a data set of its own).
+DATA_SET_ID = data_set_id(0)
 WORKER_HANDLER = "dataexchange_auto_export_handler.worker.handler"
 SEEDED, QUICK_SEEDED, CREATE_SEEDED = 10_000, 2_000, 1_000
 # A local export job ends after this many requests to the endpoint (its clock): 10,000 jobs take minutes rather
@@ -124,6 +126,10 @@ def run_backfill_benchmark(
         events = [event for event in aws.bus.events if event["source"] == BACKFILL_SOURCE]
         caller = access_key_of(cloudformation.function_arn(worker))
         calls = [call for call in aws.dataexchange.calls if call.caller == caller]
+    # A worker invocation that failed for good comes back as Lambda's failure record (no cursor): a failed run
+    failed = [invocation for invocation in invocations if "invocation" not in invocation.payload]
+    if failed:
+        raise BenchmarkError(f"a worker invocation failed for good: {json.dumps(failed[0].payload)[:600]}")
     if len(events) != 1 or any(invocation.execution is None for invocation in invocations):
         final = invocations[-1] if invocations else None
         output = "no invocation" if final is None else final.execution.output if final.execution else str(final.error)
