@@ -27,6 +27,7 @@ from cdk_dataexchange_auto_export.local.endpoints.server import client
 from cdk_dataexchange_auto_export.local.lambda_bootstrap import VirtualClock
 from cdk_dataexchange_auto_export.local.lambda_runtime import Execution, LambdaRuntime
 from dataexchange_auto_export_handler import backfill
+from dataexchange_auto_export_handler.backfill_chain import Cursor
 from dataexchange_auto_export_handler.clients import RETRY_CONFIG, Clients
 from dataexchange_auto_export_handler.contract import BACKFILL_FUNCTION_VARIABLE, EVENT_SOURCE
 
@@ -142,12 +143,12 @@ def run_chain(revisions: int, job_seconds: int, memory_mb: int, workdir: Path) -
         )
         clients = Clients(dataexchange, client("lambda", aws.lambda_.url), client("events", aws.eventbridge.url))
         before, started = len(endpoint.calls), clock.now()
-        backfill.start(clients, backfill.Cursor(DATA_SET_ID, created["Arn"]))
+        backfill.start(clients, Cursor(DATA_SET_ID, created["Arn"]))
         billed, outcome = 0.0, "handed over"
         while outcome == "handed over":
             aws.lambda_.wait()
             invoked = clock.now()
-            cursor = backfill.Cursor.from_payload(runtime.events[-1])
+            cursor = Cursor.from_payload(runtime.events[-1])
             outcome = backfill.Backfill(clients, cursor, _Context(clock), clock.advance, clock.now).run()
             billed += clock.now() - invoked
         events = [event for event in aws.bus.events if event["source"] == EVENT_SOURCE]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 
 from . import backfill, event_actions
+from .backfill_chain import Cursor
 from .clients import Clients
 from .event_actions import EventAction, Owner
 from .properties import EventActionProperties
@@ -23,7 +24,7 @@ def _answer(
     clients: Clients, properties: EventActionProperties, event_action: EventAction, old: EventActionProperties | None
 ) -> Answer:
     if properties.widens_backfill_of(old):
-        cursor = backfill.Cursor(properties.data_set_id, event_action.arn, latest=properties.export.latest_revisions)
+        cursor = Cursor(properties.data_set_id, event_action.arn, latest=properties.export.latest_revisions)
         backfill.start(clients, cursor)
     return Answer(event_action.id, event_action.data())
 

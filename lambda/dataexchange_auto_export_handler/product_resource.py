@@ -19,6 +19,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from . import backfill, drift, products, stack
+from .backfill_chain import Cursor
 from .clients import Clients
 from .contract import Detail, DetailType, DriftKind, ReconcileRequest
 from .event_actions import EventActionError, Owner
@@ -66,7 +67,7 @@ def _reconcile(
         new = same_product is None or data_set_id in outcome.added
         before = None if new or same_product is None else same_product.for_data_set(data_set_id)
         if properties.for_data_set(data_set_id).widens_backfill_of(before):
-            cursor = backfill.Cursor(
+            cursor = Cursor(
                 data_set_id,
                 event_action.arn,
                 latest=properties.export.latest_revisions,

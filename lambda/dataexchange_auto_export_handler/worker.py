@@ -1,5 +1,5 @@
 """The backfill worker's entry point, `dataexchange_auto_export_handler.worker.handler`: invoked asynchronously by
-the custom resource's handler and by itself, with a `backfill.Cursor` as the event; and by its
+the custom resource's handler and by itself, with a `Cursor` as the event; and by its
 `FailedInvocations` rule with Lambda's record of an invocation that failed for good, to report it."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from typing import Any
 
 from . import backfill
 from .api_model import prefer_bundled_model
+from .backfill_chain import Cursor
 from .clients import Clients
 from .contract import INVOCATION_FAILED_DETAIL_TYPE
 
@@ -21,4 +22,4 @@ clients = Clients()
 def handler(event: dict[str, Any], context: Any) -> str:
     if event.get("detail-type") == INVOCATION_FAILED_DETAIL_TYPE:
         return backfill.report_failed_invocation(clients.events, event["detail"])
-    return backfill.Backfill(clients, backfill.Cursor.from_payload(event), context).run()
+    return backfill.Backfill(clients, Cursor.from_payload(event), context).run()
